@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writewatch.h - the public API of libwritewatch.
+ *
+ * libwritewatch tells which pages of a memory range were written since a
+ * chosen moment, using the best mechanism the running kernel offers
+ * (PAGEMAP_SCAN with asynchronous userfaultfd write-protect, synchronous
+ * userfaultfd write-protect, soft-dirty bits, or mprotect + SIGSEGV).
+ *
+ * Error convention, for every function below that returns int or ssize_t:
+ * 0 (or a count) on success, a negative errno value on failure, and errno is
+ * set to the same (positive) value. The library never prints and never aborts.
+ *
+ * Full reference: writewatch(7), ww_open(3), ww_track(3), ww_collect(3).
+ */
+#ifndef WRITEWATCH_H
+#define WRITEWATCH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(WW_API)
+#define WW_API __attribute__((visibility("default")))
+#elif !defined(WW_API)
+#define WW_API
+#endif
+
+#define WW_VERSION_MAJOR 0
+#define WW_VERSION_MINOR 1
+#define WW_VERSION_PATCH 0
+
+/* The write-tracking mechanisms. The numbers are ABI and never change. */
+enum ww_backend {
+	WW_BACKEND_AUTO = 0, /* the best that works here (see ww_open(3)) */
+	WW_BACKEND_PAGEMAP_SCAN = 1, /* uffd WP_ASYNC + PAGEMAP_SCAN, Linux 6.7+ */
+	WW_BACKEND_UFFD_WP = 2, /* synchronous uffd write-protect, 5.7+ */
+	WW_BACKEND_SOFT_DIRTY = 3, /* soft-dirty PTE bits, CONFIG_MEM_SOFT_DIRTY */
+	WW_BACKEND_MPROTECT = 4, /* mprotect + SIGSEGV, any kernel */
+};
+
+/* Number of enum ww_backend values, AUTO included. */
+#define WW_BACKEND_COUNT 5
+
+/*
+ * Options for ww_open(). Set sz to sizeof(struct ww_opts): fields added in
+ * later versions go at the end and are read only when sz covers them.
+ */
+struct ww_opts {
+	size_t sz; /* sizeof(struct ww_opts) */
+	enum ww_backend backend; /* WW_BACKEND_AUTO or one mechanism */
+	pid_t pid; /* 0: this process; else the process to track */
+	unsigned int flags; /* none defined yet: must be 0 */
+};
+
+/* ww_collect() flag: re-arm the reported pages in the same atomic step. */
+#define WW_RESET 0x1u
+
+struct ww_tracker;
+
+/* Open a tracker. opts NULL means defaults (AUTO, this process). Stores the
+ * handle in *out. -EINVAL bad opts, -ENOSYS/-EOPNOTSUPP/-EPERM backend can't
+ * work here, -ENOMEM out of memory. */
+WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out);
+
+/* Close a tracker: untrack every range it tracks, free it. NULL is a no-op. */
+WW_API void ww_close(struct ww_tracker *t);
+
+/* Start tracking [addr, addr+len), expanded outward to whole pages; every page
+ * is clean at return. -EEXIST overlaps a tracked range, -ENOMEM not mapped,
+ * -EBUSY another userfaultfd or tracker owns it, -EINVAL bad arguments. */
+WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len);
+
+/* Stop tracking [addr, addr+len) (whole pages) and leave the memory exactly as
+ * it was before ww_track(). -ENOENT if not entirely tracked by t. */
+WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len);
+
+/* Store the written pages of [addr, addr+len) into out[] as ascending,
+ * merged runs (at most max), return the number stored. flags: 0 or WW_RESET
+ * (re-arm exactly the reported pages, atomically). *next (may be NULL) is set
+ * to addr+len when the range is done, else to the address to continue from.
+ * -ENOENT range not entirely tracked by t, -EINVAL bad arguments. */
+WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
+			  struct iovec *out, size_t max, void **next);
+
+/* Re-arm every page in [addr, addr+len): all of them read clean afterwards.
+ * -ENOENT if not entirely tracked by t. */
+WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len);
+
+/* The mechanism an open tracker uses (never WW_BACKEND_AUTO). */
+WW_API enum ww_backend ww_tracker_backend(const struct ww_tracker *t);
+
+/* "auto", "pagemap-scan", "uffd-wp", "soft-dirty", "mprotect"; NULL if unknown. */
+WW_API const char *ww_backend_name(enum ww_backend b);
+
+/* Inverse of ww_backend_name(): -EINVAL for an unknown name. */
+WW_API int ww_backend_from_name(const char *name, enum ww_backend *out);
+
+/* 0 if backend b works here for pid (0: this process), else a negative errno
+ * and a one-line reason in why (what is missing, how to get it). For AUTO:
+ * 0 if any backend works, and why names the one AUTO would pick. Functional
+ * test, cached per process for pid 0. why may be NULL. */
+WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whylen);
+
+/* The backend AUTO picks for pid (honouring WRITEWATCH_BACKEND), or a
+ * negative errno if none works. */
+WW_API int ww_backend_auto(pid_t pid);
+
+/* Log levels for the diagnostics callback. */
+enum ww_log_level {
+	WW_LOG_NONE = 0,
+	WW_LOG_ERROR = 1,
+	WW_LOG_WARN = 2,
+	WW_LOG_INFO = 3,
+	WW_LOG_DEBUG = 4,
+};
+
+typedef void (*ww_log_fn)(enum ww_log_level level, const char *msg, void *ctx);
+
+/* Route diagnostics up to level to fn (NULL: the built-in stderr writer).
+ * Without a call, the level comes from WRITEWATCH_LOG (none, error, warn,
+ * info, debug or 0-4) and is none by default: the library stays silent. */
+WW_API void ww_set_log(ww_log_fn fn, void *ctx, enum ww_log_level level);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WRITEWATCH_H */

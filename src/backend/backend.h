@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The contract between the tracker core (src/tracker.c) and one write-tracking
+ * mechanism. The core validates every argument, rounds ranges to pages, keeps
+ * the list of tracked ranges and serialises calls on one tracker; a backend
+ * trusts its inputs and only drives its mechanism. See README.md beside this
+ * file for the pre- and postconditions of each operation.
+ */
+#ifndef WW_BACKEND_BACKEND_H
+#define WW_BACKEND_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "writewatch.h"
+
+/* Backend capability bits (ww__backend_ops.caps). */
+#define WW_CAP_REMOTE 0x1u /* can track another process (opts->pid != 0) */
+
+struct ww__backend_ops {
+	enum ww_backend id;
+	const char *name;
+	unsigned int caps;
+
+	/* Functional test on scratch memory (pid 0) or on the target pid.
+	 * 0 if the mechanism works, else negative errno and a reason in why.
+	 * Must leave nothing behind. The core caches results for pid 0. */
+	int (*probe)(pid_t pid, char *why, size_t whylen);
+
+	/* Create the per-tracker state in *priv. pid 0 means this process. */
+	int (*open)(pid_t pid, void **priv);
+
+	/* Tear down: every range is already untracked. */
+	void (*close)(void *priv);
+
+	/* [start, end) is page aligned, non-empty, mapped (checked by the core
+	 * for pid 0), and overlaps nothing this tracker tracks. Post: tracked,
+	 * every page clean. On failure nothing is left behind. */
+	int (*track)(void *priv, uintptr_t start, uintptr_t end);
+
+	/* [start, end) is page aligned and lies inside one range that was
+	 * passed to track() (possibly a part of it). Post: that part is no
+	 * longer tracked and its memory is as before track(). Best effort on
+	 * memory the application has unmapped meanwhile. */
+	int (*untrack)(void *priv, uintptr_t start, uintptr_t end);
+
+	/* [start, end) lies inside one tracked range; max >= 1. Store written
+	 * pages as ascending merged runs into out[0..max), return how many;
+	 * set *next to end when done, else to the first page not examined.
+	 * With WW_RESET, re-arm exactly the pages reported, atomically with
+	 * respect to concurrent writers (a write is reported now or later). */
+	ssize_t (*collect)(void *priv, uintptr_t start, uintptr_t end, unsigned int flags,
+			   struct iovec *out, size_t max, uintptr_t *next);
+
+	/* [start, end) lies inside one tracked range. Post: all pages clean. */
+	int (*reset)(void *priv, uintptr_t start, uintptr_t end);
+};
+
+/* The table, indexed by enum ww_backend (slot 0, AUTO, is NULL). */
+extern const struct ww__backend_ops *const ww__backends[WW_BACKEND_COUNT];
+
+extern const struct ww__backend_ops ww__pagemap_scan_ops;
+extern const struct ww__backend_ops ww__uffd_wp_ops;
+extern const struct ww__backend_ops ww__soft_dirty_ops;
+extern const struct ww__backend_ops ww__mprotect_ops;
+
+#endif /* WW_BACKEND_BACKEND_H */

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The backend table: one line per mechanism, indexed by enum ww_backend.
+ * Adding a mechanism is a new file in this folder and one line here.
+ */
+#include "backend.h"
+
+const struct ww__backend_ops *const ww__backends[WW_BACKEND_COUNT] = {
+	[WW_BACKEND_AUTO] = 0,
+	[WW_BACKEND_PAGEMAP_SCAN] = &ww__pagemap_scan_ops,
+	[WW_BACKEND_UFFD_WP] = &ww__uffd_wp_ops,
+	[WW_BACKEND_SOFT_DIRTY] = &ww__soft_dirty_ops,
+	[WW_BACKEND_MPROTECT] = &ww__mprotect_ops,
+};

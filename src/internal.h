@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private declarations shared by the core files: logging, the probe cache and
+ * the error-return helper. Backends may use the logging macros.
+ */
+#ifndef WW_INTERNAL_H
+#define WW_INTERNAL_H
+
+#include <errno.h>
+
+#include "writewatch.h"
+
+/* Set errno from a negative return and pass the value through. */
+static inline long ww__ret(long r)
+{
+	if (r < 0)
+		errno = (int)-r;
+	return r;
+}
+
+extern int ww__log_level;
+void ww__log(enum ww_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define ww__err(...) \
+	((void)(ww__log_level >= WW_LOG_ERROR ? ww__log(WW_LOG_ERROR, __VA_ARGS__), 0 : 0))
+#define ww__warn(...) \
+	((void)(ww__log_level >= WW_LOG_WARN ? ww__log(WW_LOG_WARN, __VA_ARGS__), 0 : 0))
+#define ww__info(...) \
+	((void)(ww__log_level >= WW_LOG_INFO ? ww__log(WW_LOG_INFO, __VA_ARGS__), 0 : 0))
+#define ww__dbg(...) \
+	((void)(ww__log_level >= WW_LOG_DEBUG ? ww__log(WW_LOG_DEBUG, __VA_ARGS__), 0 : 0))
+
+/* Reads WRITEWATCH_LOG once; called by every public entry point that may log. */
+void ww__log_init(void);
+
+#endif /* WW_INTERNAL_H */

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Backend names, functional probes and the AUTO choice. A probe result for
+ * this process is computed once per backend and remembered (yes, or no with
+ * its reason); probes of another process are never cached, since they depend
+ * on that process and on our permission over it.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "internal.h"
+#include "sys/sys.h"
+
+static const char *const backend_names[WW_BACKEND_COUNT] = {
+	[WW_BACKEND_AUTO] = "auto",	    [WW_BACKEND_PAGEMAP_SCAN] = "pagemap-scan",
+	[WW_BACKEND_UFFD_WP] = "uffd-wp",   [WW_BACKEND_SOFT_DIRTY] = "soft-dirty",
+	[WW_BACKEND_MPROTECT] = "mprotect",
+};
+
+/* AUTO's order of preference: DESIGN.md. soft-dirty is never picked for this
+ * process: its reset is process-wide and not atomic against writers. */
+static const enum ww_backend auto_local[] = { WW_BACKEND_PAGEMAP_SCAN, WW_BACKEND_UFFD_WP,
+					      WW_BACKEND_MPROTECT };
+static const enum ww_backend auto_remote[] = { WW_BACKEND_PAGEMAP_SCAN, WW_BACKEND_SOFT_DIRTY };
+
+struct probe_cache {
+	int state; /* 0 unknown, 1 done */
+	int err;
+	char why[256];
+};
+
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct probe_cache cache[WW_BACKEND_COUNT];
+
+WW_API const char *ww_backend_name(enum ww_backend b)
+{
+	if ((unsigned int)b >= WW_BACKEND_COUNT)
+		return NULL;
+	return backend_names[b];
+}
+
+WW_API int ww_backend_from_name(const char *name, enum ww_backend *out)
+{
+	if (!name || !out)
+		return (int)ww__ret(-EINVAL);
+	for (int i = 0; i < WW_BACKEND_COUNT; i++) {
+		if (!strcmp(name, backend_names[i])) {
+			*out = (enum ww_backend)i;
+			return 0;
+		}
+	}
+	return (int)ww__ret(-EINVAL);
+}
+
+static int probe_one(enum ww_backend b, pid_t pid, char *why, size_t whylen)
+{
+	const struct ww__backend_ops *ops = ww__backends[b];
+	struct probe_cache *c = &cache[b];
+	int err;
+
+	if (pid) {
+		if (!(ops->caps & WW_CAP_REMOTE))
+			return ww__why(why, whylen, -EOPNOTSUPP, "%s cannot track another process",
+				       ops->name);
+		return ops->probe(pid, why, whylen);
+	}
+	pthread_mutex_lock(&probe_lock);
+	if (!c->state) {
+		c->why[0] = '\0';
+		c->err = ops->probe(0, c->why, sizeof(c->why));
+		if (!c->err)
+			snprintf(c->why, sizeof(c->why), "works");
+		c->state = 1;
+		ww__info("probe %s: %s", ops->name, c->why);
+	}
+	err = c->err;
+	if (why && whylen)
+		snprintf(why, whylen, "%s", c->why);
+	pthread_mutex_unlock(&probe_lock);
+	return err;
+}
+
+static int pick_auto(pid_t pid, char *why, size_t whylen)
+{
+	const char *forced = secure_getenv("WRITEWATCH_BACKEND");
+	const enum ww_backend *order = pid ? auto_remote : auto_local;
+	size_t n = pid ? sizeof(auto_remote) / sizeof(*order) : sizeof(auto_local) / sizeof(*order);
+	enum ww_backend b;
+	int err;
+
+	if (forced && *forced && strcmp(forced, "auto")) {
+		if (ww_backend_from_name(forced, &b) < 0)
+			return ww__why(why, whylen, -EINVAL,
+				       "WRITEWATCH_BACKEND=%s is not a backend name", forced);
+		err = probe_one(b, pid, why, whylen);
+		if (err)
+			return err;
+		ww__why(why, whylen, 0, "%s (forced by WRITEWATCH_BACKEND)", backend_names[b]);
+		return (int)b;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (probe_one(order[i], pid, NULL, 0) == 0) {
+			ww__why(why, whylen, 0, "%s", backend_names[order[i]]);
+			return (int)order[i];
+		}
+	}
+	return ww__why(why, whylen, -EOPNOTSUPP, "no write-tracking mechanism works here%s",
+		       pid ? " for another process" : "");
+}
+
+WW_API int ww_backend_auto(pid_t pid)
+{
+	ww__log_init();
+	return (int)ww__ret(pick_auto(pid, NULL, 0));
+}
+
+WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whylen)
+{
+	int r;
+
+	ww__log_init();
+	if ((unsigned int)b >= WW_BACKEND_COUNT || pid < 0)
+		return (int)ww__ret(ww__why(why, whylen, -EINVAL, "unknown backend %d", (int)b));
+	if (b == WW_BACKEND_AUTO) {
+		r = pick_auto(pid, why, whylen);
+		return (int)ww__ret(r < 0 ? r : 0);
+	}
+	return (int)ww__ret(probe_one(b, pid, why, whylen));
+}

@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Syscall wrappers that turn "-1 and errno" into negative errno returns, and
+ * the few /proc readers the library needs (pagemap, maps). Kept free of any
+ * tracker logic so every backend and the remote layer can share them.
+ */
+#define _GNU_SOURCE
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+size_t ww__page_size(void)
+{
+	static size_t ps;
+
+	if (!ps)
+		ps = (size_t)sysconf(_SC_PAGESIZE);
+	return ps;
+}
+
+int ww__why(char *why, size_t whylen, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && whylen) {
+		va_start(ap, fmt);
+		vsnprintf(why, whylen, fmt, ap);
+		va_end(ap);
+	}
+	return err;
+}
+
+int ww__uffd_create(char *why, size_t whylen)
+{
+	int fd, dev, e_sys, e_dev;
+
+#ifdef __NR_userfaultfd
+	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (fd >= 0)
+		return fd;
+	e_sys = errno;
+	/* Kernels before 5.11 reject the user-mode-only flag with EINVAL. */
+	if (e_sys == EINVAL) {
+		fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (fd >= 0)
+			return fd;
+		e_sys = errno;
+	}
+#else
+	e_sys = ENOSYS;
+#endif
+	dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0) {
+		e_dev = errno;
+	} else {
+		fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		e_dev = errno;
+		close(dev);
+		if (fd >= 0)
+			return fd;
+	}
+	if (e_sys == ENOSYS && e_dev == ENOENT)
+		return ww__why(why, whylen, -ENOSYS,
+			       "kernel built without userfaultfd (CONFIG_USERFAULTFD)");
+	return ww__why(why, whylen, -(e_sys == ENOSYS ? e_dev : e_sys),
+		       "userfaultfd refused: syscall: %s; /dev/userfaultfd: %s "
+		       "(allow with sysctl vm.unprivileged_userfaultfd=1, access to "
+		       "/dev/userfaultfd, or CAP_SYS_PTRACE; check seccomp)",
+		       strerror(e_sys), strerror(e_dev));
+}
+
+int ww__uffd_api(int uffd, uint64_t features, uint64_t *got)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+
+	if (ioctl(uffd, UFFDIO_API, &api) < 0)
+		return -errno;
+	if (got)
+		*got = api.features;
+	return 0;
+}
+
+int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, uint64_t *ioctls)
+{
+	struct uffdio_register reg = {
+		.range = { .start = start, .len = end - start },
+		.mode = mode,
+	};
+
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
+		return -errno;
+	if (ioctls)
+		*ioctls = reg.ioctls;
+	return 0;
+}
+
+int ww__uffd_unregister(int uffd, uintptr_t start, uintptr_t end)
+{
+	struct uffdio_range r = { .start = start, .len = end - start };
+
+	return ioctl(uffd, UFFDIO_UNREGISTER, &r) < 0 ? -errno : 0;
+}
+
+int ww__uffd_wp(int uffd, uintptr_t start, uintptr_t end, bool protect)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = start, .len = end - start },
+		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
+	};
+
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+}
+
+int ww__pagemap_open(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/pagemap");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int ww__pagemap_scan(int pagemap_fd, struct pm_scan_arg *arg)
+{
+	int r = ioctl(pagemap_fd, PAGEMAP_SCAN, arg);
+
+	return r < 0 ? -errno : r;
+}
+
+int ww__pagemap_read(int pagemap_fd, uintptr_t start, uint64_t *ent, size_t n)
+{
+	size_t want = n * sizeof(*ent), got = 0;
+	off_t off = (off_t)(start / ww__page_size() * sizeof(*ent));
+
+	while (got < want) {
+		ssize_t r = pread(pagemap_fd, (char *)ent + got, want - got, off + (off_t)got);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (r == 0)
+			return -EIO;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+bool ww__range_mapped(uintptr_t start, uintptr_t end)
+{
+	/* msync(MS_ASYNC) is a no-op on mapped memory since 2.6.19 and fails
+	 * with ENOMEM on any hole: a cheap VMA-walk for "is it all mapped". */
+	return msync((void *)start, end - start, MS_ASYNC) == 0 || errno != ENOMEM;
+}
+
+void ww__kernel_release(char *buf, size_t len)
+{
+	struct utsname u;
+
+	if (uname(&u) == 0)
+		snprintf(buf, len, "%s", u.release);
+	else
+		snprintf(buf, len, "unknown");
+}
+
+int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), void *ctx)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int ret = 0;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/maps");
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		struct ww__map m = { 0 };
+		unsigned long s, e;
+		char perms[8] = "", *nl;
+		unsigned int dmaj, dmin;
+		int name_at = 0;
+
+		if (sscanf(line, "%lx-%lx %7s %llx %x:%x %llu %n", &s, &e, perms, &m.offset, &dmaj,
+			   &dmin, &m.inode, &name_at) < 7)
+			continue;
+		m.start = s;
+		m.end = e;
+		m.prot = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+			 (perms[2] == 'x' ? PROT_EXEC : 0);
+		m.shared = perms[3] == 's';
+		m.name = line + name_at;
+		nl = strchr(line + name_at, '\n');
+		if (nl)
+			*nl = '\0';
+		ret = fn(&m, ctx);
+		if (ret)
+			break;
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Thin syscall and /proc helpers. Every function here returns 0 (or a count,
+ * or a descriptor) on success and a negative errno on failure, so the layers
+ * above never look at errno. Nothing here knows about trackers or backends.
+ */
+#ifndef WW_SYS_SYS_H
+#define WW_SYS_SYS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <errno.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "uapi.h"
+
+/* The system page size, cached after the first call. */
+size_t ww__page_size(void);
+
+static inline uintptr_t ww__page_down(uintptr_t a)
+{
+	return a & ~(uintptr_t)(ww__page_size() - 1);
+}
+
+/* Round up; returns false on overflow. */
+static inline bool ww__page_up(uintptr_t a, uintptr_t *out)
+{
+	uintptr_t m = ww__page_size() - 1;
+
+	if (a > UINTPTR_MAX - m)
+		return false;
+	*out = (a + m) & ~m;
+	return true;
+}
+
+/*
+ * Create a userfaultfd (O_CLOEXEC | O_NONBLOCK), first with the syscall
+ * (user-mode-only, then plain), then through /dev/userfaultfd. On failure
+ * writes why into why[whylen] (may be NULL).
+ */
+int ww__uffd_create(char *why, size_t whylen);
+
+/* UFFDIO_API: ask for features; *got receives what the kernel granted. */
+int ww__uffd_api(int uffd, uint64_t features, uint64_t *got);
+
+/* UFFDIO_REGISTER with mode over [start, end); *ioctls gets the allowed set. */
+int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, uint64_t *ioctls);
+int ww__uffd_unregister(int uffd, uintptr_t start, uintptr_t end);
+
+/* UFFDIO_WRITEPROTECT: protect (arm) or unprotect [start, end). */
+int ww__uffd_wp(int uffd, uintptr_t start, uintptr_t end, bool protect);
+
+/* Open /proc/PID/pagemap (pid 0: self) read-only, O_CLOEXEC. */
+int ww__pagemap_open(pid_t pid);
+
+/* PAGEMAP_SCAN ioctl: number of regions stored, or a negative errno. */
+int ww__pagemap_scan(int pagemap_fd, struct pm_scan_arg *arg);
+
+/* pread of whole pagemap entries for [start, start + n pages). */
+int ww__pagemap_read(int pagemap_fd, uintptr_t start, uint64_t *ent, size_t n);
+
+/* True if the whole range [start, end) of this process is mapped. */
+bool ww__range_mapped(uintptr_t start, uintptr_t end);
+
+/* uname release, e.g. "6.18.44". */
+void ww__kernel_release(char *buf, size_t len);
+
+/* One line of /proc/PID/maps. */
+struct ww__map {
+	uintptr_t start, end;
+	int prot; /* PROT_* */
+	bool shared;
+	unsigned long long offset, inode;
+	const char *name; /* "" for anonymous; valid during the callback only */
+};
+
+/* Call fn for every mapping of pid (0: self) in address order; fn returns
+ * non-zero to stop early (that value is returned). */
+int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), void *ctx);
+
+/* snprintf into why if why is non-NULL; returns err unchanged. */
+int ww__why(char *why, size_t whylen, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif /* WW_SYS_SYS_H */

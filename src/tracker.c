@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The public tracker API: argument validation, page rounding, the sorted list
+ * of tracked ranges, locking, backend selection, and the splitting of a call
+ * that spans several tracked ranges into one backend call per range (runs
+ * that touch across a range boundary are merged here). Nothing in this file
+ * knows how any one mechanism works.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend/backend.h"
+#include "internal.h"
+#include "sys/sys.h"
+
+struct ww__range {
+	uintptr_t start, end;
+};
+
+struct ww_tracker {
+	pthread_mutex_t lock;
+	const struct ww__backend_ops *ops;
+	void *priv;
+	pid_t pid;
+	struct ww__range *ranges; /* sorted by start, disjoint */
+	size_t nranges, cap;
+};
+
+/* Index of the first range whose end is above addr (nranges if none). */
+static size_t range_search(const struct ww_tracker *t, uintptr_t addr)
+{
+	size_t lo = 0, hi = t->nranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (t->ranges[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* If [s, e) is entirely covered by tracked ranges, store the index of the
+ * first one in *first and return true. */
+static bool range_covered(const struct ww_tracker *t, uintptr_t s, uintptr_t e, size_t *first)
+{
+	size_t i = range_search(t, s);
+	uintptr_t at = s;
+
+	*first = i;
+	for (; i < t->nranges && at < e; i++) {
+		if (t->ranges[i].start > at)
+			return false;
+		at = t->ranges[i].end;
+	}
+	return at >= e;
+}
+
+/* Make room for one more range, so that an insert after a backend call that
+ * succeeded can never fail. */
+static int range_reserve(struct ww_tracker *t)
+{
+	size_t cap = t->cap ? t->cap * 2 : 8;
+	struct ww__range *n;
+
+	if (t->nranges < t->cap)
+		return 0;
+	n = realloc(t->ranges, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	t->ranges = n;
+	t->cap = cap;
+	return 0;
+}
+
+/* Caller has called range_reserve(). */
+static void range_insert(struct ww_tracker *t, size_t at, uintptr_t s, uintptr_t e)
+{
+	memmove(&t->ranges[at + 1], &t->ranges[at], (t->nranges - at) * sizeof(*t->ranges));
+	t->ranges[at] = (struct ww__range){ s, e };
+	t->nranges++;
+}
+
+static void range_remove(struct ww_tracker *t, size_t at)
+{
+	memmove(&t->ranges[at], &t->ranges[at + 1], (t->nranges - at - 1) * sizeof(*t->ranges));
+	t->nranges--;
+}
+
+/* Validate t/addr/len and round to whole pages. */
+static int span_of(const struct ww_tracker *t, const void *addr, size_t len, uintptr_t *s,
+		   uintptr_t *e)
+{
+	uintptr_t a = (uintptr_t)addr;
+
+	if (!t || !len || a > UINTPTR_MAX - len)
+		return -EINVAL;
+	*s = ww__page_down(a);
+	if (!ww__page_up(a + len, e))
+		return -EINVAL;
+	return 0;
+}
+
+static int opts_check(const struct ww_opts *o)
+{
+	if (o->sz < sizeof(struct ww_opts)) /* 0.1 had exactly this layout */
+		return -EINVAL;
+	/* A newer caller's fields we don't know must be zero (libbpf's rule). */
+	for (size_t i = sizeof(struct ww_opts); i < o->sz; i++)
+		if (((const unsigned char *)o)[i])
+			return -EINVAL;
+	if ((unsigned int)o->backend >= WW_BACKEND_COUNT || o->pid < 0 || o->flags)
+		return -EINVAL;
+	return 0;
+}
+
+WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
+{
+	struct ww_opts o = { .sz = sizeof(o) };
+	struct ww_tracker *t;
+	int b, err;
+
+	ww__log_init();
+	if (!out)
+		return (int)ww__ret(-EINVAL);
+	*out = NULL;
+	if (opts) {
+		err = opts_check(opts);
+		if (err)
+			return (int)ww__ret(err);
+		o.backend = opts->backend;
+		o.pid = opts->pid;
+	}
+	if (o.pid == getpid())
+		o.pid = 0;
+
+	if (o.backend == WW_BACKEND_AUTO) {
+		b = ww_backend_auto(o.pid);
+		if (b < 0)
+			return b;
+	} else {
+		char why[256];
+
+		b = (int)o.backend;
+		err = ww_backend_probe(o.backend, o.pid, why, sizeof(why));
+		if (err) {
+			ww__warn("%s: %s", ww_backend_name(o.backend), why);
+			return err;
+		}
+	}
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return (int)ww__ret(-ENOMEM);
+	pthread_mutex_init(&t->lock, NULL);
+	t->ops = ww__backends[b];
+	t->pid = o.pid;
+	err = t->ops->open(o.pid, &t->priv);
+	if (err) {
+		pthread_mutex_destroy(&t->lock);
+		free(t);
+		return (int)ww__ret(err);
+	}
+	ww__dbg("opened %s tracker for pid %d", t->ops->name, (int)o.pid);
+	*out = t;
+	return 0;
+}
+
+WW_API void ww_close(struct ww_tracker *t)
+{
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->lock);
+	for (size_t i = 0; i < t->nranges; i++)
+		t->ops->untrack(t->priv, t->ranges[i].start, t->ranges[i].end);
+	t->ops->close(t->priv);
+	pthread_mutex_unlock(&t->lock);
+	pthread_mutex_destroy(&t->lock);
+	free(t->ranges);
+	free(t);
+}
+
+WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
+{
+	uintptr_t s, e;
+	size_t at;
+	int err = span_of(t, addr, len, &s, &e);
+
+	if (err)
+		return (int)ww__ret(err);
+	pthread_mutex_lock(&t->lock);
+	at = range_search(t, s);
+	if (at < t->nranges && t->ranges[at].start < e) {
+		err = -EEXIST;
+	} else if (!t->pid && !ww__range_mapped(s, e)) {
+		err = -ENOMEM;
+	} else {
+		err = range_reserve(t);
+	}
+	if (!err)
+		err = t->ops->track(t->priv, s, e);
+	if (!err)
+		range_insert(t, at, s, e);
+	pthread_mutex_unlock(&t->lock);
+	if (err)
+		ww__dbg("track %#lx-%#lx: %s", (unsigned long)s, (unsigned long)e, strerror(-err));
+	return (int)ww__ret(err);
+}
+
+WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
+{
+	uintptr_t s, e;
+	size_t i;
+	int err = span_of(t, addr, len, &s, &e);
+
+	if (err)
+		return (int)ww__ret(err);
+	pthread_mutex_lock(&t->lock);
+	if (!range_covered(t, s, e, &i)) {
+		err = -ENOENT;
+		goto out;
+	}
+	/* Make room for a split up front, so bookkeeping cannot fail midway. */
+	err = range_reserve(t);
+	if (err)
+		goto out;
+	while (i < t->nranges && t->ranges[i].start < e) {
+		struct ww__range r = t->ranges[i];
+		uintptr_t ps = r.start > s ? r.start : s, pe = r.end < e ? r.end : e;
+
+		err = t->ops->untrack(t->priv, ps, pe);
+		if (err)
+			break;
+		if (ps == r.start && pe == r.end) {
+			range_remove(t, i);
+		} else if (ps == r.start) {
+			t->ranges[i].start = pe;
+			i++;
+		} else if (pe == r.end) {
+			t->ranges[i].end = ps;
+			i++;
+		} else {
+			t->ranges[i].end = ps;
+			range_insert(t, i + 1, pe, r.end); /* room was made above */
+			i += 2;
+		}
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+	return (int)ww__ret(err);
+}
+
+WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
+			  struct iovec *out, size_t max, void **next)
+{
+	uintptr_t s, e, pos;
+	size_t i, n = 0;
+	ssize_t err = span_of(t, addr, len, &s, &e);
+
+	if (!err && (!out || !max || (flags & ~WW_RESET)))
+		err = -EINVAL;
+	if (err)
+		return ww__ret(err);
+	pthread_mutex_lock(&t->lock);
+	if (!range_covered(t, s, e, &i)) {
+		err = -ENOENT;
+		goto out;
+	}
+	pos = s;
+	while (pos < e && n < max) {
+		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e, bnext = pos;
+		ssize_t got = t->ops->collect(t->priv, pos, pe, flags, out + n, max - n, &bnext);
+
+		if (got < 0) {
+			err = got;
+			break;
+		}
+		/* A run may continue across a range boundary or a backend stop. */
+		if (got > 0 && n > 0 &&
+		    (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len ==
+			    (uintptr_t)out[n].iov_base) {
+			out[n - 1].iov_len += out[n].iov_len;
+			memmove(&out[n], &out[n + 1], (size_t)(got - 1) * sizeof(*out));
+			got--;
+		}
+		n += (size_t)got;
+		if (bnext <= pos && got == 0) {
+			err = -EIO; /* a backend that makes no progress must not spin */
+			ww__err("%s collect made no progress at %#lx", t->ops->name,
+				(unsigned long)pos);
+			break;
+		}
+		pos = bnext;
+		if (pos >= pe)
+			i++;
+	}
+out:
+	pthread_mutex_unlock(&t->lock);
+	if (err < 0)
+		return ww__ret(err);
+	if (next)
+		*next = pos >= e ? (char *)addr + len : (void *)pos;
+	return (ssize_t)n;
+}
+
+WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
+{
+	uintptr_t s, e;
+	size_t i;
+	int err = span_of(t, addr, len, &s, &e);
+
+	if (err)
+		return (int)ww__ret(err);
+	pthread_mutex_lock(&t->lock);
+	if (!range_covered(t, s, e, &i))
+		err = -ENOENT;
+	for (; !err && i < t->nranges && t->ranges[i].start < e; i++) {
+		uintptr_t ps = t->ranges[i].start > s ? t->ranges[i].start : s;
+		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e;
+
+		err = t->ops->reset(t->priv, ps, pe);
+	}
+	pthread_mutex_unlock(&t->lock);
+	return (int)ww__ret(err);
+}
+
+WW_API enum ww_backend ww_tracker_backend(const struct ww_tracker *t)
+{
+	return t ? t->ops->id : WW_BACKEND_AUTO;
+}

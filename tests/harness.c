@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/* The shared test helpers declared in harness.h. */
+#include "harness.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+size_t PS;
+enum ww_backend harness_backend;
+
+enum ww_backend harness_backend_arg(int argc, char **argv)
+{
+	char why[256];
+	int err;
+
+	PS = (size_t)sysconf(_SC_PAGESIZE);
+	if (argc < 2 || ww_backend_from_name(argv[1], &harness_backend) < 0) {
+		fprintf(stderr, "usage: %s BACKEND (pagemap-scan, uffd-wp, soft-dirty, mprotect)\n",
+			argv[0]);
+		exit(2);
+	}
+	err = ww_backend_probe(harness_backend, 0, why, sizeof(why));
+	if (err) {
+		printf("SKIP: backend %s does not work here: %s\n", argv[1], why);
+		exit(SKIP);
+	}
+	return harness_backend;
+}
+
+struct ww_tracker *harness_open(int argc, char **argv)
+{
+	struct ww_opts o = { .sz = sizeof(o) };
+	struct ww_tracker *t = NULL;
+
+	o.backend = harness_backend_arg(argc, argv);
+	CHECK_EQ(ww_open(&o, &t), 0);
+	CHECK(t != NULL);
+	CHECK_EQ(ww_tracker_backend(t), o.backend);
+	return t;
+}
+
+char *harness_map(size_t pages)
+{
+	char *m =
+		mmap(NULL, pages * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	CHECK(m != MAP_FAILED);
+	memset(m, 0, pages * PS);
+	return m;
+}
+
+size_t harness_collect_all(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
+			   struct iovec *out, size_t max)
+{
+	char *p = addr, *end = (char *)addr + len;
+	size_t n = 0;
+
+	while (p < end) {
+		void *next = NULL;
+		ssize_t r;
+
+		CHECK(n < max);
+		r = ww_collect(t, p, (size_t)(end - p), flags, out + n, max - n, &next);
+		CHECK(r >= 0);
+		CHECK(next != NULL && (char *)next > p && (char *)next <= end);
+		/* a run continued from the previous call merges back */
+		if (r > 0 && n > 0 &&
+		    (char *)out[n - 1].iov_base + out[n - 1].iov_len == out[n].iov_base) {
+			out[n - 1].iov_len += out[n].iov_len;
+			memmove(&out[n], &out[n + 1], (size_t)(r - 1) * sizeof(*out));
+			r--;
+		}
+		n += (size_t)r;
+		p = next;
+	}
+	return n;
+}
+
+void harness_pages(const struct iovec *runs, size_t n, const char *base, size_t pages, bool *dirty)
+{
+	const char *prev_end = NULL;
+
+	memset(dirty, 0, pages);
+	for (size_t i = 0; i < n; i++) {
+		const char *s = runs[i].iov_base;
+
+		CHECK(((uintptr_t)s % PS) == 0);
+		CHECK(runs[i].iov_len > 0 && runs[i].iov_len % PS == 0);
+		CHECK(s >= base && s + runs[i].iov_len <= base + pages * PS);
+		CHECK(prev_end == NULL || s > prev_end); /* ascending, merged */
+		for (size_t off = 0; off < runs[i].iov_len; off += PS)
+			dirty[(size_t)(s + off - base) / PS] = true;
+		prev_end = s + runs[i].iov_len;
+	}
+}

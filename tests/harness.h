@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Shared helpers for the test programs. A behaviour test takes the backend
+ * name as argv[1]; harness_open() exits 77 (skipped) with the probe's reason
+ * when that backend does not work on this kernel. CHECK failures print where
+ * and exit 1.
+ */
+#ifndef WW_TEST_HARNESS_H
+#define WW_TEST_HARNESS_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/uio.h>
+
+#include "writewatch.h"
+
+#define SKIP 77
+
+#define CHECK(cond)                                                                              \
+	do {                                                                                     \
+		if (!(cond)) {                                                                   \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+			exit(1);                                                                 \
+		}                                                                                \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                                    \
+	do {                                                                              \
+		long long a_ = (long long)(a), b_ = (long long)(b);                       \
+		if (a_ != b_) {                                                           \
+			fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", \
+				__FILE__, __LINE__, #a, #b, a_, b_);                      \
+			exit(1);                                                          \
+		}                                                                         \
+	} while (0)
+
+extern size_t PS; /* page size */
+extern enum ww_backend harness_backend;
+
+/* Parse argv[1] (a backend name), probe it, exit 77 with the reason if it
+ * does not work here; open and return a tracker on it. */
+struct ww_tracker *harness_open(int argc, char **argv);
+
+/* Probe only: exit 77 with the reason if argv[1]'s backend does not work. */
+enum ww_backend harness_backend_arg(int argc, char **argv);
+
+/* Anonymous private read-write mapping of n pages, populated (written 0). */
+char *harness_map(size_t pages);
+
+/* Collect everything in [addr, addr+len) following *next to the end. */
+size_t harness_collect_all(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
+			   struct iovec *out, size_t max);
+
+/* Expand runs into a per-page bool array for [base, base + pages*PS);
+ * fails the test on a run outside the range, unaligned, or out of order. */
+void harness_pages(const struct iovec *runs, size_t n, const char *base, size_t pages, bool *dirty);
+
+#endif
