@@ -5,6 +5,7 @@
  *
  *   cc track_buffer.c $(pkg-config --cflags --libs writewatch)
  */
+#define _POSIX_C_SOURCE 200809L /* posix_memalign, sysconf */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
