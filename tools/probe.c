@@ -47,7 +47,8 @@ int cmd_probe(int argc, char **argv)
 			errno = 0;
 			pid = (pid_t)strtol(optarg, &end, 10);
 			if (errno || *end || pid <= 0) {
-				fprintf(stderr, "writewatch probe: --pid wants a process id, not '%s'\n",
+				fprintf(stderr,
+					"writewatch probe: --pid wants a process id, not '%s'\n",
 					optarg);
 				return 2;
 			}

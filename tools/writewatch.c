@@ -32,7 +32,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
-		printf("writewatch %d.%d.%d\n", WW_VERSION_MAJOR, WW_VERSION_MINOR, WW_VERSION_PATCH);
+		printf("writewatch %d.%d.%d\n", WW_VERSION_MAJOR, WW_VERSION_MINOR,
+		       WW_VERSION_PATCH);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(*commands); i++)
