@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The process the remote tests watch. It maps PAGES pages, prints
+ * "ADDR PAGES" on stdout, then obeys one-line commands on stdin:
+ * "w K" writes the next K distinct pages of the mapping and answers "ok",
+ * "q" exits 0. While it waits for a command it sits where the test asked
+ * (argv[1]): "read" blocks in read(2), "sleep" polls and sleeps in
+ * nanosleep(2), "spin" computes in user space between polls. Every mode
+ * checks its own work, so an injection that corrupts a register, a syscall
+ * result or a restart shows up as a wrong exit status: 3 (spin result
+ * wrong), 4 (a syscall failed that must not), 5 (bad command).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPIN 2000000
+
+static uint64_t spin(uint64_t x)
+{
+	for (int i = 0; i < SPIN; i++)
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL + (x >> 29);
+	return x;
+}
+
+/* One byte from stdin, waiting the way the mode says. */
+static int next_byte(const char *mode, uint64_t want)
+{
+	char c;
+
+	for (;;) {
+		ssize_t n = read(0, &c, 1);
+
+		if (n == 1)
+			return (unsigned char)c;
+		if (n == 0)
+			return -1;
+		if (errno != EAGAIN) {
+			fprintf(stderr, "target: read: %s\n", strerror(errno));
+			exit(4);
+		}
+		if (!strcmp(mode, "sleep")) {
+			struct timespec ts = { 0, 2000000 };
+
+			/* restarted transparently after a ptrace stop: EINTR
+			 * here means a restart was lost */
+			if (nanosleep(&ts, NULL)) {
+				fprintf(stderr, "target: nanosleep: %s\n", strerror(errno));
+				exit(4);
+			}
+		} else if (spin(42) != want) {
+			fprintf(stderr, "target: spin result changed\n");
+			exit(3);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "read";
+	size_t pages = argc > 2 ? strtoul(argv[2], NULL, 0) : 64, ps = 4096, next = 0;
+	uint64_t want = spin(42);
+	char line[64];
+	char *m;
+
+	ps = (size_t)sysconf(_SC_PAGESIZE);
+	m = mmap(NULL, pages * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return 4;
+	memset(m, 1, pages * ps);
+	if (strcmp(mode, "read"))
+		fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	printf("%p %zu\n", (void *)m, pages);
+	fflush(stdout);
+	for (;;) {
+		size_t len = 0;
+		int c;
+
+		while ((c = next_byte(mode, want)) >= 0 && c != '\n')
+			if (len < sizeof(line) - 1)
+				line[len++] = (char)c;
+		line[len] = '\0';
+		if (c < 0 || !strcmp(line, "q"))
+			break;
+		if (line[0] != 'w')
+			return 5;
+		for (size_t k = strtoul(line + 1, NULL, 10); k; k--, next++)
+			m[(next % pages) * ps] = 2;
+		printf("ok\n");
+		fflush(stdout);
+	}
+	return 0;
+}
