@@ -1,0 +1,40 @@
+# Thin wrapper over Meson for the commands README gives. Everything real is
+# in meson.build; these targets only install missing packages, configure and
+# call meson.
+BUILD ?= build
+MESON_ARGS ?=
+
+.PHONY: all deps setup build run test bench install clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/build.ninja:
+	@scripts/deps.sh
+	meson setup $(BUILD) $(MESON_ARGS)
+
+setup: $(BUILD)/build.ninja
+
+build: setup
+	meson compile -C $(BUILD)
+
+# The main job: what works on this machine, then the example.
+run: build
+	$(BUILD)/tools/writewatch probe
+	@echo
+	$(BUILD)/examples/track_buffer
+
+# Every test: the behavioural suite once per backend, the probe test, then
+# the installed-library contract check; ends with a per-backend summary.
+test: build
+	meson test -C $(BUILD) --print-errorlogs --num-processes 2 || true
+	tests/install/check.sh $(BUILD) || true
+	python3 tests/summary.py $(BUILD)
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `writewatch probe`: for each backend, whether it works here and why not,
+ * the kernel version, and which backend AUTO picks; --json for scripts;
+ * --pid PID asks the same for tracking another process.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+
+#include "util.h"
+#include "writewatch.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: writewatch probe [--json] [--pid PID]\n"
+		   "  Tell which write-tracking mechanisms work on this kernel and why not.\n"
+		   "  --json      one JSON object instead of a table\n"
+		   "  --pid PID   probe for tracking process PID instead of this process\n");
+}
+
+int cmd_probe(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pid", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	char why[WW_BACKEND_COUNT][256], autowhy[256];
+	int err[WW_BACKEND_COUNT], pick, c;
+	bool json = false;
+	struct utsname u;
+	pid_t pid = 0;
+	char *end;
+
+	while ((c = getopt_long(argc, argv, "jp:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = true;
+			break;
+		case 'p':
+			errno = 0;
+			pid = (pid_t)strtol(optarg, &end, 10);
+			if (errno || *end || pid <= 0) {
+				fprintf(stderr,
+					"writewatch probe: --pid wants a process id, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "writewatch probe: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (uname(&u))
+		memset(&u, 0, sizeof(u));
+	for (int b = 1; b < WW_BACKEND_COUNT; b++)
+		err[b] = ww_backend_probe((enum ww_backend)b, pid, why[b], sizeof(why[b]));
+	pick = ww_backend_auto(pid);
+	ww_backend_probe(WW_BACKEND_AUTO, pid, autowhy, sizeof(autowhy));
+
+	if (json) {
+		printf("{\"kernel\":");
+		json_str(stdout, u.release);
+		printf(",\"machine\":");
+		json_str(stdout, u.machine);
+		printf(",\"pid\":%d,\"backends\":[", (int)pid);
+		for (int b = 1; b < WW_BACKEND_COUNT; b++) {
+			printf("%s{\"name\":\"%s\",\"works\":%s,\"reason\":", b > 1 ? "," : "",
+			       ww_backend_name((enum ww_backend)b), err[b] ? "false" : "true");
+			json_str(stdout, why[b]);
+			printf("}");
+		}
+		printf("],\"auto\":");
+		if (pick > 0)
+			json_str(stdout, ww_backend_name((enum ww_backend)pick));
+		else
+			printf("null");
+		printf("}\n");
+	} else {
+		printf("kernel: Linux %s %s\n", u.release, u.machine);
+		printf("for: %s\n\n", pid ? "another process" : "this process");
+		for (int b = 1; b < WW_BACKEND_COUNT; b++)
+			printf("  %-13s %-4s %s\n", ww_backend_name((enum ww_backend)b),
+			       err[b] ? "no" : "yes", err[b] ? why[b] : "");
+		if (pick > 0)
+			printf("\nauto picks: %s\n", autowhy);
+		else
+			printf("\nauto picks nothing: %s\n", autowhy);
+	}
+	return pick > 0 ? 0 : 1;
+}
