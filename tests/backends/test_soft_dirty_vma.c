@@ -5,6 +5,7 @@
  * here is "extra pages only, never missing pages": every page written is
  * reported, and a reset afterwards makes the range exact again. Runs only
  * where soft-dirty works. */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -62,6 +63,31 @@ int main(int argc, char **argv)
 	m[1 * PS] = 3;
 	written[1] = true;
 	check_superset(t, m, written);
+	/* a transparent huge page (where THP is on): one write may report
+	 * all of its 512 pages, never fewer than the one written */
+	{
+		size_t huge = 2 << 20, len = 2 * huge, np = len / PS, n, extra = 0;
+		char *raw = mmap(NULL, len + huge, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *h = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+		struct iovec *out = calloc(np, sizeof(*out));
+		bool *dirty = calloc(np, 1);
+
+		CHECK(raw != MAP_FAILED && out && dirty);
+		madvise(h, len, MADV_HUGEPAGE); /* best effort */
+		memset(h, 1, len);
+		CHECK_EQ(ww_track(t, h, len), 0);
+		h[huge + 3 * PS] = 2;
+		n = harness_collect_all(t, h, len, WW_RESET, out, np);
+		harness_pages(out, n, h, np, dirty);
+		CHECK(dirty[huge / PS + 3]);
+		for (size_t p = 0; p < np; p++)
+			extra += dirty[p] && p != huge / PS + 3;
+		printf("  huge page: %zu extra pages reported\n", extra);
+		CHECK_EQ(ww_collect(t, h, len, 0, out, np, NULL), 0);
+		free(out);
+		free(dirty);
+	}
 	ww_close(t);
 	printf("ok: soft-dirty: VMA changes give extra pages only, never missing ones\n");
 	return 0;
