@@ -25,16 +25,7 @@
 struct pms {
 	int uffd;
 	int pagemap;
-	pid_t owner; /* a forked child's copy must not touch the parent's */
 };
-
-/* uffd ioctls act on the memory of the process that created the uffd, so a
- * forked child's copy of a tracker would disarm the parent's pages: in the
- * child it is inert (calls fail with -ECHILD, close just frees it). */
-static bool pms_is_child(const struct pms *p)
-{
-	return getpid() != p->owner;
-}
 
 /* Features this kernel supports, read once from a scratch userfaultfd. */
 static pthread_once_t feat_once = PTHREAD_ONCE_INIT;
@@ -95,7 +86,6 @@ static int pms_open(pid_t pid, void **priv)
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->owner = getpid();
 	p->uffd = uffd_async(NULL, 0);
 	if (p->uffd < 0) {
 		err = p->uffd;
@@ -126,11 +116,7 @@ static int pms_track(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct pms *p = priv;
 	uint64_t ioctls = 0;
-	int err;
-
-	if (pms_is_child(p))
-		return -ECHILD;
-	err = ww__uffd_register(p->uffd, s, e, UFFDIO_REGISTER_MODE_WP, &ioctls);
+	int err = ww__uffd_register(p->uffd, s, e, UFFDIO_REGISTER_MODE_WP, &ioctls);
 
 	if (err) {
 		ww__dbg("pagemap-scan: UFFDIO_REGISTER %#lx-%#lx: %s", (unsigned long)s,
@@ -152,8 +138,6 @@ static int pms_untrack(void *priv, uintptr_t s, uintptr_t e)
 	struct pms *p = priv;
 	int err;
 
-	if (pms_is_child(p))
-		return 0;
 	/* Drop the wp bits and markers first, then the registration; either
 	 * may meet memory the application unmapped since: not an error. */
 	ww__uffd_wp(p->uffd, s, e, false);
@@ -171,8 +155,6 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 	uintptr_t pos = s;
 	size_t n = 0;
 
-	if (pms_is_child(p))
-		return -ECHILD;
 	while (pos < e && n < max) {
 		struct pm_scan_arg a = {
 			.size = sizeof(a),
@@ -217,8 +199,6 @@ static int pms_reset(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct pms *p = priv;
 
-	if (pms_is_child(p))
-		return -ECHILD;
 	return ww__uffd_wp(p->uffd, s, e, true);
 }
 

@@ -346,7 +346,9 @@ static int sd_track(void *priv, uintptr_t s, uintptr_t e)
 		return -ENOMEM;
 	pthread_mutex_lock(&reg_lock);
 	for (size_t i = 0; i < nreg; i++) {
-		if (same_target(reg[i].t, t) && s < reg[i].end && reg[i].start < e) {
+		/* A forked child's inherited entries are not its own. */
+		if (same_target(reg[i].t, t) && !is_child(reg[i].t) && s < reg[i].end &&
+		    reg[i].start < e) {
 			err = -EBUSY; /* another soft-dirty tracker has it */
 			goto out;
 		}

@@ -23,6 +23,7 @@
 #   WW_VM_EXPECT       backends that must pass (not skip) in the VM
 #                      (default: "uffd-wp soft-dirty mprotect")
 #   WW_VM_HOST=0       skip the host column
+#   WW_VM_FILTER       extended regex: run only the tests whose names match
 # Needs: qemu-system-x86, busybox-static, cpio, meson, ninja-build, gcc, apt.
 set -euo pipefail
 
@@ -95,6 +96,10 @@ for t in tests:
     tmo = t.get("timeout") or 60
     print("\t".join([t["name"], str(tmo), os.path.relpath(exe, build), " ".join(t["cmd"][1:])]))
 EOF
+if [ -n "${WW_VM_FILTER:-}" ]; then
+	grep -E "^[^	]*(${WW_VM_FILTER})" "$list" >"$list.f" || die "WW_VM_FILTER matches no test"
+	mv "$list.f" "$list"
+fi
 targets=$(cut -f3 "$list" | sort -u)
 ninja -C "$BUILD" $targets tools/writewatch >/dev/null || die "static build failed"
 say "$(wc -l <"$list") tests"

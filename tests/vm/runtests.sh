@@ -1,9 +1,10 @@
 #!/bin/sh
 # Runs every test of a list and prints one parseable line per test:
 #   WWT|<kernel release>|<test name>|pass|skip|fail|<exit code>|<reason>
-# (the reason is the test's SKIP line for a skip, its last line for a
-# failure). Used inside the VM (busybox sh, as /init's worker) and on the
-# host, so both columns of the matrix come from the same code.
+# (the reason is the test's SKIP line for a skip, else its last line), then
+# `writewatch probe` as WWP lines and a final WWDONE line. Used inside the
+# VM (busybox sh, run by /init) and on the host, so both columns of the
+# matrix come from the same code.
 # usage: runtests.sh LIST BINDIR
 # LIST lines: name<TAB>timeout<TAB>executable (relative to BINDIR)<TAB>args
 list=$1
@@ -17,7 +18,7 @@ while IFS="$tab" read -r name tmo exe args; do
 	timeout "$tmo" "$bindir/$exe" $args >"$out" 2>&1
 	rc=$?
 	case $rc in
-	0) st=pass reason= ;;
+	0) st=pass reason=$(tail -n 1 "$out") ;;
 	77) st=skip reason=$(grep -m1 '^SKIP' "$out" | sed 's/^SKIP: *//') ;;
 	*)
 		st=fail reason=$(tail -n 1 "$out")
