@@ -62,8 +62,48 @@ static int next_byte(const char *mode, uint64_t want)
 	}
 }
 
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts))
+		;
+}
+
+/* "auto PAGES K ROUNDS MS": no commands; a fresh mapping between two
+ * PROT_NONE guards (so it never merges with a neighbour), its address on
+ * stderr, quiet for 3 periods, then K new pages per period for ROUNDS
+ * periods, quiet for 5 periods, exit 0. The pages are never touched before
+ * their round, so a tracker must report exactly K * ROUNDS of them. */
+static int auto_mode(char **argv)
+{
+	size_t pages = strtoul(argv[2], NULL, 0), k = strtoul(argv[3], NULL, 0);
+	size_t rounds = strtoul(argv[4], NULL, 0), next = 0;
+	long ms = strtol(argv[5], NULL, 0);
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	char *g = mmap(NULL, (pages + 2) * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), *m;
+
+	if (g == MAP_FAILED)
+		return 4;
+	m = g + ps;
+	if (mprotect(m, pages * ps, PROT_READ | PROT_WRITE))
+		return 4;
+	madvise(m, pages * ps, MADV_NOHUGEPAGE);
+	fprintf(stderr, "target: mapping %p %zu\n", (void *)m, pages);
+	sleep_ms(3 * ms);
+	for (size_t r = 0; r < rounds; r++) {
+		for (size_t i = 0; i < k; i++, next++)
+			m[(next % pages) * ps] = 1;
+		sleep_ms(ms);
+	}
+	sleep_ms(5 * ms);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 6 && !strcmp(argv[1], "auto"))
+		return auto_mode(argv);
 	const char *mode = argc > 1 ? argv[1] : "read";
 	size_t pages = argc > 2 ? strtoul(argv[2], NULL, 0) : 64, ps = 4096, next = 0;
 	uint64_t want = spin(42);
