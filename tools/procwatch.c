@@ -60,43 +60,54 @@ static void mark(struct procwatch *w, struct pw_map *m, size_t page, size_t n, p
 	(void)w;
 }
 
-/* First sight: after the range was armed, report the pages that may already
- * hold writes: present and not a page-cache page, or swapped out. Pages
- * never touched (or only read) are not reported. */
-static void report_first(struct procwatch *w, struct pw_map *m, pw_run_fn fn, void *ctx)
+/*
+ * Pages of m that may hold writes, as a bitmap: present and not a page-cache
+ * page (or in a shared mapping), or swapped out. Read once before arming and
+ * once after (with with_swap false): after arming, untouched pages read as
+ * "swapped" (uffd-wp PTE markers), and a page written between the two reads
+ * is present in the second.
+ */
+static void candidates(struct procwatch *w, const struct pw_map *m, uint8_t *bits, bool with_swap)
 {
-	size_t n = pages_of(w, m), chunk = 4096, run = 0, runstart = 0;
+	size_t n = pages_of(w, m), chunk = 4096;
 	uint64_t *ent = malloc(chunk * sizeof(*ent));
 
-	for (size_t at = 0; ent && at < n; at += chunk) {
+	for (size_t at = 0; at < n; at += chunk) {
 		size_t k = n - at < chunk ? n - at : chunk;
 		off_t off = (off_t)((m->start / w->ps + at) * sizeof(*ent));
-		ssize_t r = pread(w->pagemap, ent, k * sizeof(*ent), off);
+		bool all = !ent || pread(w->pagemap, ent, k * sizeof(*ent), off) !=
+					   (ssize_t)(k * sizeof(*ent));
 
-		if (r != (ssize_t)(k * sizeof(*ent))) {
-			/* cannot tell: report it all, never miss a write */
-			for (size_t i = 0; i < k; i++)
-				ent[i] = PM_SWAP;
-		}
 		for (size_t i = 0; i < k; i++) {
-			bool w_ = (ent[i] & PM_SWAP) ||
-				  ((ent[i] & PM_PRESENT) && (!(ent[i] & PM_FILE) || m->shared));
+			/* cannot tell: count it, never miss a write */
+			bool c = all || (with_swap && (ent[i] & PM_SWAP)) ||
+				 ((ent[i] & PM_PRESENT) && (!(ent[i] & PM_FILE) || m->shared));
 
-			if (w_) {
-				if (!run)
-					runstart = at + i;
-				run++;
-			} else if (run) {
-				mark(w, m, runstart, run, fn, ctx);
-				run = 0;
-			}
+			if (c)
+				bits[(at + i) / 8] |= (uint8_t)(1u << ((at + i) % 8));
+		}
+	}
+	free(ent);
+}
+
+/* First sight: report the candidate pages as runs. */
+static void report_first(struct procwatch *w, struct pw_map *m, const uint8_t *cand, pw_run_fn fn,
+			 void *ctx)
+{
+	size_t n = pages_of(w, m), run = 0, runstart = 0;
+
+	for (size_t p = 0; p < n; p++) {
+		if (cand[p / 8] & (1u << (p % 8))) {
+			if (!run)
+				runstart = p;
+			run++;
+		} else if (run) {
+			mark(w, m, runstart, run, fn, ctx);
+			run = 0;
 		}
 	}
 	if (run)
 		mark(w, m, runstart, run, fn, ctx);
-	if (!ent) /* out of memory: report it all */
-		mark(w, m, 0, n, fn, ctx);
-	free(ent);
 }
 
 static bool trackable(const char *name, int prot)
@@ -248,14 +259,18 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 	w->cap = sc.cap;
 	for (size_t i = 0; i < w->n; i++) {
 		struct pw_map *m = &w->maps[i];
+		uint8_t *cand;
 
 		if (m->id >= 0)
 			continue;
 		m->id = w->next_id++;
 		m->alive = true;
 		m->bits = calloc(pages_of(w, m) / 8 + 1, 1);
+		cand = calloc(pages_of(w, m) / 8 + 1, 1);
+		if (cand)
+			candidates(w, m, cand, true);
 		err = ww_track(w->t, (void *)m->start, m->end - m->start);
-		if (!err && !m->bits) {
+		if (!err && (!m->bits || !cand)) {
 			ww_untrack(w->t, (void *)m->start, m->end - m->start);
 			err = -ENOMEM;
 		}
@@ -263,12 +278,15 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 		if (!m->tracked) {
 			dbg("not tracked: %#" PRIxPTR "-%#" PRIxPTR " %s: %s", m->start, m->end,
 			    m->name, strerror(-err));
+			free(cand);
 			if (err == -ESRCH)
 				return -ESRCH;
 			continue;
 		}
 		dbg("new mapping %#" PRIxPTR "-%#" PRIxPTR " %s", m->start, m->end, m->name);
-		report_first(w, m, fn, ctx);
+		candidates(w, m, cand, false);
+		report_first(w, m, cand, fn, ctx);
+		free(cand);
 	}
 	return 0;
 }

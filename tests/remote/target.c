@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,8 +101,70 @@ static int auto_mode(char **argv)
 	return 0;
 }
 
+/* A fresh guarded mapping of n pages (see auto_mode). */
+static char *guarded(size_t n, size_t ps)
+{
+	char *g = mmap(NULL, (n + 2) * ps, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (g == MAP_FAILED || mprotect(g + ps, n * ps, PROT_READ | PROT_WRITE))
+		exit(4);
+	madvise(g + ps, n * ps, MADV_NOHUGEPAGE);
+	return g + ps;
+}
+
+/* "churn MS": the address-space changes a live process makes, each
+ * announced on stderr: a mapping A of 16 pages written whole; a fork whose
+ * child writes 4 pages of its copy of A; then 2 pages of A written by us;
+ * A moved and grown to 32 pages by mremap, 3 pages written at the new place;
+ * a new mapping C with 5 pages written; A unmapped; then exec of
+ * `sleep 1`. Quiet periods between the steps let a watcher see each. */
+static int churn_mode(char **argv)
+{
+	long ms = strtol(argv[2], NULL, 0);
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	char *a = guarded(16, ps), *b = guarded(32, ps), *c;
+	pid_t child;
+	int st;
+
+	memset(a, 1, 16 * ps);
+	fprintf(stderr, "target: A %p 16\n", (void *)a);
+	sleep_ms(3 * ms);
+	child = fork();
+	if (child == 0) {
+		for (int i = 0; i < 4; i++)
+			a[i * ps] = 2;
+		_exit(0);
+	}
+	if (child < 0 || waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st))
+		return 4;
+	a[10 * ps] = 3;
+	a[11 * ps] = 3;
+	fprintf(stderr, "target: forked, wrote 2 pages of A\n");
+	sleep_ms(3 * ms);
+	b = mremap(a, 16 * ps, 32 * ps, MREMAP_MAYMOVE | MREMAP_FIXED, b);
+	if (b == MAP_FAILED)
+		return 4;
+	b[0] = 4;
+	b[20 * ps] = 4;
+	b[31 * ps] = 4;
+	fprintf(stderr, "target: B %p 32\n", (void *)b);
+	sleep_ms(3 * ms);
+	c = guarded(8, ps);
+	for (int i = 0; i < 5; i++)
+		c[i * ps] = 5;
+	fprintf(stderr, "target: C %p 8\n", (void *)c);
+	sleep_ms(3 * ms);
+	munmap(b, 32 * ps);
+	fprintf(stderr, "target: unmapped B\n");
+	sleep_ms(3 * ms);
+	execlp("sleep", "sleep", "1", (char *)NULL);
+	return 4;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "churn"))
+		return churn_mode(argv);
 	if (argc == 6 && !strcmp(argv[1], "auto"))
 		return auto_mode(argv);
 	const char *mode = argc > 1 ? argv[1] : "read";
