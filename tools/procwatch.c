@@ -304,16 +304,16 @@ int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b)
 	w->runs = malloc(RUNS * sizeof(*w->runs));
 	if (!w->runs)
 		return -ENOMEM;
+	err = ww_open(&o, &w->t);
+	if (err) {
+		free(w->runs);
+		return err;
+	}
 	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
 	w->pagemap = open(path, O_RDONLY | O_CLOEXEC);
 	if (w->pagemap < 0) {
 		err = -errno;
-		free(w->runs);
-		return err;
-	}
-	err = ww_open(&o, &w->t);
-	if (err) {
-		close(w->pagemap);
+		ww_close(w->t);
 		free(w->runs);
 		return err;
 	}

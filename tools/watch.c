@@ -680,9 +680,17 @@ static int open_watch(struct session *s)
 	int err = pw_open(&s->w, s->pid, s->o.backend);
 
 	if (err) {
-		ww_backend_probe(s->o.backend, s->pid, why, sizeof(why));
-		fprintf(stderr, "writewatch: cannot watch process %d: %s%s%s\n", (int)s->pid,
-			strerror(-err), *why ? ": " : "", why);
+		fprintf(stderr, "writewatch: cannot watch process %d: %s\n", (int)s->pid,
+			strerror(-err));
+		/* say why, per mechanism: the reasons name what is missing */
+		for (int b = 1; b < WW_BACKEND_COUNT; b++) {
+			if (s->o.backend != WW_BACKEND_AUTO && b != (int)s->o.backend)
+				continue;
+			if (ww_backend_probe((enum ww_backend)b, s->pid, why, sizeof(why)) &&
+			    (s->o.backend != WW_BACKEND_AUTO || !strstr(why, "cannot track another")))
+				fprintf(stderr, "  %s: %s\n", ww_backend_name((enum ww_backend)b),
+					why);
+		}
 		return err;
 	}
 	s->mechanism = ww_backend_name(ww_tracker_backend(s->w.t));

@@ -174,9 +174,7 @@ int main(int argc, char **argv)
 	char *m;
 
 	ps = (size_t)sysconf(_SC_PAGESIZE);
-	m = mmap(NULL, pages * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (m == MAP_FAILED)
-		return 4;
+	m = guarded(pages, ps);
 	memset(m, 1, pages * ps);
 	if (strcmp(mode, "read"))
 		fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
