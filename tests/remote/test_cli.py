@@ -14,6 +14,10 @@ Cases (one behaviour each; exit 0 pass, 1 fail, 77 skip with the reason):
               exit 0, target untouched.
   permission  attach as an unprivileged user to a root process: non-zero exit,
               a message naming the missing permission, target untouched.
+  kill        SIGKILL of writewatch attach at random moments (while it injects,
+              registers or collects): each time the target is soon released
+              (not stopped or traced), keeps its descriptors, answers, and at
+              the end exits 0.
   churn       run on a target that forks, mremaps, mmaps, munmaps and execs:
               each mapping's writes are reported (exactly, for these), the
               session ends with "exec" and says so.
@@ -205,6 +209,28 @@ def case_permission():
     check(t.quit() == 0, "target exit status changed")
 
 
+def case_kill():
+    import random
+    t = Target()
+    before = fds(t.p.pid)
+    for i in range(15):
+        ww = subprocess.Popen([WW, "attach", "--json", "-i", "0.01", str(t.p.pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(random.uniform(0, 0.05))
+        ww.kill()
+        ww.wait()
+        # the injection helper finishes on its own: wait for the release
+        # (a liveness bound, not a timing assertion)
+        for _ in range(1000):
+            state, tracer = status(t.p.pid)
+            if tracer == 0 and state not in "tT":
+                break
+            time.sleep(0.01)
+        t.untouched(before)
+        t.write(2)
+    check(t.quit() == 0, "target exit status changed")
+
+
 def case_churn():
     r = subprocess.run([WW, "run", "--json", "-i", "0.1", "--", TARGET, "churn", "100"],
                        capture_output=True, text=True, timeout=60)
@@ -231,5 +257,5 @@ def case_churn():
 
 probe()
 {"exact": case_exact, "attach": case_attach, "sigint": case_sigint,
- "permission": case_permission, "churn": case_churn}[CASE]()
+ "permission": case_permission, "churn": case_churn, "kill": case_kill}[CASE]()
 print("ok:", CASE)
