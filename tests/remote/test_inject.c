@@ -32,6 +32,10 @@ int main(int argc, char **argv)
 
 	CHECK(argc == 3);
 	PS = (size_t)sysconf(_SC_PAGESIZE);
+	if (ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, 0, why, sizeof(why))) {
+		printf("SKIP: pagemap-scan: %s\n", why);
+		return SKIP;
+	}
 	rtarget_start(&tg, argv[1], argv[2], PAGES);
 	if (ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, tg.pid, why, sizeof(why))) {
 		printf("SKIP: pagemap-scan for another process: %s\n", why);

@@ -53,7 +53,7 @@ int main(int argc, char **argv)
 		printf("SKIP: needs root to run a process the unprivileged tracker may not trace\n");
 		return SKIP;
 	}
-	if (ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, getpid(), why, sizeof(why))) {
+	if (ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, 0, why, sizeof(why))) {
 		printf("SKIP: pagemap-scan: %s\n", why);
 		return SKIP;
 	}
