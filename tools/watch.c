@@ -469,7 +469,6 @@ static int watch(struct session *s)
 		/* Interval 0 (t = 0, length 0): what the mappings held when
 		 * first seen; later intervals are writes we saw happen. */
 		print_interval(s, 0, 0);
-		s->total += s->iv_written;
 		s->interval++;
 		s->iv_written = 0;
 		pw_clear_written(&s->w);
@@ -687,7 +686,8 @@ static int open_watch(struct session *s)
 			if (s->o.backend != WW_BACKEND_AUTO && b != (int)s->o.backend)
 				continue;
 			if (ww_backend_probe((enum ww_backend)b, s->pid, why, sizeof(why)) &&
-			    (s->o.backend != WW_BACKEND_AUTO || !strstr(why, "cannot track another")))
+			    (s->o.backend != WW_BACKEND_AUTO ||
+			     !strstr(why, "cannot track another")))
 				fprintf(stderr, "  %s: %s\n", ww_backend_name((enum ww_backend)b),
 					why);
 		}
