@@ -313,7 +313,10 @@ static void print_summary(struct session *s)
 	human(a, sizeof(a), (double)ws * (double)ps);
 	human(b, sizeof(b), s->peak_rate);
 	human(c, sizeof(c), mean);
-	human(d, sizeof(d), s->o.bandwidth);
+	/* link speeds are decimal: 1G is 1 GB/s */
+	snprintf(d, sizeof(d), "%.3g %sB",
+		 s->o.bandwidth >= 1e9 ? s->o.bandwidth / 1e9 : s->o.bandwidth / 1e6,
+		 s->o.bandwidth >= 1e9 ? "G" : "M");
 	printf("\nsummary: pid %d, %s, %s after %.1fs (%d intervals)\n", (int)s->pid, s->mechanism,
 	       s->end, s->elapsed, s->interval);
 	printf("  write working set  %zu pages (%s)\n", ws, a);
