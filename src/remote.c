@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/elf.h>
 
@@ -148,15 +149,46 @@ static int inject(pid_t pid, const ww__regs *base, uintptr_t insn, long nr,
 }
 
 /* Wait for the stop PTRACE_INTERRUPT asked for, passing on any signal that
- * gets there first exactly as it would have been delivered. */
+ * gets there first exactly as it would have been delivered. A task in an
+ * uninterruptible sleep does not stop until it wakes: give up after
+ * STOP_TIMEOUT_S rather than hang the caller (nothing has been changed in
+ * the target yet, and our exit detaches it). SIGCHLD is blocked in the
+ * helper, so sigtimedwait sees each stop notification. */
+#define STOP_TIMEOUT_S 3
 static int wait_interrupt(pid_t pid)
 {
-	int st, err;
+	struct timespec left = { STOP_TIMEOUT_S, 0 };
+	sigset_t chld;
+	int st;
 
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
 	for (;;) {
-		err = wait_tracee(pid, &st);
-		if (err)
-			return err;
+		pid_t r = waitpid(pid, &st, __WALL | WNOHANG);
+
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r == 0) {
+			struct timespec t0, t1;
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			if (sigtimedwait(&chld, NULL, &left) < 0 && errno == EAGAIN)
+				return -ETIMEDOUT;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			left.tv_sec -= t1.tv_sec - t0.tv_sec;
+			left.tv_nsec -= t1.tv_nsec - t0.tv_nsec;
+			while (left.tv_nsec < 0) {
+				left.tv_nsec += 1000000000L;
+				left.tv_sec--;
+			}
+			if (left.tv_sec < 0)
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (r != pid)
+			continue;
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
 		if ((st >> 16) == PTRACE_EVENT_STOP)
 			return 0;
 		if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(st)) < 0)
@@ -205,7 +237,9 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 	if (err) {
 		res.err = err;
 		res.stage = ST_STOP;
-		goto detach;
+		/* not stopped: it cannot be detached, our exit releases it */
+		res.restored = 1;
+		return res;
 	}
 	err = ww__regs_get(pid, &saved);
 	if (err) {
@@ -584,6 +618,11 @@ int ww__remote_uffd(pid_t pid, char *why, size_t whylen)
 			return perm_why(pid, -EPERM, why, whylen);
 		if (res.stage == ST_STOP && res.err == -ESRCH)
 			return ww__why(why, whylen, -ESRCH, "process %d exited", (int)pid);
+		if (res.stage == ST_STOP && res.err == -ETIMEDOUT)
+			return ww__why(why, whylen, -ETIMEDOUT,
+				       "process %d did not stop within %d s (uninterruptible "
+				       "sleep?); it was left running untouched",
+				       (int)pid, STOP_TIMEOUT_S);
 		if (res.stage == ST_UFFD)
 			return ww__why(why, whylen, res.err,
 				       "process %d may not create a userfaultfd: %s (allow with "

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -161,8 +162,29 @@ static int churn_mode(char **argv)
 	return 4;
 }
 
+/* "vfork SECS": after printing the usual line, stay for SECS seconds in
+ * vfork(2), an uninterruptible wait a ptrace interrupt cannot stop, then
+ * exit 0. */
+static int vfork_mode(char **argv)
+{
+	struct timespec ts = { strtol(argv[2], NULL, 0), 0 };
+	pid_t c;
+
+	printf("%p 0\n", (void *)&ts);
+	fflush(stdout);
+	c = vfork();
+	if (c == 0) {
+		/* only raw syscalls in a vfork child */
+		syscall(SYS_nanosleep, &ts, NULL);
+		_exit(0);
+	}
+	return c < 0 ? 4 : 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 3 && !strcmp(argv[1], "vfork"))
+		return vfork_mode(argv);
 	if (argc == 3 && !strcmp(argv[1], "churn"))
 		return churn_mode(argv);
 	if (argc == 6 && !strcmp(argv[1], "auto"))
