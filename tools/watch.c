@@ -770,7 +770,10 @@ static pid_t spawn_stopped(char **argv)
 		_exit(127);
 	}
 	close(ep[1]);
-	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || read(ep[0], &e, sizeof(e)) > 0) {
+	if (waitpid(pid, &st, 0) != pid)
+		st = 0;
+	/* the pipe closes at a successful exec; an errno arrives otherwise */
+	if (read(ep[0], &e, sizeof(e)) > 0 || !WIFSTOPPED(st)) {
 		fprintf(stderr, "writewatch run: cannot run %s: %s\n", argv[0],
 			strerror(e ? e : ECHILD));
 		close(ep[0]);
@@ -806,7 +809,9 @@ int cmd_run(int argc, char **argv)
 	if (s.pid < 0)
 		return 1;
 	if (open_watch(&s)) {
-		kill(s.pid, SIGCONT);
+		/* it has not run a single instruction: end it rather than run
+		 * it unwatched */
+		kill(s.pid, SIGKILL);
 		waitpid(s.pid, &st, 0);
 		return 1;
 	}
