@@ -330,6 +330,30 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 	return (int)ww__ret(err);
 }
 
+WW_API int ww_tracker_granularity(struct ww_tracker *t, void *addr, size_t *bytes)
+{
+	uintptr_t s, e;
+	size_t i, g = 0;
+	int err = span_of(t, addr, 1, &s, &e);
+
+	if (!err && !bytes)
+		err = -EINVAL;
+	if (err)
+		return (int)ww__ret(err);
+	pthread_mutex_lock(&t->lock);
+	if (!range_covered(t, s, e, &i))
+		err = -ENOENT;
+	pthread_mutex_unlock(&t->lock);
+	/* Every backend works on page-table entries or protections, which
+	 * cover one kernel page: a hugetlb page is seen whole, a THP is split
+	 * by the write fault (pagemap-scan, uffd-wp) or by mprotect. */
+	if (!err)
+		err = ww__vma_page_size(t->pid, s, &g);
+	if (!err)
+		*bytes = g > ww__page_size() ? g : ww__page_size();
+	return (int)ww__ret(err);
+}
+
 WW_API enum ww_backend ww_tracker_backend(const struct ww_tracker *t)
 {
 	return t ? t->ops->id : WW_BACKEND_AUTO;

@@ -39,6 +39,7 @@
 struct mp_prot {
 	uintptr_t start, end;
 	int prot; /* as the application had it */
+	size_t unit; /* kernel page size: hugetlb pages change protection whole */
 };
 
 struct mp_span {
@@ -116,12 +117,12 @@ static struct mp_span *table_find(struct mp_table *tb, uintptr_t a)
 	return NULL;
 }
 
-static int prot_of(const struct mp_span *sp, uintptr_t a)
+static const struct mp_prot *prot_of(const struct mp_span *sp, uintptr_t a)
 {
 	for (size_t i = 0; i < sp->nprots; i++)
 		if (a >= sp->prots[i].start && a < sp->prots[i].end)
-			return sp->prots[i].prot;
-	return PROT_NONE;
+			return &sp->prots[i];
+	return NULL;
 }
 
 /* Set [s, e) (inside sp) to its original protection, without write when
@@ -200,10 +201,11 @@ static void chain(int sig, siginfo_t *si, void *uc)
 /* 1: handled (retry the access), 0: not ours. */
 static int handle_fault(struct mp_span *sp, uintptr_t a)
 {
-	size_t ps = ww__page_size();
+	const struct mp_prot *pp = prot_of(sp, a);
+	size_t ps = pp ? pp->unit : ww__page_size();
 	uintptr_t page = a & ~(uintptr_t)(ps - 1);
-	size_t idx = (page - sp->start) / ps;
-	int prot = prot_of(sp, page);
+	size_t idx = (page - sp->start) / ww__page_size(), nb = ps / ww__page_size();
+	int prot = pp ? pp->prot : PROT_NONE;
 
 	if (!(prot & PROT_WRITE))
 		return 0; /* the application's own read-only or no-access memory */
@@ -224,14 +226,14 @@ static int handle_fault(struct mp_span *sp, uintptr_t a)
 		last_fault = page;
 		return 1;
 	}
-	bits_assign(sp, idx, idx + 1, true);
+	bits_assign(sp, idx, idx + nb, true);
 	if (mprotect((void *)page, ps, prot)) {
 		/* Out of VMAs (vm.max_map_count): give up precision, keep
 		 * correctness: the whole span becomes written and writable. */
 		if (set_prot(sp, sp->start, sp->end, true) == 0) {
 			bits_assign(sp, 0, (sp->end - sp->start) / ps, true);
 		} else {
-			bits_assign(sp, idx, idx + 1, false);
+			bits_assign(sp, idx, idx + nb, false);
 			spin_unlock(sp);
 			return 0;
 		}
@@ -360,7 +362,17 @@ static int maps_collect(const struct ww__map *m, void *arg)
 		sp->prots = n;
 		c->cap = cap;
 	}
-	sp->prots[sp->nprots++] = (struct mp_prot){ s, e, m->prot };
+	sp->prots[sp->nprots] = (struct mp_prot){ s, e, m->prot, ww__page_size() };
+	/* hugetlb (a file on hugetlbfs, or MAP_HUGETLB): one protection per
+	 * huge page. Only file-backed
+	 * mappings (hugetlb always is) need the smaps read. */
+	if (m->inode) {
+		size_t u;
+
+		if (ww__vma_page_size(0, s, &u) == 0 && u > ww__page_size())
+			sp->prots[sp->nprots].unit = u;
+	}
+	sp->nprots++;
 	return 0;
 }
 
