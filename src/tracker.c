@@ -272,6 +272,13 @@ WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned
 		err = -ENOENT;
 		goto out;
 	}
+	/* The application unmapped (munmap, mremap) part of the range: its
+	 * pages are gone, and reporting the rest as if complete would hide
+	 * that. The caller untracks it (best effort on the hole). */
+	if (!t->pid && !ww__range_mapped(s, e)) {
+		err = -EFAULT;
+		goto out;
+	}
 	pos = s;
 	while (pos < e && n < max) {
 		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e, bnext = pos;
@@ -320,6 +327,8 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 	pthread_mutex_lock(&t->lock);
 	if (!range_covered(t, s, e, &i))
 		err = -ENOENT;
+	else if (!t->pid && !ww__range_mapped(s, e))
+		err = -EFAULT; /* as in ww_collect */
 	for (; !err && i < t->nranges && t->ranges[i].start < e; i++) {
 		uintptr_t ps = t->ranges[i].start > s ? t->ranges[i].start : s;
 		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e;

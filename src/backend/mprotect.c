@@ -15,9 +15,11 @@
  *    new table, then wait until no handler is running before freeing;
  *  - a span being replaced is marked dead under its lock; a handler that
  *    meets a dead span returns, and the write retries against the new table.
- * Limits (see writewatch(7)): kernel writes into tracked memory fail with
- * EFAULT, and the application's own mprotect calls on tracked memory are not
- * seen.
+ * Limits (see writewatch(7), docs/memkinds.md): kernel writes into tracked
+ * memory fail with EFAULT; memory the application makes writable itself
+ * (mprotect, mmap MAP_FIXED over tracked memory) is reported written as a
+ * whole at the next collect, as its writes cannot be seen; discards
+ * (MADV_DONTNEED, MADV_REMOVE) are not seen.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -564,7 +566,11 @@ static int mp_untrack(void *priv, uintptr_t s, uintptr_t e)
 		for (size_t i = 0; i < (keep[k]->end - keep[k]->start) / ps; i++)
 			bits_assign(keep[k], i, i + 1, bit_test(old, off + i));
 	}
-	set_prot(old, s, e, true); /* best effort: the app may have unmapped it */
+	/* The application may have unmapped part of it: mprotect stops at the
+	 * first hole, so then go page by page and skip the holes. */
+	if (set_prot(old, s, e, true) == -ENOMEM)
+		for (uintptr_t a = s; a < e; a += ww__page_size())
+			set_prot(old, a, a + ww__page_size(), true);
 	old->dead = true;
 	oldtb = atomic_exchange(&table, nt);
 	spin_unlock(old);
@@ -582,6 +588,77 @@ fail:
 	return err;
 }
 
+/* Writable stretches of [s, e) as /proc/self/maps has them now. */
+struct wr_ctx {
+	uintptr_t s, e;
+	struct mp_prot *w; /* start/end only */
+	size_t n, cap;
+	int err;
+};
+
+static int wr_collect(const struct ww__map *m, void *arg)
+{
+	struct wr_ctx *c = arg;
+
+	if (m->start >= c->e)
+		return 1;
+	if (m->end <= c->s || !(m->prot & PROT_WRITE))
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		struct mp_prot *n = realloc(c->w, cap * sizeof(*n));
+
+		if (!n) {
+			c->err = -ENOMEM;
+			return 1;
+		}
+		c->w = n;
+		c->cap = cap;
+	}
+	c->w[c->n++] = (struct mp_prot){ m->start > c->s ? m->start : c->s,
+					 m->end < c->e ? m->end : c->e, m->prot, 0 };
+	return 0;
+}
+
+/*
+ * Pages of [s, e) that are writable now although their bit is clear were
+ * made writable behind our back: the application's own mprotect, or a new
+ * mapping put over tracked memory (mmap MAP_FIXED). Their writes cannot be
+ * seen, so count them written (the next reset protects them again). Under
+ * the lock, bit clear means "protected by us", and only this tracker
+ * (serialised) clears bits, so a snapshot of maps taken before the lock is
+ * good enough. The snapshot is taken outside the lock because reading it
+ * allocates, and the heap may be tracked memory.
+ */
+static int adopt_writable(struct mp_span *sp, uintptr_t s, uintptr_t e)
+{
+	struct wr_ctx c = { .s = s, .e = e };
+	size_t ps = ww__page_size();
+	sigset_t mask;
+	int r = ww__maps_foreach(0, wr_collect, &c);
+
+	if (r < 0 || c.err) {
+		free(c.w);
+		return r < 0 ? r : c.err;
+	}
+	if (c.n) {
+		block_signals(&mask);
+		spin_lock(sp);
+		for (size_t i = 0; i < c.n; i++)
+			for (uintptr_t a = c.w[i].start; a < c.w[i].end; a += ps) {
+				const struct mp_prot *pp = prot_of(sp, a);
+				size_t idx = (a - sp->start) / ps;
+
+				if (pp && (pp->prot & PROT_WRITE) && !bit_test(sp, idx))
+					bits_assign(sp, idx, idx + 1, true);
+			}
+		spin_unlock(sp);
+		restore_signals(&mask);
+	}
+	free(c.w);
+	return 0;
+}
+
 /* Collect from one span; with reset, re-protect each run under the lock
  * before clearing its bits. Runs go through a local buffer so no tracked
  * memory (out may be tracked) is touched while the lock is held. */
@@ -595,6 +672,9 @@ static ssize_t mp_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 	int err = 0;
 
 	(void)priv;
+	err = adopt_writable(sp, s, e);
+	if (err)
+		return err;
 	while (i < end && n < max && !err) {
 		size_t k = 0, room = max - n < 64 ? max - n : 64;
 		sigset_t mask;
@@ -643,9 +723,11 @@ static int mp_reset(void *priv, uintptr_t s, uintptr_t e)
 	struct mp_span *sp = own_span(s);
 	size_t i = (s - sp->start) / ps, end = (e - sp->start) / ps;
 	sigset_t mask;
-	int err = 0;
+	int err = adopt_writable(sp, s, e);
 
 	(void)priv;
+	if (err)
+		return err;
 	block_signals(&mask);
 	spin_lock(sp);
 	while (i < end && !err) {
