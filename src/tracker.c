@@ -357,9 +357,18 @@ WW_API int ww_tracker_granularity(struct ww_tracker *t, void *addr, size_t *byte
 	 * cover one kernel page: a hugetlb page is seen whole, a THP is split
 	 * by the write fault (pagemap-scan, uffd-wp) or by mprotect. */
 	if (!err)
-		err = ww__vma_page_size(t->pid, s, &g);
+		err = ww__vma_page_size(t->pid, s, &g, NULL);
+	if (!err && g < ww__page_size())
+		g = ww__page_size();
+	if (!err && t->ops->granularity) {
+		size_t bg = g;
+
+		err = t->ops->granularity(t->priv, s, &bg);
+		if (bg > g)
+			g = bg;
+	}
 	if (!err)
-		*bytes = g > ww__page_size() ? g : ww__page_size();
+		*bytes = g;
 	return (int)ww__ret(err);
 }
 

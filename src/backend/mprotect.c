@@ -371,7 +371,7 @@ static int maps_collect(const struct ww__map *m, void *arg)
 	if (m->inode) {
 		size_t u;
 
-		if (ww__vma_page_size(0, s, &u) == 0 && u > ww__page_size())
+		if (ww__vma_page_size(0, s, &u, NULL) == 0 && u > ww__page_size())
 			sp->prots[sp->nprots].unit = u;
 	}
 	sp->nprots++;

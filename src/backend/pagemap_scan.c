@@ -6,6 +6,20 @@
  * the PAGEMAP_SCAN ioctl on /proc/PID/pagemap reads the written pages and,
  * with PM_SCAN_WP_MATCHING, re-arms exactly those pages under the page-table
  * lock, which is what makes collect+reset atomic against writers.
+ *
+ * Sparse arming (anonymous private memory): arming with UFFDIO_WRITEPROTECT
+ * would install a PTE marker in every hole, building page tables for memory
+ * never touched (2 MiB per GiB). Anonymous memory does not need them: a page
+ * that appears later in a hole has no uffd-wp bit and reads as written, and
+ * a read maps the zero page, which we exclude. So anonymous parts are armed
+ * by a PAGEMAP_SCAN that write-protects only populated, non-zero pages, and
+ * the scan for written pages asks for populated, not write-protected,
+ * non-zero pages. The catch: MADV_DONTNEED leaves the same empty PTE as a
+ * hole never touched, so we remember (a sparse bitmap, 2 MiB per leaf) which
+ * pages were populated when armed; one of those found empty or zero-page
+ * later was discarded, its content changed, and it is reported written.
+ * File, shmem and hugetlb memory keep the markers: their PTEs can be dropped
+ * and refaulted at any time, and the marker carries the wp bit across.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -22,9 +36,22 @@
 /* Regions per PAGEMAP_SCAN call: 256 * 24 bytes of stack. */
 #define PMS_BATCH 256
 
+/* Armed-page bitmap leaves: one per 2 MiB of address space with armed pages. */
+#define LEAF_SHIFT 21
+#define LEAF_WORDS ((1u << LEAF_SHIFT) / 4096 / 64)
+
+struct leaf {
+	uintptr_t key; /* address >> LEAF_SHIFT, plus one (0: empty slot) */
+	uint64_t bits[LEAF_WORDS];
+};
+
 struct pms {
 	int uffd;
 	int pagemap;
+	/* Open-addressing hash of leaves, linear probing, never shrinks;
+	 * a leaf whose bits are all clear stays (it is cheap). */
+	struct leaf *leaves;
+	size_t nleaves, cap;
 };
 
 /* Features this kernel supports, read once from a scratch userfaultfd. */
@@ -109,7 +136,194 @@ static void pms_close(void *priv)
 
 	close(p->pagemap);
 	close(p->uffd);
+	free(p->leaves);
 	free(p);
+}
+
+/* ---- the armed-page bitmap ---- */
+
+static struct leaf *leaf_get(struct pms *p, uintptr_t addr, bool create);
+
+static int leaf_grow(struct pms *p)
+{
+	size_t cap = p->cap ? p->cap * 2 : 64;
+	struct leaf *old = p->leaves, *n = calloc(cap, sizeof(*n));
+	size_t oldcap = p->cap;
+
+	if (!n)
+		return -ENOMEM;
+	p->leaves = n;
+	p->cap = cap;
+	p->nleaves = 0;
+	for (size_t i = 0; i < oldcap; i++)
+		if (old[i].key) {
+			struct leaf *l = leaf_get(p, (old[i].key - 1) << LEAF_SHIFT, true);
+
+			memcpy(l->bits, old[i].bits, sizeof(l->bits));
+		}
+	free(old);
+	return 0;
+}
+
+/* The leaf holding addr, or NULL (absent and !create, or out of memory). */
+static struct leaf *leaf_get(struct pms *p, uintptr_t addr, bool create)
+{
+	uintptr_t key = (addr >> LEAF_SHIFT) + 1;
+	size_t i;
+
+	if (!p->cap) {
+		if (!create || leaf_grow(p))
+			return NULL;
+	}
+	for (i = (key * 0x9E3779B97F4A7C15ull) & (p->cap - 1);; i = (i + 1) & (p->cap - 1)) {
+		if (p->leaves[i].key == key)
+			return &p->leaves[i];
+		if (!p->leaves[i].key)
+			break;
+	}
+	if (!create)
+		return NULL;
+	if (2 * (p->nleaves + 1) > p->cap) {
+		if (leaf_grow(p))
+			return NULL;
+		return leaf_get(p, addr, true);
+	}
+	p->leaves[i].key = key;
+	p->nleaves++;
+	return &p->leaves[i];
+}
+
+/* Set or clear the bits of the pages in [s, e). Setting can fail (-ENOMEM);
+ * clearing cannot. */
+static int armed_assign(struct pms *p, uintptr_t s, uintptr_t e, bool v)
+{
+	size_t ps = ww__page_size();
+
+	while (s < e) {
+		uintptr_t lend = ((s >> LEAF_SHIFT) + 1) << LEAF_SHIFT;
+		uintptr_t stop = lend < e && lend ? lend : e;
+		struct leaf *l = leaf_get(p, s, v);
+
+		if (!l && v)
+			return -ENOMEM;
+		for (; l && s < stop; s += ps) {
+			size_t i = (s & ((1u << LEAF_SHIFT) - 1)) / ps;
+
+			if (v)
+				l->bits[i / 64] |= 1ull << (i % 64);
+			else
+				l->bits[i / 64] &= ~(1ull << (i % 64));
+		}
+		s = stop;
+	}
+	return 0;
+}
+
+/* Store the armed runs inside [s, e) into out[0..max), return how many;
+ * *more is set to the start of a run that did not fit (else e). */
+static size_t armed_runs(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *out, size_t max,
+			 uintptr_t *more)
+{
+	size_t ps = ww__page_size(), n = 0;
+
+	*more = e;
+	while (s < e) {
+		uintptr_t lend = ((s >> LEAF_SHIFT) + 1) << LEAF_SHIFT;
+		uintptr_t stop = lend < e && lend ? lend : e;
+		struct leaf *l = leaf_get(p, s, false);
+
+		for (; l && s < stop; s += ps) {
+			size_t i = (s & ((1u << LEAF_SHIFT) - 1)) / ps;
+
+			if (!(l->bits[i / 64] & (1ull << (i % 64))))
+				continue;
+			if (n && (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len == s) {
+				out[n - 1].iov_len += ps;
+				continue;
+			}
+			if (n == max) {
+				*more = s;
+				return n;
+			}
+			out[n].iov_base = (void *)s;
+			out[n].iov_len = ps;
+			n++;
+		}
+		s = stop;
+	}
+	return n;
+}
+
+/* ---- arming ---- */
+
+/* One stretch of a tracked range and whether it is anonymous private memory
+ * (sparse arming) or not (markers). */
+struct seg_ctx {
+	uintptr_t s, e;
+	struct pms *p;
+	int err;
+};
+
+static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e);
+
+static int arm_seg(const struct ww__map *m, void *arg)
+{
+	struct seg_ctx *c = arg;
+	uintptr_t s = m->start > c->s ? m->start : c->s, e = m->end < c->e ? m->end : c->e;
+
+	if (m->start >= c->e)
+		return 1;
+	if (s >= e)
+		return 0;
+	armed_assign(c->p, s, e, false);
+	if (!m->shared && !m->inode)
+		c->err = arm_anon(c->p, s, e);
+	else
+		c->err = ww__uffd_wp(c->p->uffd, s, e, true);
+	return c->err ? 1 : 0;
+}
+
+/* Write-protect the populated, non-zero pages of [s, e) and remember them;
+ * holes stay holes (no page tables are built for them). */
+static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e)
+{
+	struct page_region buf[PMS_BATCH];
+	uintptr_t pos = s;
+
+	while (pos < e) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+			.start = pos,
+			.end = e,
+			.vec = (uintptr_t)buf,
+			.vec_len = PMS_BATCH,
+			.category_inverted = PAGE_IS_PFNZERO,
+			.category_mask = PAGE_IS_PFNZERO,
+			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		};
+		int r = ww__pagemap_scan(p->pagemap, &a);
+
+		if (r < 0)
+			return r;
+		for (int i = 0; i < r; i++)
+			if (armed_assign(p, buf[i].start, buf[i].end, true))
+				return -ENOMEM;
+		if (a.walk_end <= pos)
+			return -EIO;
+		pos = a.walk_end;
+	}
+	return 0;
+}
+
+/* Arm [s, e): every page clean afterwards. */
+static int arm_range(struct pms *p, uintptr_t s, uintptr_t e)
+{
+	struct seg_ctx c = { .s = s, .e = e, .p = p };
+	int r = ww__maps_foreach(0, arm_seg, &c);
+
+	return r < 0 ? r : c.err;
 }
 
 static int pms_track(void *priv, uintptr_t s, uintptr_t e)
@@ -127,9 +341,12 @@ static int pms_track(void *priv, uintptr_t s, uintptr_t e)
 	if (!(ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
 		err = -EOPNOTSUPP;
 	else
-		err = ww__uffd_wp(p->uffd, s, e, true);
-	if (err)
+		err = arm_range(p, s, e);
+	if (err) {
+		ww__uffd_wp(p->uffd, s, e, false);
 		ww__uffd_unregister(p->uffd, s, e);
+		armed_assign(p, s, e, false);
+	}
 	return err;
 }
 
@@ -141,10 +358,50 @@ static int pms_untrack(void *priv, uintptr_t s, uintptr_t e)
 	/* Drop the wp bits and markers first, then the registration; either
 	 * may meet memory the application unmapped since: not an error. */
 	ww__uffd_wp(p->uffd, s, e, false);
+	armed_assign(p, s, e, false);
 	err = ww__uffd_unregister(p->uffd, s, e);
 	if (err == -EINVAL || err == -ENOMEM || err == -ENOENT)
 		err = 0;
 	return err;
+}
+
+/* Pages of [s, e) whose content changed behind the wp bits: armed pages now
+ * empty (MADV_DONTNEED) or mapping the zero page (discarded, then read).
+ * Stores at most max runs; *walk is where the candidate scan stopped, and
+ * *more the start of the first run that did not fit (else *walk). */
+static ssize_t discarded(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *out, size_t max,
+			 uintptr_t *walk, uintptr_t *more)
+{
+	struct page_region buf[PMS_BATCH];
+	struct pm_scan_arg a = {
+		.size = sizeof(a),
+		.flags = PM_SCAN_CHECK_WPASYNC,
+		.start = s,
+		.end = e,
+		.vec = (uintptr_t)buf,
+		.vec_len = PMS_BATCH,
+		/* not swapped, and (not present or the zero page) */
+		.category_inverted = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+		.category_mask = PAGE_IS_SWAPPED,
+		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
+		.return_mask = PAGE_IS_PRESENT,
+	};
+	int r = ww__pagemap_scan(p->pagemap, &a);
+	size_t n = 0;
+
+	if (r < 0)
+		return r;
+	if (a.walk_end <= s)
+		return -EIO;
+	*walk = *more = a.walk_end;
+	for (int i = 0; i < r && *more == *walk; i++) {
+		uintptr_t m;
+
+		n += armed_runs(p, buf[i].start, buf[i].end, out + n, max - n, &m);
+		if (m < buf[i].end)
+			*more = m;
+	}
+	return (ssize_t)n;
 }
 
 static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int flags,
@@ -152,33 +409,86 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 {
 	struct pms *p = priv;
 	struct page_region buf[PMS_BATCH];
+	struct iovec gone[PMS_BATCH];
 	uintptr_t pos = s;
 	size_t n = 0;
 
 	while (pos < e && n < max) {
-		struct pm_scan_arg a = {
-			.size = sizeof(a),
-			.flags = PM_SCAN_CHECK_WPASYNC |
-				 (flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0),
-			.start = pos,
-			.end = e,
-			.vec = (uintptr_t)buf,
-			.vec_len = max - n < PMS_BATCH ? max - n : PMS_BATCH,
-			.category_mask = PAGE_IS_WRITTEN,
-			.return_mask = PAGE_IS_WRITTEN,
-		};
-		int r = ww__pagemap_scan(p->pagemap, &a);
+		size_t room = max - n, ng, ig = 0;
+		uintptr_t walk, more, lim;
+		ssize_t d = discarded(p, pos, e, gone, room < PMS_BATCH ? room : PMS_BATCH, &walk,
+				      &more);
+		struct pm_scan_arg a;
+		int r = 0;
 
-		if (r < 0) {
-			/* EPERM: part of the range is no longer registered (the
-			 * application unmapped or replaced it). */
-			ww__dbg("pagemap-scan: PAGEMAP_SCAN %#lx-%#lx: %s", (unsigned long)pos,
-				(unsigned long)e, strerror(-r));
-			return r == -EPERM ? -EFAULT : r;
+		if (d < 0)
+			return d == -EPERM ? -EFAULT : d;
+		ng = (size_t)d;
+		/* Leave room for at least one written run before the next
+		 * discarded run that did not fit. */
+		if (ng == room && (uintptr_t)gone[0].iov_base > pos) {
+			ng = room - 1;
+			more = (uintptr_t)gone[ng].iov_base;
 		}
-		for (int i = 0; i < r; i++) {
-			uintptr_t rs = buf[i].start, re = buf[i].end;
+		lim = more;
+		if (ng == room) {
+			/* room is 1 and a discarded run starts right here */
+			lim = (uintptr_t)gone[0].iov_base + gone[0].iov_len;
+			a.walk_end = lim;
+		} else {
+			/* populated, not write-protected, not the zero page */
+			a = (struct pm_scan_arg){
+				.size = sizeof(a),
+				.flags = PM_SCAN_CHECK_WPASYNC |
+					 (flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0),
+				.start = pos,
+				.end = lim,
+				.vec = (uintptr_t)buf,
+				.vec_len = room - ng < PMS_BATCH ? room - ng : PMS_BATCH,
+				.category_inverted = PAGE_IS_PFNZERO,
+				.category_mask = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO,
+				.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+				.return_mask = PAGE_IS_WRITTEN,
+			};
+			r = ww__pagemap_scan(p->pagemap, &a);
+			if (r < 0) {
+				/* EPERM: part of the range is no longer
+				 * registered (the application unmapped or
+				 * replaced it). */
+				ww__dbg("pagemap-scan: PAGEMAP_SCAN %#lx-%#lx: %s",
+					(unsigned long)pos, (unsigned long)lim, strerror(-r));
+				return r == -EPERM ? -EFAULT : r;
+			}
+			if (a.walk_end <= pos)
+				return -EIO; /* no progress: never mistake it for "done" */
+		}
+		/* Merge written and discarded runs (disjoint page sets) in
+		 * address order, up to where the written scan stopped. */
+		for (int i = 0; i < r || ig < ng;) {
+			uintptr_t rs, re;
+			bool w = i < r && (ig >= ng || buf[i].start < (uintptr_t)gone[ig].iov_base);
 
+			if (w) {
+				rs = buf[i].start;
+				re = buf[i].end;
+				i++;
+				/* Re-armed: remember it. Out of memory here, the
+				 * write is still reported; only a later discard of
+				 * this page would go unseen. */
+				if ((flags & WW_RESET) && armed_assign(p, rs, re, true))
+					ww__warn("pagemap-scan: out of memory for the "
+						 "armed-page bitmap");
+			} else {
+				rs = (uintptr_t)gone[ig].iov_base;
+				re = rs + gone[ig].iov_len;
+				ig++;
+				if (rs >= a.walk_end)
+					continue;
+				if (re > a.walk_end)
+					re = a.walk_end;
+				if (flags & WW_RESET)
+					armed_assign(p, rs, re, false); /* a hole now */
+			}
 			if (n && (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len == rs) {
 				out[n - 1].iov_len += re - rs;
 			} else {
@@ -187,8 +497,6 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 				n++;
 			}
 		}
-		if (a.walk_end <= pos)
-			return -EIO; /* no progress: never mistake it for "done" */
 		pos = a.walk_end;
 	}
 	*next = pos;
@@ -197,9 +505,7 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 
 static int pms_reset(void *priv, uintptr_t s, uintptr_t e)
 {
-	struct pms *p = priv;
-
-	return ww__uffd_wp(p->uffd, s, e, true);
+	return arm_range(priv, s, e);
 }
 
 /* Write one page of a scratch mapping and check the scan sees exactly it,
@@ -279,6 +585,22 @@ out:
 	return err;
 }
 
+/* Sparse arming leaves anonymous holes unarmed, so a write into a hole of a
+ * mapping THP may back can fault in a whole transparent huge page, and all of
+ * it reads as written: say so. (A THP present when armed is write-protected
+ * as a whole; the first write splits it and is seen per page.) */
+static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
+{
+	bool thp = false;
+	size_t kps;
+	int err = ww__vma_page_size(0, addr, &kps, &thp);
+
+	(void)priv;
+	if (!err && thp && ww__thp_size() > *bytes)
+		*bytes = ww__thp_size();
+	return err;
+}
+
 const struct ww__backend_ops ww__pagemap_scan_ops = {
 	.id = WW_BACKEND_PAGEMAP_SCAN,
 	.name = "pagemap-scan",
@@ -290,4 +612,5 @@ const struct ww__backend_ops ww__pagemap_scan_ops = {
 	.untrack = pms_untrack,
 	.collect = pms_collect,
 	.reset = pms_reset,
+	.granularity = pms_granularity,
 };

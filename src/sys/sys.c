@@ -219,11 +219,11 @@ int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), v
 	return ret;
 }
 
-int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out)
+int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
 {
 	char path[64], *line = NULL;
 	size_t cap = 0;
-	int in = 0, ret = -ENOMEM;
+	int in = 0, ret = -ENOMEM, v;
 	FILE *f;
 
 	if (pid)
@@ -246,10 +246,34 @@ int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out)
 		} else if (in && sscanf(line, "KernelPageSize: %lu kB", &kb) == 1) {
 			*out = (size_t)kb * 1024;
 			ret = 0;
+			if (thp)
+				*thp = false;
+			else
+				break;
+		} else if (in && sscanf(line, "THPeligible: %d", &v) == 1) {
+			if (thp)
+				*thp = v == 1;
 			break;
 		}
 	}
 	free(line);
 	fclose(f);
 	return ret;
+}
+
+size_t ww__thp_size(void)
+{
+	static size_t sz = 1; /* 1: not read yet */
+	unsigned long v = 0;
+	FILE *f;
+
+	if (sz != 1)
+		return sz;
+	f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "re");
+	if (!f || fscanf(f, "%lu", &v) != 1)
+		v = 0;
+	if (f)
+		fclose(f);
+	sz = v;
+	return sz;
 }
