@@ -410,31 +410,40 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 	struct pms *p = priv;
 	struct page_region buf[PMS_BATCH];
 	struct iovec gone[PMS_BATCH];
-	uintptr_t pos = s;
-	size_t n = 0;
+	uintptr_t pos = s, bdone = s; /* discarded runs known up to bdone */
+	size_t n = 0, gi = 0, gn = 0;
 
 	while (pos < e && n < max) {
-		size_t room = max - n, ng, ig = 0;
-		uintptr_t walk, more, lim;
-		ssize_t d = discarded(p, pos, e, gone, room < PMS_BATCH ? room : PMS_BATCH, &walk,
-				      &more);
+		size_t room = max - n, ng;
+		uintptr_t lim;
 		struct pm_scan_arg a;
 		int r = 0;
 
-		if (d < 0)
-			return d == -EPERM ? -EFAULT : d;
-		ng = (size_t)d;
-		/* Leave room for at least one written run before the next
-		 * discarded run that did not fit. */
-		if (ng == room && (uintptr_t)gone[0].iov_base > pos) {
-			ng = room - 1;
-			more = (uintptr_t)gone[ng].iov_base;
+		/* Discarded runs are scanned ahead once and consumed as the
+		 * written scan advances (rescanning each batch would make a
+		 * collect quadratic in the number of runs). */
+		if (gi == gn && pos >= bdone) {
+			uintptr_t walk, more;
+			ssize_t d = discarded(p, pos, e, gone, PMS_BATCH, &walk, &more);
+
+			if (d < 0)
+				return d == -EPERM ? -EFAULT : d;
+			gi = 0;
+			gn = (size_t)d;
+			bdone = more;
 		}
-		lim = more;
-		if (ng == room) {
+		ng = gn - gi;
+		lim = bdone;
+		/* Leave room for at least one written run before the next
+		 * discarded run that does not fit. */
+		if (ng >= room) {
+			ng = room - 1;
+			lim = (uintptr_t)gone[gi + ng].iov_base;
+		}
+		if (lim <= pos) {
 			/* room is 1 and a discarded run starts right here */
-			lim = (uintptr_t)gone[0].iov_base + gone[0].iov_len;
-			a.walk_end = lim;
+			ng = 1;
+			a.walk_end = (uintptr_t)gone[gi].iov_base + gone[gi].iov_len;
 		} else {
 			/* populated, not write-protected, not the zero page */
 			a = (struct pm_scan_arg){
@@ -464,9 +473,9 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 		}
 		/* Merge written and discarded runs (disjoint page sets) in
 		 * address order, up to where the written scan stopped. */
-		for (int i = 0; i < r || ig < ng;) {
+		for (int i = 0; i < r || ng;) {
 			uintptr_t rs, re;
-			bool w = i < r && (ig >= ng || buf[i].start < (uintptr_t)gone[ig].iov_base);
+			bool w = i < r && (!ng || buf[i].start < (uintptr_t)gone[gi].iov_base);
 
 			if (w) {
 				rs = buf[i].start;
@@ -479,13 +488,20 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 					ww__warn("pagemap-scan: out of memory for the "
 						 "armed-page bitmap");
 			} else {
-				rs = (uintptr_t)gone[ig].iov_base;
-				re = rs + gone[ig].iov_len;
-				ig++;
+				rs = (uintptr_t)gone[gi].iov_base;
+				re = rs + gone[gi].iov_len;
 				if (rs >= a.walk_end)
-					continue;
-				if (re > a.walk_end)
+					break; /* after the written scan's stop */
+				if (re > a.walk_end) {
+					/* the rest is for the next round */
+					gone[gi].iov_base = (void *)a.walk_end;
+					gone[gi].iov_len = re - a.walk_end;
 					re = a.walk_end;
+					ng = 0;
+				} else {
+					gi++;
+					ng--;
+				}
 				if (flags & WW_RESET)
 					armed_assign(p, rs, re, false); /* a hole now */
 			}
