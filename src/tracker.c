@@ -23,12 +23,39 @@ struct ww__range {
 
 struct ww_tracker {
 	pthread_mutex_t lock;
+	unsigned long fork_gen; /* ww__fork_gen when opened */
 	const struct ww__backend_ops *ops;
 	void *priv;
 	pid_t pid;
 	struct ww__range *ranges; /* sorted by start, disjoint */
 	size_t nranges, cap;
 };
+
+/*
+ * A tracker belongs to the process that opened it. A forked child inherits a
+ * copy, but the mechanisms act on the parent's memory (uffd ioctls work on
+ * the creator's mm) or on state the child cannot drive (a handler thread that
+ * was not forked), so in a child every call fails with -ECHILD and ww_close
+ * only frees memory. A counter bumped by an atfork handler tells, without a
+ * syscall on the hot path.
+ */
+static unsigned long ww__fork_gen;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+static void fork_child(void)
+{
+	ww__fork_gen++;
+}
+
+static void fork_register(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+static bool forked_copy(const struct ww_tracker *t)
+{
+	return t->fork_gen != ww__fork_gen;
+}
 
 /* Index of the first range whose end is above addr (nranges if none). */
 static size_t range_search(const struct ww_tracker *t, uintptr_t addr)
@@ -101,6 +128,8 @@ static int span_of(const struct ww_tracker *t, const void *addr, size_t len, uin
 
 	if (!t || !len || a > UINTPTR_MAX - len)
 		return -EINVAL;
+	if (forked_copy(t))
+		return -ECHILD;
 	*s = ww__page_down(a);
 	if (!ww__page_up(a + len, e))
 		return -EINVAL;
@@ -127,6 +156,7 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 	int b, err;
 
 	ww__log_init();
+	pthread_once(&fork_once, fork_register);
 	if (!out)
 		return (int)ww__ret(-EINVAL);
 	*out = NULL;
@@ -159,6 +189,7 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 	if (!t)
 		return (int)ww__ret(-ENOMEM);
 	pthread_mutex_init(&t->lock, NULL);
+	t->fork_gen = ww__fork_gen;
 	t->ops = ww__backends[b];
 	t->pid = o.pid;
 	err = t->ops->open(o.pid, &t->priv);
@@ -176,6 +207,13 @@ WW_API void ww_close(struct ww_tracker *t)
 {
 	if (!t)
 		return;
+	if (forked_copy(t)) {
+		/* The parent's tracking is not ours to end; the backend's state
+		 * is left as inherited (a small leak beats disarming the parent). */
+		free(t->ranges);
+		free(t);
+		return;
+	}
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < t->nranges; i++)
 		t->ops->untrack(t->priv, t->ranges[i].start, t->ranges[i].end);
