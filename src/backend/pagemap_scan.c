@@ -468,8 +468,16 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 					(unsigned long)pos, (unsigned long)lim, strerror(-r));
 				return r == -EPERM ? -EFAULT : r;
 			}
-			if (a.walk_end <= pos)
+			if (a.walk_end <= pos) {
+				size_t kps = 0;
+
+				/* The kernel write-protects hugetlb pages whole
+				 * and backs out of a range that splits one. */
+				if ((flags & WW_RESET) && !ww__vma_page_size(0, pos, &kps, NULL) &&
+				    kps > ww__page_size() && ((pos | lim) & (kps - 1)))
+					return -EINVAL;
 				return -EIO; /* no progress: never mistake it for "done" */
+			}
 		}
 		/* Merge written and discarded runs (disjoint page sets) in
 		 * address order, up to where the written scan stopped. */
