@@ -16,7 +16,9 @@
  *
  * Input: 6 bytes per operation: op, offset (2 bytes), length (2 bytes), arg.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
