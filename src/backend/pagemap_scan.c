@@ -479,7 +479,7 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 				return -EIO; /* no progress: never mistake it for "done" */
 			}
 		}
-		/* Merge written and discarded runs (disjoint page sets) in
+		/* Merge written and discarded runs (disjoint but for a race) in
 		 * address order, up to where the written scan stopped. */
 		for (int i = 0; i < r || ng;) {
 			uintptr_t rs, re;
@@ -513,6 +513,12 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 				if (flags & WW_RESET)
 					armed_assign(p, rs, re, false); /* a hole now */
 			}
+			/* A page discarded before the first scan and written
+			 * before the second is in both lists: report it once. */
+			if (n && (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len > rs)
+				rs = (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len;
+			if (rs >= re)
+				continue;
 			if (n && (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len == rs) {
 				out[n - 1].iov_len += re - rs;
 			} else {
