@@ -110,6 +110,31 @@ size_t mk_anon_huge(void *addr)
 	return kb * 1024;
 }
 
+/* As root, add n pages to the hugetlb pool (CI normally reserves them up
+ * front: see docs/memkinds.md). True if the pool grew. */
+static bool hugetlb_reserve(size_t n)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+e");
+	unsigned long cur = 0, now = 0;
+
+	if (!f)
+		return false;
+	if (fscanf(f, "%lu", &cur) == 1) {
+		rewind(f);
+		fprintf(f, "%lu\n", cur + n);
+	}
+	if (fclose(f) != 0)
+		return false;
+	f = fopen("/proc/sys/vm/nr_hugepages", "re");
+	if (f && fscanf(f, "%lu", &now) != 1)
+		now = 0;
+	if (f)
+		fclose(f);
+	if (now > cur)
+		printf("note: raised vm.nr_hugepages from %lu to %lu\n", cur, now);
+	return now > cur;
+}
+
 char *mk_map(enum mk_kind k, size_t len, struct mk_mem *mm)
 {
 	int rw = PROT_READ | PROT_WRITE, fix = MAP_FIXED_NOREPLACE;
@@ -170,9 +195,12 @@ char *mk_map(enum mk_kind k, size_t len, struct mk_mem *mm)
 	}
 	case MK_HUGETLB:
 		m = mmap(hint, len, rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | fix, -1, 0);
+		if (m == MAP_FAILED && hugetlb_reserve(len / HUGE_2M))
+			m = mmap(hint, len, rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | fix, -1,
+				 0);
 		if (m == MAP_FAILED) {
 			printf("SKIP: no free 2 MiB hugetlb pages for %zu MiB (%s): raise "
-			       "/proc/sys/vm/nr_hugepages\n",
+			       "/proc/sys/vm/nr_hugepages (as root; the test tries)\n",
 			       len >> 20, strerror(errno));
 			exit(SKIP);
 		}
