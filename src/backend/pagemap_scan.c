@@ -144,19 +144,33 @@ static void pms_close(void *priv)
 
 static struct leaf *leaf_get(struct pms *p, uintptr_t addr, bool create);
 
+static bool leaf_empty(const struct leaf *l)
+{
+	for (size_t i = 0; i < LEAF_WORDS; i++)
+		if (l->bits[i])
+			return false;
+	return true;
+}
+
 static int leaf_grow(struct pms *p)
 {
-	size_t cap = p->cap ? p->cap * 2 : 64;
-	struct leaf *old = p->leaves, *n = calloc(cap, sizeof(*n));
-	size_t oldcap = p->cap;
+	size_t live = 1, cap = 64, oldcap = p->cap;
+	struct leaf *old = p->leaves, *n;
 
+	for (size_t i = 0; i < oldcap; i++)
+		live += old[i].key && !leaf_empty(&old[i]);
+	while (cap < 4 * live) /* at most half full after the next inserts */
+		cap *= 2;
+	n = calloc(cap, sizeof(*n));
 	if (!n)
 		return -ENOMEM;
 	p->leaves = n;
 	p->cap = cap;
 	p->nleaves = 0;
+	/* Leaves with no bit set (untracked or discarded memory) are dropped
+	 * here, so the table follows what is armed now, not ever. */
 	for (size_t i = 0; i < oldcap; i++)
-		if (old[i].key) {
+		if (old[i].key && !leaf_empty(&old[i])) {
 			struct leaf *l = leaf_get(p, (old[i].key - 1) << LEAF_SHIFT, true);
 
 			memcpy(l->bits, old[i].bits, sizeof(l->bits));
