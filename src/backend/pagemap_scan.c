@@ -52,6 +52,13 @@ struct pms {
 	 * a leaf whose bits are all clear stays (it is cheap). */
 	struct leaf *leaves;
 	size_t nleaves, cap;
+	/* Tracked stretches armed with markers (file, shmem, hugetlb):
+	 * sorted, disjoint. Their collect takes the kernel's fast path and
+	 * needs no discard scan (a discard there keeps the marker). */
+	struct marked {
+		uintptr_t s, e;
+	} * mk;
+	size_t nmk, capmk;
 };
 
 /* Features this kernel supports, read once from a scratch userfaultfd. */
@@ -137,6 +144,7 @@ static void pms_close(void *priv)
 	close(p->pagemap);
 	close(p->uffd);
 	free(p->leaves);
+	free(p->mk);
 	free(p);
 }
 
@@ -268,6 +276,92 @@ static size_t armed_runs(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 	return n;
 }
 
+/* ---- the marker-armed stretches ---- */
+
+/* Remove [s, e) from the list; may split one entry, so room for one more is
+ * made first (-ENOMEM leaves the list as it was). */
+static int mk_remove(struct pms *p, uintptr_t s, uintptr_t e)
+{
+	if (p->nmk == p->capmk) {
+		size_t cap = p->capmk ? 2 * p->capmk : 8;
+		struct marked *n = realloc(p->mk, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		p->mk = n;
+		p->capmk = cap;
+	}
+	for (size_t i = 0; i < p->nmk; i++) {
+		struct marked r = p->mk[i];
+
+		if (r.e <= s || r.s >= e)
+			continue;
+		if (r.s < s && r.e > e) { /* split */
+			memmove(&p->mk[i + 2], &p->mk[i + 1], (p->nmk - i - 1) * sizeof(*p->mk));
+			p->mk[i].e = s;
+			p->mk[i + 1] = (struct marked){ e, r.e };
+			p->nmk++;
+			return 0;
+		}
+		if (r.s < s) {
+			p->mk[i].e = s;
+		} else if (r.e > e) {
+			p->mk[i].s = e;
+		} else {
+			memmove(&p->mk[i], &p->mk[i + 1], (p->nmk - i - 1) * sizeof(*p->mk));
+			p->nmk--;
+			i--;
+		}
+	}
+	return 0;
+}
+
+/* Add [s, e), which overlaps no entry. */
+static int mk_add(struct pms *p, uintptr_t s, uintptr_t e)
+{
+	size_t i = 0;
+
+	if (p->nmk == p->capmk && mk_remove(p, 0, 0))
+		return -ENOMEM;
+	while (i < p->nmk && p->mk[i].s < s)
+		i++;
+	if (i > 0 && p->mk[i - 1].e == s) {
+		p->mk[i - 1].e = e;
+		if (i < p->nmk && p->mk[i].s == e) {
+			p->mk[i - 1].e = p->mk[i].e;
+			memmove(&p->mk[i], &p->mk[i + 1], (p->nmk - i - 1) * sizeof(*p->mk));
+			p->nmk--;
+		}
+		return 0;
+	}
+	if (i < p->nmk && p->mk[i].s == e) {
+		p->mk[i].s = s;
+		return 0;
+	}
+	memmove(&p->mk[i + 1], &p->mk[i], (p->nmk - i) * sizeof(*p->mk));
+	p->mk[i] = (struct marked){ s, e };
+	p->nmk++;
+	return 0;
+}
+
+/* The stretch of [pos, e) that starts at pos and is all marker-armed (*mk
+ * true) or all not, up to its end. */
+static uintptr_t mk_part(const struct pms *p, uintptr_t pos, uintptr_t e, bool *mk)
+{
+	for (size_t i = 0; i < p->nmk; i++) {
+		if (p->mk[i].e <= pos)
+			continue;
+		if (p->mk[i].s <= pos) {
+			*mk = true;
+			return p->mk[i].e < e ? p->mk[i].e : e;
+		}
+		*mk = false;
+		return p->mk[i].s < e ? p->mk[i].s : e;
+	}
+	*mk = false;
+	return e;
+}
+
 /* ---- arming ---- */
 
 /* One stretch of a tracked range and whether it is anonymous private memory
@@ -275,6 +369,7 @@ static size_t armed_runs(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 struct seg_ctx {
 	uintptr_t s, e;
 	struct pms *p;
+	bool record; /* ww_track: note the marker-armed stretches */
 	int err;
 };
 
@@ -290,10 +385,13 @@ static int arm_seg(const struct ww__map *m, void *arg)
 	if (s >= e)
 		return 0;
 	armed_assign(c->p, s, e, false);
-	if (!m->shared && !m->inode)
+	if (!m->shared && !m->inode) {
 		c->err = arm_anon(c->p, s, e);
-	else
+	} else {
 		c->err = ww__uffd_wp(c->p->uffd, s, e, true);
+		if (!c->err && c->record)
+			c->err = mk_add(c->p, s, e);
+	}
 	return c->err ? 1 : 0;
 }
 
@@ -331,10 +429,12 @@ static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e)
 	return 0;
 }
 
-/* Arm [s, e): every page clean afterwards. */
-static int arm_range(struct pms *p, uintptr_t s, uintptr_t e)
+/* Arm [s, e): every page clean afterwards. The kind of each stretch is
+ * noted once, at ww_track (record): it cannot change while tracked, since
+ * replacing the memory drops the registration (then collect says -EFAULT). */
+static int arm_range(struct pms *p, uintptr_t s, uintptr_t e, bool record)
 {
-	struct seg_ctx c = { .s = s, .e = e, .p = p };
+	struct seg_ctx c = { .s = s, .e = e, .p = p, .record = record };
 	int r = ww__maps_foreach(0, arm_seg, &c);
 
 	return r < 0 ? r : c.err;
@@ -355,11 +455,12 @@ static int pms_track(void *priv, uintptr_t s, uintptr_t e)
 	if (!(ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
 		err = -EOPNOTSUPP;
 	else
-		err = arm_range(p, s, e);
+		err = arm_range(p, s, e, true);
 	if (err) {
 		ww__uffd_wp(p->uffd, s, e, false);
 		ww__uffd_unregister(p->uffd, s, e);
 		armed_assign(p, s, e, false);
+		mk_remove(p, s, e); /* out of memory: stale entries only cost speed */
 	}
 	return err;
 }
@@ -371,6 +472,9 @@ static int pms_untrack(void *priv, uintptr_t s, uintptr_t e)
 
 	/* Drop the wp bits and markers first, then the registration; either
 	 * may meet memory the application unmapped since: not an error. */
+	err = mk_remove(p, s, e);
+	if (err)
+		return err; /* before any change: the range stays tracked */
 	ww__uffd_wp(p->uffd, s, e, false);
 	armed_assign(p, s, e, false);
 	err = ww__uffd_unregister(p->uffd, s, e);
@@ -418,10 +522,64 @@ static ssize_t discarded(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 	return (ssize_t)n;
 }
 
-static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int flags,
-			   struct iovec *out, size_t max, uintptr_t *next)
+/* Collect from marker-armed memory: the kernel's fast path (WRITTEN only). */
+static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned int flags,
+			    struct iovec *out, size_t max, uintptr_t *next)
 {
-	struct pms *p = priv;
+	struct page_region buf[PMS_BATCH];
+	uintptr_t pos = s;
+	size_t n = 0;
+
+	while (pos < e && n < max) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = PM_SCAN_CHECK_WPASYNC |
+				 (flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0),
+			.start = pos,
+			.end = e,
+			.vec = (uintptr_t)buf,
+			.vec_len = max - n < PMS_BATCH ? max - n : PMS_BATCH,
+			.category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		int r = ww__pagemap_scan(p->pagemap, &a);
+
+		if (r < 0) {
+			ww__dbg("pagemap-scan: PAGEMAP_SCAN %#lx-%#lx: %s", (unsigned long)pos,
+				(unsigned long)e, strerror(-r));
+			return r == -EPERM ? -EFAULT : r;
+		}
+		for (int i = 0; i < r; i++) {
+			uintptr_t rs = buf[i].start, re = buf[i].end;
+
+			if (n && (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len == rs) {
+				out[n - 1].iov_len += re - rs;
+			} else {
+				out[n].iov_base = (void *)rs;
+				out[n].iov_len = re - rs;
+				n++;
+			}
+		}
+		if (a.walk_end <= pos) {
+			size_t kps = 0;
+
+			/* The kernel write-protects hugetlb pages whole and
+			 * backs out of a range that splits one. */
+			if ((flags & WW_RESET) && !ww__vma_page_size(0, pos, &kps, NULL) &&
+			    kps > ww__page_size() && ((pos | e) & (kps - 1)))
+				return -EINVAL;
+			return -EIO; /* no progress: never mistake it for "done" */
+		}
+		pos = a.walk_end;
+	}
+	*next = pos;
+	return (ssize_t)n;
+}
+
+/* Collect from sparsely armed anonymous memory: written and discarded. */
+static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned int flags,
+			    struct iovec *out, size_t max, uintptr_t *next)
+{
 	struct page_region buf[PMS_BATCH];
 	struct iovec gone[PMS_BATCH];
 	uintptr_t pos = s, bdone = s; /* discarded runs known up to bdone */
@@ -547,9 +705,41 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 	return (ssize_t)n;
 }
 
+static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int flags,
+			   struct iovec *out, size_t max, uintptr_t *next)
+{
+	struct pms *p = priv;
+	uintptr_t pos = s;
+	size_t n = 0;
+
+	while (pos < e && n < max) {
+		bool mk;
+		uintptr_t pe = mk_part(p, pos, e, &mk), pn = pos;
+		ssize_t got = mk ? collect_fast(p, pos, pe, flags, out + n, max - n, &pn) :
+				   collect_anon(p, pos, pe, flags, out + n, max - n, &pn);
+
+		if (got < 0)
+			return n ? (ssize_t)n : got; /* n > 0: *next says where */
+		/* a run may go on across the border of two parts */
+		if (got && n &&
+		    (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len ==
+			    (uintptr_t)out[n].iov_base) {
+			out[n - 1].iov_len += out[n].iov_len;
+			memmove(&out[n], &out[n + 1], (size_t)(got - 1) * sizeof(*out));
+			got--;
+		}
+		n += (size_t)got;
+		pos = pn;
+		if (pn < pe)
+			break; /* out is full */
+	}
+	*next = pos;
+	return (ssize_t)n;
+}
+
 static int pms_reset(void *priv, uintptr_t s, uintptr_t e)
 {
-	return arm_range(priv, s, e);
+	return arm_range(priv, s, e, false);
 }
 
 /* Write one page of a scratch mapping and check the scan sees exactly it,
