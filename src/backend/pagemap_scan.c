@@ -19,7 +19,9 @@
  * pages were populated when armed; one of those found empty or zero-page
  * later was discarded, its content changed, and it is reported written.
  * File, shmem and hugetlb memory keep the markers: their PTEs can be dropped
- * and refaulted at any time, and the marker carries the wp bit across.
+ * and refaulted at any time, and the marker carries the wp bit across. Those
+ * stretches are noted at ww_track, and their collect takes the kernel's fast
+ * path (WRITTEN only), with no discard scan.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
