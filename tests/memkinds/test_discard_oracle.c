@@ -54,6 +54,7 @@ int main(int argc, char **argv)
 		printf("SKIP: %s does not report MADV_DONTNEED (documented in "
 		       "docs/memkinds.md)\n",
 		       argv[1]);
+		ww_close(t);
 		return SKIP;
 	}
 	m = mmap(NULL, NP * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -83,6 +84,8 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	ww_close(t);
+	free(shadow);
+	munmap(m, NP * PS);
 	printf("ok: %s: %d writes/discards, %ld collect rounds, shadow equals memory\n", argv[1],
 	       ITER, rounds);
 	return 0;
