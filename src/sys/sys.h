@@ -54,6 +54,10 @@ int ww__uffd_api(int uffd, uint64_t features, uint64_t *got);
 int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, uint64_t *ioctls);
 int ww__uffd_unregister(int uffd, uintptr_t start, uintptr_t end);
 
+/* UFFDIO_COPY: fill the missing page(s) at dst from src and wake the
+ * faulting threads; protect installs them write-protected (Linux 5.7+). */
+int ww__uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, bool protect);
+
 /* UFFDIO_WAKE: wake threads blocked on faults in [start, end). */
 int ww__uffd_wake(int uffd, uintptr_t start, uintptr_t end);
 
