@@ -9,19 +9,20 @@
  * write-protects them again.
  *
  * Why no write is lost, without a lock between handler and collector: the
- * handler sets a page's bit, then un-protects the page (waking the writer),
- * then sets the bit again; collect and reset clear a bit, then re-protect
- * the page. The first set means a writer that resumes finds its page
- * recorded, so its own next ww_collect reports it (or a concurrent collect
- * that cleared it has reported it and re-protected the page first, and the
- * retried write faults again). The second set means a page is never left
- * writable with its bit clear: a collect that clears a bit always
- * re-protects afterwards, and the last un-protect is always followed by a
- * set. A page is writable with its bit clear only inside a collect that is
- * reporting it right now (the caller reads the page after collect returns).
- * The price is a rare extra report of a page whose write is still about to
- * happen. Not sharing a lock means the collecting thread may fault on
- * tracked memory (its stack, its out[] array) without deadlock.
+ * handler sets a page's bit, un-protects the page without waking the
+ * writer, sets the bit again, and only then wakes the writer; collect and
+ * reset clear a bit, then re-protect the page. The second set means a page
+ * is never left writable with its bit clear: a collect that clears a bit
+ * always re-protects afterwards, and the last un-protect is always followed
+ * by a set. A page is writable with its bit clear only inside a collect that
+ * is reporting it right now (the caller reads the page after collect
+ * returns). The first set covers other threads that write the page, without
+ * faulting, between the un-protect and the second set. Waking last means the
+ * writer's own later calls come after both sets, so a program that writes
+ * and then resets never sees that write again; only a collect racing with
+ * the handler may see a page once more than needed. Not sharing a lock
+ * means the collecting thread may fault on tracked memory (its stack, its
+ * out[] array) without deadlock.
  *
  * The handler must never fault on tracked memory itself (it would wait for
  * itself): everything it writes (this state, the bitmaps, its stack and TLS)
@@ -296,35 +297,43 @@ static void record_batch(struct uw *u, size_t n)
 	pthread_mutex_unlock(&u->lock);
 }
 
-/* Record, un-protect (which wakes the writer), record again: the order the
- * file comment relies on. */
+/* Record, un-protect without waking, record again, then wake: the order
+ * the file comment relies on. */
 static void handle_batch(struct uw *u, size_t n)
 {
 	size_t ps = ww__page_size();
-	int err;
 
 	record_batch(u, n);
 	for (size_t i = 0; i < n; i++) {
 		struct uffd_msg *m = &u->msgs[i];
+		uint64_t f = m->arg.pagefault.flags;
 		uintptr_t page;
 
 		if (m->event != UFFD_EVENT_PAGEFAULT)
 			continue;
 		page = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(ps - 1);
-		/* Fails if the page was untracked or unmapped meanwhile, or
-		 * (EEXIST) filled by another fault: the thread still has to be
-		 * woken. A missing page is filled with zeros, as the kernel
-		 * would have: writable for a write (recorded above), else
-		 * write-protected so that the first write faults. */
-		if (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)
-			err = ww__uffd_wp(u->uffd, page, page + ps, false);
+		/* A missing page is filled with zeros, as the kernel would
+		 * have: writable for a write (recorded above), else
+		 * write-protected so that the first write faults. Failures
+		 * (untracked or unmapped meanwhile, EEXIST: filled by another
+		 * fault) need no handling: the wake below retries the access. */
+		if (f & UFFD_PAGEFAULT_FLAG_WP)
+			ww__uffd_wp_mode(u->uffd, page, page + ps,
+					 UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
 		else
-			err = ww__uffd_copy(u->uffd, page, u->zero, ps,
-					    !(m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE));
-		if (err)
-			ww__uffd_wake(u->uffd, page, page + ps);
+			ww__uffd_copy(
+				u->uffd, page, u->zero, ps,
+				UFFDIO_COPY_MODE_DONTWAKE |
+					(f & UFFD_PAGEFAULT_FLAG_WRITE ? 0 : UFFDIO_COPY_MODE_WP));
 	}
 	record_batch(u, n);
+	for (size_t i = 0; i < n; i++) {
+		struct uffd_msg *m = &u->msgs[i];
+		uintptr_t page = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(ps - 1);
+
+		if (m->event == UFFD_EVENT_PAGEFAULT)
+			ww__uffd_wake(u->uffd, page, page + ps);
+	}
 }
 
 static void *handler(void *arg)
