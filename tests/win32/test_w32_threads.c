@@ -2,28 +2,31 @@
 /*
  * No write is lost while other threads write and one thread calls
  * GetWriteWatch with RESET (an oracle): writers store increasing values in
- * random pages; the collector asks with small and large capacities, and
- * copies each page it is told about into a shadow copy *after* the call
- * reset it. Any write the layer lost would leave the shadow behind the
+ * random pages until the collector has made ROUNDS calls, with small and
+ * large capacities; it copies each page it is told about into a shadow copy
+ * *after* the call reset it. Any write the layer lost would leave the shadow behind the
  * memory at the end, once writers have stopped and a final collection ran.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include "w32.h"
 
 #define PAGES 256
-#define WRITERS 3
-#define WRITES 20000
+#define WRITERS 2
+#define ROUNDS 1000 /* collector calls made while the writers run */
 
 static char *base, *shadow;
-static atomic_int running;
+static atomic_int started, stop;
+static atomic_ulong writes; /* so each round waits for fresh writes */
 
 static void *writer(void *arg)
 {
 	unsigned int seed = (unsigned int)(uintptr_t)arg * 2654435761u + 1;
 
-	for (unsigned int i = 1; i <= WRITES; i++) {
+	atomic_fetch_add(&started, 1);
+	for (unsigned int i = 1; !atomic_load_explicit(&stop, memory_order_relaxed); i++) {
 		size_t pg;
 		size_t off;
 
@@ -33,8 +36,10 @@ static void *writer(void *arg)
 		/* Each writer owns 8 bytes of each 64: values only grow. */
 		atomic_store_explicit((_Atomic unsigned int *)(base + pg * PS + off), i,
 				      memory_order_relaxed);
+		atomic_fetch_add_explicit(&writes, 1, memory_order_relaxed);
+		if (i % 256 == 0)
+			sched_yield(); /* two shared cores: let the collector in */
 	}
-	atomic_fetch_sub(&running, 1);
 	return NULL;
 }
 
@@ -67,13 +72,18 @@ int main(int argc, char **argv)
 	shadow = calloc(PAGES, PS);
 	CHECK(shadow);
 
-	atomic_store(&running, WRITERS);
 	for (uintptr_t i = 0; i < WRITERS; i++)
 		CHECK_EQ(pthread_create(&th[i], NULL, writer, (void *)i), 0);
-	while (atomic_load(&running) > 0) {
+	while (atomic_load(&started) < WRITERS)
+		;
+	for (; rounds < ROUNDS; rounds++) {
+		unsigned long seen = atomic_load(&writes);
+
+		while (atomic_load(&writes) < seen + 64)
+			sched_yield();
 		reported += collect(caps[rounds % 4]);
-		rounds++;
 	}
+	atomic_store(&stop, 1);
 	for (int i = 0; i < WRITERS; i++)
 		CHECK_EQ(pthread_join(th[i], NULL), 0);
 	/* Drain: capacity may be smaller than what is left. */
@@ -81,8 +91,8 @@ int main(int argc, char **argv)
 		;
 	CHECK(!memcmp(shadow, base, PAGES * PS));
 	EXPECT_NONE(base, PAGES);
-	printf("ok: %s: %zu rounds, %zu pages reported, shadow equals memory\n", argv[1], rounds,
-	       reported);
+	printf("ok: %s: %zu rounds, %lu writes, %zu pages reported, shadow equals memory\n",
+	       argv[1], rounds, atomic_load(&writes), reported);
 	CHECK(ww_VirtualFree(base, 0, WW_MEM_RELEASE));
 	free(shadow);
 	return 0;
