@@ -53,7 +53,10 @@ static size_t collect(uintptr_t cap)
 
 		CHECK(off % PS == 0 && off < PAGES * PS);
 		CHECK(i == 0 || addrs[i] > addrs[i - 1]);
-		memcpy(shadow + off, base + off, PS);
+		/* Atomic loads: the writers may be storing into this page. */
+		for (size_t b = 0; b < PS; b += sizeof(unsigned int))
+			*(unsigned int *)(shadow + off + b) = atomic_load_explicit(
+				(_Atomic unsigned int *)(base + off + b), memory_order_relaxed);
 	}
 	return n;
 }
