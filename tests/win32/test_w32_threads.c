@@ -4,8 +4,11 @@
  * GetWriteWatch with RESET (an oracle): writers store increasing values in
  * random pages until the collector has made ROUNDS calls, with small and
  * large capacities; it copies each page it is told about into a shadow copy
- * *after* the call reset it. Any write the layer lost would leave the shadow behind the
- * memory at the end, once writers have stopped and a final collection ran.
+ * *after* the call reset it. Any write the layer lost would leave the shadow
+ * behind the memory at the end, once writers have stopped and a final
+ * collection ran. Meanwhile the collector also changes the protection of,
+ * decommits and recommits the last SIDE pages, which no writer touches:
+ * that must not lose writes to the other pages of the allocation.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -14,6 +17,7 @@
 #include "w32.h"
 
 #define PAGES 256
+#define SIDE 16 /* pages at the end that only change protection */
 #define WRITERS 2
 #define ROUNDS 1000 /* collector calls made while the writers run */
 
@@ -31,7 +35,7 @@ static void *writer(void *arg)
 		size_t off;
 
 		seed = seed * 1103515245u + 12345u;
-		pg = (seed >> 8) % PAGES;
+		pg = (seed >> 8) % (PAGES - SIDE);
 		off = ((seed >> 3) % (PS / 64)) * 64 + (size_t)(uintptr_t)arg * 8;
 		/* Each writer owns 8 bytes of each 64: values only grow. */
 		atomic_store_explicit((_Atomic unsigned int *)(base + pg * PS + off), i,
@@ -61,6 +65,27 @@ static size_t collect(uintptr_t cap)
 	return n;
 }
 
+static void side_change(size_t round)
+{
+	char *side = base + (PAGES - SIDE) * PS;
+	uint32_t old;
+
+	switch (round % 8) {
+	case 1:
+		CHECK(ww_VirtualProtect(side, SIDE * PS, WW_PAGE_READONLY, &old));
+		break;
+	case 3:
+		CHECK(ww_VirtualProtect(side, SIDE * PS, WW_PAGE_NOACCESS, &old));
+		break;
+	case 5:
+		CHECK(ww_VirtualFree(side, SIDE * PS, WW_MEM_DECOMMIT));
+		break;
+	case 7:
+		CHECK(ww_VirtualAlloc(side, SIDE * PS, WW_MEM_COMMIT, WW_PAGE_READWRITE) == side);
+		break;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const uintptr_t caps[] = { 1, 3, 17, PAGES };
@@ -85,6 +110,7 @@ int main(int argc, char **argv)
 		while (atomic_load(&writes) < seen + 64)
 			sched_yield();
 		reported += collect(caps[rounds % 4]);
+		side_change(rounds);
 	}
 	atomic_store(&stop, 1);
 	for (int i = 0; i < WRITERS; i++)
