@@ -51,9 +51,7 @@ struct leaf {
 struct pms {
 	int uffd;
 	int pagemap;
-<<<<<<< HEAD
-	pid_t pid; /* 0: this process */
-=======
+	pid_t pid; /* 0: this process; else the one whose uffd we hold */
 	/* Open-addressing hash of leaves, linear probing, never shrinks;
 	 * a leaf whose bits are all clear stays (it is cheap). */
 	struct leaf *leaves;
@@ -65,7 +63,6 @@ struct pms {
 		uintptr_t s, e;
 	} * mk;
 	size_t nmk, capmk;
->>>>>>> main
 };
 
 /* Features this kernel supports, read once from a scratch userfaultfd. */
@@ -90,8 +87,9 @@ static void feat_query(void)
 }
 
 /* A userfaultfd in WP_ASYNC mode, with shmem/hugetlb WP where available:
- * our own (pid 0), or one created inside process pid. UFFDIO_API acts on the
- * uffd's context, so it is called from here in both cases. */
+ * our own (pid 0), or one created inside process pid (src/remote.c).
+ * UFFDIO_API acts on the uffd's context, so it is called from here in both
+ * cases. */
 static int uffd_async(pid_t pid, char *why, size_t whylen)
 {
 	uint64_t want, got = 0;
@@ -159,32 +157,6 @@ static void pms_close(void *priv)
 	free(p);
 }
 
-<<<<<<< HEAD
-struct cover {
-	uintptr_t at, end;
-};
-
-static int cover_step(const struct ww__map *m, void *ctx)
-{
-	struct cover *c = ctx;
-
-	if (m->end <= c->at)
-		return 0;
-	if (m->start > c->at)
-		return 1; /* a hole */
-	c->at = m->end;
-	return c->at >= c->end ? 1 : 0;
-}
-
-/* For another process the core cannot check that the range is mapped: its
- * /proc/PID/maps can. */
-static bool remote_mapped(pid_t pid, uintptr_t s, uintptr_t e)
-{
-	struct cover c = { s, e };
-
-	ww__maps_foreach(pid, cover_step, &c);
-	return c.at >= e;
-=======
 /* ---- the armed-page bitmap ---- */
 
 static struct leaf *leaf_get(struct pms *p, uintptr_t addr, bool create);
@@ -472,10 +444,35 @@ static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e)
 static int arm_range(struct pms *p, uintptr_t s, uintptr_t e, bool record)
 {
 	struct seg_ctx c = { .s = s, .e = e, .p = p, .record = record };
-	int r = ww__maps_foreach(0, arm_seg, &c);
+	int r = ww__maps_foreach(p->pid, arm_seg, &c);
 
 	return r < 0 ? r : c.err;
->>>>>>> main
+}
+
+struct cover {
+	uintptr_t at, end;
+};
+
+static int cover_step(const struct ww__map *m, void *ctx)
+{
+	struct cover *c = ctx;
+
+	if (m->end <= c->at)
+		return 0;
+	if (m->start > c->at)
+		return 1; /* a hole */
+	c->at = m->end;
+	return c->at >= c->end ? 1 : 0;
+}
+
+/* For another process the core cannot check that the range is mapped: its
+ * /proc/PID/maps can. */
+static bool remote_mapped(pid_t pid, uintptr_t s, uintptr_t e)
+{
+	struct cover c = { s, e };
+
+	ww__maps_foreach(pid, cover_step, &c);
+	return c.at >= e;
 }
 
 static int pms_track(void *priv, uintptr_t s, uintptr_t e)
@@ -606,7 +603,7 @@ static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 
 			/* The kernel write-protects hugetlb pages whole and
 			 * backs out of a range that splits one. */
-			if ((flags & WW_RESET) && !ww__vma_page_size(0, pos, &kps, NULL) &&
+			if ((flags & WW_RESET) && !ww__vma_page_size(p->pid, pos, &kps, NULL) &&
 			    kps > ww__page_size() && ((pos | e) & (kps - 1)))
 				return -EINVAL;
 			return -EIO; /* no progress: never mistake it for "done" */
@@ -686,7 +683,8 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 
 				/* The kernel write-protects hugetlb pages whole
 				 * and backs out of a range that splits one. */
-				if ((flags & WW_RESET) && !ww__vma_page_size(0, pos, &kps, NULL) &&
+				if ((flags & WW_RESET) &&
+				    !ww__vma_page_size(p->pid, pos, &kps, NULL) &&
 				    kps > ww__page_size() && ((pos | lim) & (kps - 1)))
 					return -EINVAL;
 				return -EIO; /* no progress: never mistake it for "done" */
@@ -870,11 +868,11 @@ out:
  * as a whole; the first write splits it and is seen per page.) */
 static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
 {
+	struct pms *p = priv;
 	bool thp = false;
 	size_t kps;
-	int err = ww__vma_page_size(0, addr, &kps, &thp);
+	int err = ww__vma_page_size(p->pid, addr, &kps, &thp);
 
-	(void)priv;
 	if (!err && thp && ww__thp_size() > *bytes)
 		*bytes = ww__thp_size();
 	return err;
