@@ -267,9 +267,9 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 		m->alive = true;
 		if (w->max_bytes && m->end - m->start > w->max_bytes) {
 			/* A huge reservation (a sanitizer's shadow, a runtime's
-			 * heap arena): arming it would fill page tables for
-			 * memory that does not exist. Say so: its writes are
-			 * not reported. */
+			 * heap arena): registering, arming and scanning it each
+			 * interval costs time in proportion to its size. Say
+			 * so: its writes are not reported. */
 			m->tracked = false;
 			m->too_big = true;
 			w->skipped++;
