@@ -209,8 +209,35 @@ def case_permission():
     check(t.quit() == 0, "target exit status changed")
 
 
+def reap_others(keep):
+    """Wait for every child but keep: an injection helper orphaned by the
+    kill is reparented to us (we are a subreaper) and may still attach."""
+    while True:
+        kids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == keep:
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            if int(st[st.rindex(")") + 2:].split()[1]) == os.getpid():
+                kids.append(int(d))
+        if not kids:
+            return
+        for k in kids:
+            try:
+                os.waitpid(k, 0)
+            except ChildProcessError:
+                pass
+
+
 def case_kill():
+    import ctypes
     import random
+    libc = ctypes.CDLL(None, use_errno=True)
+    check(libc.prctl(36, 1, 0, 0, 0) == 0, "PR_SET_CHILD_SUBREAPER failed")
     t = Target()
     before = fds(t.p.pid)
     for i in range(15):
@@ -219,6 +246,7 @@ def case_kill():
         time.sleep(random.uniform(0, 0.05))
         ww.kill()
         ww.wait()
+        reap_others(t.p.pid)
         # the injection helper finishes on its own: wait for the release
         # (a liveness bound, not a timing assertion)
         for _ in range(1000):
