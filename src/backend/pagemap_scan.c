@@ -51,7 +51,6 @@ struct leaf {
 struct pms {
 	int uffd;
 	int pagemap;
-	pid_t pid; /* 0: this process; else the one whose uffd we hold */
 	/* Open-addressing hash of leaves, linear probing, never shrinks;
 	 * a leaf whose bits are all clear stays (it is cheap). */
 	struct leaf *leaves;
@@ -63,6 +62,7 @@ struct pms {
 		uintptr_t s, e;
 	} * mk;
 	size_t nmk, capmk;
+	pid_t pid; /* 0: this process; else the one whose uffd we hold */
 };
 
 /* Features this kernel supports, read once from a scratch userfaultfd. */
