@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -752,17 +753,26 @@ int cmd_attach(int argc, char **argv)
 static pid_t spawn_stopped(char **argv)
 {
 	int ep[2], st, e = 0;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (pipe2(ep, O_CLOEXEC))
 		return -1;
+	parent = getpid();
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
 		close(ep[0]);
+		/* If writewatch dies while we are held stopped, go on
+		 * unwatched rather than stay stopped forever (SIGCONT is
+		 * harmless when it fires later, at writewatch's normal exit). */
+		prctl(PR_SET_PDEATHSIG, SIGCONT);
 		/* the exec stops us with SIGTRAP before the first instruction */
 		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+		/* writewatch died already: our tracer would be whoever
+		 * inherited us; never start the command under them */
+		if (getppid() != parent)
+			_exit(127);
 		execvp(argv[0], argv);
 		e = errno;
 		if (write(ep[1], &e, sizeof(e)) < 0)
