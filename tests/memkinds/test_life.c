@@ -165,10 +165,12 @@ static void ev_dontneed_shmem(void)
  * reads the file content again, so its content changed. */
 static void ev_dontneed_private_file(void)
 {
-	char path[] = "./writewatch-life-XXXXXX";
-	int fd = mkstemp(path);
+	char path[256];
+	int fd;
 	char *m;
 
+	snprintf(path, sizeof(path), "%s/writewatch-life-XXXXXX", mk_disk_dir());
+	fd = mkstemp(path);
 	CHECK(fd >= 0);
 	unlink(path);
 	CHECK(ftruncate(fd, (off_t)(NP * PS)) == 0);
