@@ -67,6 +67,16 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static sigset_t fork_saved_mask;
 
 static __thread uintptr_t last_fault __attribute__((tls_model("initial-exec")));
+/*
+ * Bumped, under a span lock, each time collect or reset re-protects pages.
+ * A thread's retry is "the same fault again" (the application protected the
+ * page itself) only if no re-protect happened in between: without this, a
+ * stale last_fault from an earlier race on the same page, after a reset and
+ * another thread winning the race again, chained our own fault (SIGSEGV).
+ * 0 marks a retry taken with no span (see on_segv).
+ */
+static atomic_ulong reprotect_gen = 1;
+static __thread unsigned long last_gen __attribute__((tls_model("initial-exec")));
 
 static inline void cpu_relax(void)
 {
@@ -220,12 +230,15 @@ static int handle_fault(struct mp_span *sp, uintptr_t a)
 		/* Recorded and made writable already: either another thread won
 		 * the race (a retry succeeds), or the application protected the
 		 * page itself (the retry faults again: then it is theirs). */
+		unsigned long gen = atomic_load(&reprotect_gen);
+
 		spin_unlock(sp);
-		if (last_fault == page) {
+		if (last_fault == page && last_gen == gen) {
 			last_fault = 0;
 			return 0;
 		}
 		last_fault = page;
+		last_gen = gen;
 		return 1;
 	}
 	bits_assign(sp, idx, idx + nb, true);
@@ -262,8 +275,9 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 			/* Untracked while this fault was on its way? Retry once. */
 			uintptr_t page = a & ~(uintptr_t)(ww__page_size() - 1);
 
-			handled = last_fault != page;
+			handled = last_fault != page || last_gen != 0;
 			last_fault = handled ? page : 0;
+			last_gen = 0;
 		}
 	}
 	errno = saved;
@@ -691,6 +705,7 @@ static ssize_t mp_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 		if (flags & WW_RESET) {
 			block_signals(&mask);
 			spin_lock(sp);
+			atomic_fetch_add(&reprotect_gen, 1);
 		}
 		while (k < room) {
 			size_t a = bit_next(sp, i, end, true), b;
@@ -739,6 +754,7 @@ static int mp_reset(void *priv, uintptr_t s, uintptr_t e)
 		return err;
 	block_signals(&mask);
 	spin_lock(sp);
+	atomic_fetch_add(&reprotect_gen, 1);
 	while (i < end && !err) {
 		size_t a = bit_next(sp, i, end, true), b;
 
