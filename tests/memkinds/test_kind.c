@@ -12,6 +12,7 @@
  *  - the data is intact (and reaches the file for shared file mappings, and
  *    does not for a private file mapping); untrack leaves memory writable.
  */
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -48,6 +49,17 @@ static bool exact(void)
 			CHECK_EQ(c_, 0); \
 	} while (0)
 
+/* A write that never returns (a tracker's fault handler stuck) fails the
+ * test with a message instead of a bare timeout. */
+static void on_alarm(int sig)
+{
+	static const char msg[] = "hang: a tracked access did not return within 20 s\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
 static size_t collect(struct ww_tracker *t, char *m, unsigned int flags)
 {
 	return harness_collect_all(t, m, LEN, flags, runs, MAXRUNS);
@@ -62,6 +74,9 @@ int main(int argc, char **argv)
 	volatile unsigned long sum = 0;
 	size_t n, unit = 0;
 	int err;
+
+	signal(SIGALRM, on_alarm);
+	alarm(20);
 
 	/* First half present, second half a hole (for files: not yet mapped
 	 * in this process, for anonymous memory: never touched). */
