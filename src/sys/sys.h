@@ -54,6 +54,15 @@ int ww__uffd_api(int uffd, uint64_t features, uint64_t *got);
 int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, uint64_t *ioctls);
 int ww__uffd_unregister(int uffd, uintptr_t start, uintptr_t end);
 
+/* UFFDIO_WRITEPROTECT with explicit UFFDIO_WRITEPROTECT_MODE_* flags
+ * (e.g. un-protect without waking: MODE_DONTWAKE). */
+int ww__uffd_wp_mode(int uffd, uintptr_t start, uintptr_t end, uint64_t mode);
+
+/* UFFDIO_COPY: fill the missing page(s) at dst from src; mode takes
+ * UFFDIO_COPY_MODE_WP (install write-protected, Linux 5.7+) and
+ * UFFDIO_COPY_MODE_DONTWAKE. */
+int ww__uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, uint64_t mode);
+
 /* UFFDIO_WAKE: wake threads blocked on faults in [start, end). */
 int ww__uffd_wake(int uffd, uintptr_t start, uintptr_t end);
 
@@ -87,6 +96,15 @@ struct ww__map {
 /* Call fn for every mapping of pid (0: self) in address order; fn returns
  * non-zero to stop early (that value is returned). */
 int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), void *ctx);
+
+/* The kernel page size (KernelPageSize in /proc/PID/smaps) of the mapping of
+ * pid (0: self) holding addr: 2 MiB or 1 GiB for hugetlb, else the base page
+ * size; and in *thp (may be NULL) whether transparent huge pages may back it
+ * (THPeligible). -ENOMEM if addr is not mapped. */
+int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp);
+
+/* The PMD size of transparent huge pages (hpage_pmd_size), or 0 if none. */
+size_t ww__thp_size(void);
 
 /* snprintf into why if why is non-NULL; returns err unchanged. */
 int ww__why(char *why, size_t whylen, int err, const char *fmt, ...)
