@@ -8,12 +8,13 @@
  * the mechanism) tracks every write-watch allocation from reservation to
  * release, reserved parts included.
  *
- * Protection changes (commit, decommit, VirtualProtect) go around the
- * tracker: some mechanisms read or own page protections (mprotect) and some
- * per-PTE state is lost when a range is remapped (decommit), so the changed
- * range is untracked, changed and tracked again. The dirty state that must
- * survive that (Windows keeps a page written before VirtualProtect dirty) is
- * first copied into a per-allocation "pending" bitmap; GetWriteWatch reports
+ * Protection changes (commit, VirtualProtect) are made in place where the
+ * mechanism keeps its state through mprotect (userfaultfd). Where it owns
+ * page protections (mprotect), and for decommit (a fresh mapping has no
+ * tracking state), the changed range is untracked, changed and tracked
+ * again. The dirty state that must survive that (Windows keeps a page
+ * written before VirtualProtect dirty) is first copied into a
+ * per-allocation "pending" bitmap; GetWriteWatch reports
  * the union of pending bits and the tracker's written pages, and with RESET
  * clears exactly the pages it returns. Pages the tracker re-armed beyond the
  * caller's capacity go back into the pending bitmap, so no write is lost.
