@@ -195,11 +195,36 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 	return (ssize_t)n;
 }
 
+/*
+ * Re-arm with PAGEMAP_SCAN WP_MATCHING and no output vector: the kernel
+ * write-protects only the pages that read as written (holes included, as
+ * UFFDIO_WRITEPROTECT would), so the cost follows the written pages, not the
+ * range. UFFDIO_WRITEPROTECT rewrites every PTE and flushes the TLB: 1.8 ms
+ * instead of 26 us for a clean 64 MiB range (measured, bench/ww_bench.c).
+ */
 static int pms_reset(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct pms *p = priv;
+	uintptr_t pos = s;
 
-	return ww__uffd_wp(p->uffd, s, e, true);
+	while (pos < e) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = PM_SCAN_CHECK_WPASYNC | PM_SCAN_WP_MATCHING,
+			.start = pos,
+			.end = e,
+			.category_mask = PAGE_IS_WRITTEN,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		int r = ww__pagemap_scan(p->pagemap, &a);
+
+		if (r < 0)
+			return r == -EPERM ? -EFAULT : r; /* as in pms_collect */
+		if (a.walk_end <= pos)
+			return -EIO;
+		pos = a.walk_end;
+	}
+	return 0;
 }
 
 /* Write one page of a scratch mapping and check the scan sees exactly it,
