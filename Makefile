@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON_ARGS ?=
 
-.PHONY: all deps setup build run test bench install clean
+.PHONY: all deps setup build run test test-kernels bench install clean
 
 all: build
 
@@ -32,6 +32,11 @@ test: build
 	meson test -C $(BUILD) --print-errorlogs --num-processes 2 || true
 	tests/install/check.sh $(BUILD) || true
 	python3 tests/summary.py $(BUILD)
+
+# The suite on a second kernel (Debian 12's 6.1, booted under qemu) and on
+# this one: a kernel x backend x test matrix; fails on any failure.
+test-kernels:
+	tests/vm/run.sh
 
 install: build
 	meson install -C $(BUILD)

@@ -434,9 +434,18 @@ static void atfork_release(void)
 	restore_signals(&fork_saved_mask);
 }
 
+/* The child has only the forking thread, which is in no handler: handlers
+ * other threads were running at fork time never return there, so their
+ * inflight counts must go, or the first untrack waits forever. */
+static void atfork_child(void)
+{
+	atomic_store(&inflight, 0);
+	atfork_release();
+}
+
 static void atfork_register(void)
 {
-	pthread_atfork(atfork_prepare, atfork_release, atfork_release);
+	pthread_atfork(atfork_prepare, atfork_release, atfork_child);
 }
 
 static int mp_open(pid_t pid, void **priv)

@@ -1,19 +1,815 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The uffd-wp backend: not built yet. Its probe says so, so AUTO passes it by
- * and an explicit request fails with -ENOSYS and that reason.
+ * The uffd-wp backend (x86-64 Linux 5.7+, arm64 6.10+): synchronous
+ * userfaultfd write-protect. Tracked pages are write-protected through the
+ * userfaultfd; the first write to one blocks the writing thread and queues a
+ * message; one handler thread per tracker reads the messages in batches,
+ * un-protects each page (which wakes the writer) and records it in the
+ * range's bitmap. Collect+reset clears the bits of the pages it reports and
+ * write-protects them again.
+ *
+ * Why no write is lost, without a lock between handler and collector: the
+ * handler sets a page's bit, then un-protects the page (waking the writer),
+ * then sets the bit again; collect and reset clear a bit, then re-protect
+ * the page. The first set means a writer that resumes finds its page
+ * recorded, so its own next ww_collect reports it (or a concurrent collect
+ * that cleared it has reported it and re-protected the page first, and the
+ * retried write faults again). The second set means a page is never left
+ * writable with its bit clear: a collect that clears a bit always
+ * re-protects afterwards, and the last un-protect is always followed by a
+ * set. A page is writable with its bit clear only inside a collect that is
+ * reporting it right now (the caller reads the page after collect returns).
+ * The price is a rare extra report of a page whose write is still about to
+ * happen. Not sharing a lock means the collecting thread may fault on
+ * tracked memory (its stack, its out[] array) without deadlock.
+ *
+ * The handler must never fault on tracked memory itself (it would wait for
+ * itself): everything it writes (this state, the bitmaps, its stack and TLS)
+ * lives in mappings of our own, and ww_track refuses (-EBUSY) a range that
+ * covers any of them. It takes no lock that a thread touching tracked memory
+ * could hold, calls no allocator and never logs.
+ *
+ * Kernel writes (read(2) into tracked memory) fault in copy_to_user and wait
+ * for the handler like user writes, so the userfaultfd is created without
+ * UFFD_USER_MODE_ONLY. If only a user-mode-only one is allowed (unprivileged,
+ * vm.unprivileged_userfaultfd=0), the backend still works for user-space
+ * writes and kernel writes fail with EFAULT, as with mprotect.
+ *
+ * Kernels without UFFD_FEATURE_WP_UNPOPULATED (before 6.4, e.g. Debian 12's
+ * 6.1) cannot write-protect a page that has no page-table entry yet: a first
+ * write to it would not fault and would be lost. There ww_track populates
+ * the range first (MADV_POPULATE_WRITE, which faults pages in without
+ * changing their contents), so every page is resident and its write protect
+ * bit sticks: the cost is the time to fault in and the memory of every page
+ * of the range, touched or not.
+ *
+ * fork(): the child gets no registration (no UFFD_FEATURE_EVENT_FORK): the
+ * kernel drops the write-protect bits in its copy and its writes are plain
+ * writes. Its copy of the tracker is inert: every call fails with -ECHILD,
+ * ww_close frees it without touching the parent's tracking (uffd ioctls act
+ * on the parent's memory whoever calls them).
  */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../internal.h"
 #include "../sys/sys.h"
 #include "backend.h"
 
-static int uffd_wp_probe(pid_t pid, char *why, size_t whylen)
+#ifndef MADV_POPULATE_READ /* Linux 5.14 */
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+#define WORD_BITS 64
+#define UW_BATCH 64 /* messages per read() */
+#define UW_STACK (256 * 1024)
+
+struct uw_range {
+	uintptr_t start, end;
+	_Atomic uint64_t *bits; /* one per page: written since last reset */
+	size_t bits_len; /* bytes mapped at bits */
+};
+
+struct uw {
+	int uffd, stopfd;
+	pid_t owner; /* a forked child's copy is inert */
+	bool populate; /* no WP_UNPOPULATED: populate at track time */
+	bool user_only; /* kernel writes fail with EFAULT */
+	bool running;
+	pthread_t thr;
+	/* Guards the ranges array against the handler's lookups. Taken by
+	 * track/untrack only around array edits, never across a write to
+	 * memory that could be tracked. */
+	pthread_mutex_t lock;
+	struct uw_range *ranges; /* sorted, disjoint; own mapping */
+	size_t nranges, cap, ranges_len;
+	void *stack;
+	size_t stack_len, self_len;
+	struct uffd_msg msgs[UW_BATCH]; /* the handler's read buffer */
+};
+
+static bool is_child(const struct uw *u)
 {
-	(void)pid;
-	return ww__why(why, whylen, -ENOSYS, "uffd-wp backend: not built yet");
+	return getpid() != u->owner;
+}
+
+/* The array lock. A forked child has no handler, and its copy of the lock
+ * may have been taken at fork time: it does without. */
+static void array_lock(struct uw *u)
+{
+	if (!is_child(u))
+		pthread_mutex_lock(&u->lock);
+}
+
+static void array_unlock(struct uw *u)
+{
+	if (!is_child(u))
+		pthread_mutex_unlock(&u->lock);
+}
+
+/* Features the kernel supports, read once from a scratch userfaultfd. */
+static pthread_once_t feat_once = PTHREAD_ONCE_INIT;
+static uint64_t feat_supported;
+static int feat_err;
+static char feat_why[200];
+
+static void feat_query(void)
+{
+	int fd = ww__uffd_create(feat_why, sizeof(feat_why));
+
+	if (fd < 0) {
+		feat_err = fd;
+		return;
+	}
+	feat_err = ww__uffd_api(fd, 0, &feat_supported);
+	if (feat_err)
+		ww__why(feat_why, sizeof(feat_why), feat_err, "UFFDIO_API failed: %s",
+			strerror(-feat_err));
+	close(fd);
+}
+
+/* Test hook: WRITEWATCH_UFFD_POPULATE=1 takes the pre-6.4 path (populate at
+ * track time) on a kernel that has WP_UNPOPULATED, so both paths are tested
+ * on one machine. */
+static bool force_populate(void)
+{
+	const char *e = secure_getenv("WRITEWATCH_UFFD_POPULATE");
+
+	return e && *e == '1';
+}
+
+/* A userfaultfd for synchronous write-protect, with every WP feature this
+ * kernel has. Prefers one that also handles kernel-mode faults. */
+static int uffd_sync(bool *user_only, bool *populate, char *why, size_t whylen)
+{
+	uint64_t want, got = 0;
+	int fd, err;
+
+	pthread_once(&feat_once, feat_query);
+	if (feat_err)
+		return ww__why(why, whylen, feat_err, "%s", feat_why);
+	if (!(feat_supported & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
+		return ww__why(why, whylen, -EOPNOTSUPP,
+			       "kernel lacks userfaultfd write-protect (needs Linux 5.7+ on "
+			       "x86-64, 6.10+ on arm64)");
+	want = feat_supported & (UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+	if (force_populate())
+		want &= ~(uint64_t)UFFD_FEATURE_WP_UNPOPULATED;
+	*user_only = false;
+	fd = ww__uffd_create_mode(false, NULL, 0);
+	if (fd < 0) {
+		*user_only = true;
+		fd = ww__uffd_create_mode(true, why, whylen);
+		if (fd < 0)
+			return fd;
+	}
+	err = ww__uffd_api(fd, want, &got);
+	/* Some kernels drop unknown bits silently: check what was granted. */
+	if (!err && (got & want) != want)
+		err = -EOPNOTSUPP;
+	if (err) {
+		close(fd);
+		return ww__why(why, whylen, err, "UFFDIO_API refused write-protect features: %s",
+			       strerror(-err));
+	}
+	*populate = !(want & UFFD_FEATURE_WP_UNPOPULATED);
+	return fd;
+}
+
+/* Memory of our own, in its own mapping, so the application cannot have it
+ * tracked without ww_track noticing (see the file comment). */
+static void *own_alloc(size_t *len)
+{
+	size_t ps = ww__page_size();
+	void *p;
+
+	*len = (*len + ps - 1) & ~(ps - 1);
+	p = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void own_free(void *p, size_t len)
+{
+	if (p)
+		munmap(p, len);
+}
+
+static bool overlaps(uintptr_t s, uintptr_t e, const void *p, size_t len)
+{
+	return p && s < (uintptr_t)p + len && (uintptr_t)p < e;
+}
+
+/* Index of the range holding a, or nranges. Caller holds the lock or is the
+ * core-serialised caller (the only one that edits the array). */
+static size_t range_find(const struct uw *u, uintptr_t a)
+{
+	size_t lo = 0, hi = u->nranges;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (a < u->ranges[mid].start)
+			hi = mid;
+		else if (a >= u->ranges[mid].end)
+			lo = mid + 1;
+		else
+			return mid;
+	}
+	return u->nranges;
+}
+
+static void bits_clear(_Atomic uint64_t *bits, size_t from, size_t to)
+{
+	while (from < to) {
+		size_t w = from / WORD_BITS, b = from % WORD_BITS;
+		size_t n = to - from < WORD_BITS - b ? to - from : WORD_BITS - b;
+		uint64_t m = (n == WORD_BITS ? ~0ULL : ((1ULL << n) - 1)) << b;
+
+		atomic_fetch_and(&bits[w], ~m);
+		from += n;
+	}
+}
+
+/* Next index >= i below n whose bit is v, or n. */
+static size_t bits_next(_Atomic uint64_t *bits, size_t i, size_t n, bool v)
+{
+	while (i < n) {
+		uint64_t w = atomic_load(&bits[i / WORD_BITS]);
+
+		if (!v)
+			w = ~w;
+		w &= ~0ULL << (i % WORD_BITS);
+		if (w) {
+			i = i - i % WORD_BITS + (size_t)__builtin_ctzll(w);
+			return i < n ? i : n;
+		}
+		i = i - i % WORD_BITS + WORD_BITS;
+	}
+	return n;
+}
+
+/* Set the bits of the pages of the batch's write-protect faults. */
+static void record_batch(struct uw *u, size_t n)
+{
+	size_t ps = ww__page_size();
+
+	pthread_mutex_lock(&u->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct uffd_msg *m = &u->msgs[i];
+		uintptr_t a = (uintptr_t)m->arg.pagefault.address;
+		size_t r, idx;
+
+		if (m->event != UFFD_EVENT_PAGEFAULT ||
+		    !(m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP))
+			continue;
+		r = range_find(u, a);
+		if (r == u->nranges)
+			continue;
+		idx = (a - u->ranges[r].start) / ps;
+		atomic_fetch_or(&u->ranges[r].bits[idx / WORD_BITS], 1ULL << (idx % WORD_BITS));
+	}
+	pthread_mutex_unlock(&u->lock);
+}
+
+/* Record, un-protect (which wakes the writer), record again: the order the
+ * file comment relies on. */
+static void handle_batch(struct uw *u, size_t n)
+{
+	size_t ps = ww__page_size();
+
+	record_batch(u, n);
+	for (size_t i = 0; i < n; i++) {
+		struct uffd_msg *m = &u->msgs[i];
+		uintptr_t page;
+
+		if (m->event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		page = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(ps - 1);
+		/* Fails if the page was untracked or unmapped meanwhile; the
+		 * writer still has to be woken. */
+		if (ww__uffd_wp(u->uffd, page, page + ps, false))
+			ww__uffd_wake(u->uffd, page, page + ps);
+	}
+	record_batch(u, n);
+}
+
+static void *handler(void *arg)
+{
+	struct uw *u = arg;
+
+	for (;;) {
+		struct pollfd p[2] = { { .fd = u->uffd, .events = POLLIN },
+				       { .fd = u->stopfd, .events = POLLIN } };
+		ssize_t r;
+
+		if (poll(p, 2, -1) < 0)
+			continue; /* EINTR; nothing else can fail here */
+		if (p[1].revents)
+			break;
+		if (!(p[0].revents & POLLIN))
+			continue;
+		r = read(u->uffd, u->msgs, sizeof(u->msgs));
+		if (r <= 0)
+			continue; /* EAGAIN: another wakeup took the messages */
+		handle_batch(u, (size_t)r / sizeof(u->msgs[0]));
+	}
+	return NULL;
+}
+
+static int uw_open(pid_t pid, void **priv)
+{
+	size_t len = sizeof(struct uw), stack_len = UW_STACK;
+	long min = sysconf(_SC_THREAD_STACK_MIN);
+	pthread_attr_t attr;
+	sigset_t all, old;
+	struct uw *u;
+	int err;
+
+	if (pid)
+		return -EOPNOTSUPP;
+	u = own_alloc(&len);
+	if (!u)
+		return -ENOMEM;
+	u->self_len = len;
+	u->owner = getpid();
+	u->stopfd = -1;
+	pthread_mutex_init(&u->lock, NULL);
+	u->uffd = uffd_sync(&u->user_only, &u->populate, NULL, 0);
+	if (u->uffd < 0) {
+		err = u->uffd;
+		goto fail;
+	}
+	if (u->user_only)
+		ww__info("uffd-wp: only a user-mode userfaultfd is allowed here: kernel writes "
+			 "into tracked memory will fail with EFAULT");
+	if (u->populate)
+		ww__info("uffd-wp: kernel lacks UFFD_FEATURE_WP_UNPOPULATED: tracked ranges "
+			 "are populated at ww_track");
+	u->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->stopfd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	if (min > 0 && (size_t)min > stack_len)
+		stack_len = (size_t)min;
+	u->stack = own_alloc(&stack_len);
+	if (!u->stack) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	u->stack_len = stack_len;
+	/* The handler takes no signals: they belong to the application. */
+	pthread_attr_init(&attr);
+	pthread_attr_setstack(&attr, u->stack, stack_len);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = -pthread_create(&u->thr, &attr, handler, u);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	if (err)
+		goto fail;
+	u->running = true;
+	*priv = u;
+	return 0;
+fail:
+	if (u->stopfd >= 0)
+		close(u->stopfd);
+	if (u->uffd >= 0)
+		close(u->uffd);
+	own_free(u->stack, u->stack_len);
+	pthread_mutex_destroy(&u->lock);
+	own_free(u, u->self_len);
+	return err;
+}
+
+static void uw_close(void *priv)
+{
+	struct uw *u = priv;
+	uint64_t one = 1;
+
+	/* In a forked child the handler thread does not exist. */
+	if (u->running && !is_child(u)) {
+		while (write(u->stopfd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+		pthread_join(u->thr, NULL);
+		pthread_mutex_destroy(&u->lock);
+	}
+	close(u->stopfd);
+	close(u->uffd);
+	for (size_t i = 0; i < u->nranges; i++)
+		own_free((void *)u->ranges[i].bits, u->ranges[i].bits_len);
+	own_free(u->ranges, u->ranges_len);
+	own_free(u->stack, u->stack_len);
+	own_free(u, u->self_len);
+}
+
+/* Make room for `more` ranges. The new array is filled outside the lock and
+ * swapped in under it, so the handler never sees a half-copied one. */
+static int ranges_reserve(struct uw *u, size_t more)
+{
+	size_t cap = u->cap ? u->cap : 8, len;
+	struct uw_range *n, *old = u->ranges;
+	size_t old_len = u->ranges_len;
+
+	if (u->nranges + more <= u->cap)
+		return 0;
+	while (cap < u->nranges + more)
+		cap *= 2;
+	len = cap * sizeof(*n);
+	n = own_alloc(&len);
+	if (!n)
+		return -ENOMEM;
+	array_lock(u);
+	if (u->nranges)
+		memcpy(n, u->ranges, u->nranges * sizeof(*n));
+	u->ranges = n;
+	u->cap = cap;
+	u->ranges_len = len;
+	array_unlock(u);
+	own_free(old, old_len);
+	return 0;
+}
+
+/* Populate [s, e) of one mapping without changing its contents, so that
+ * write-protecting it leaves no hole (pre-6.4 kernels, see the file
+ * comment). Writable memory is faulted in for write (a real page, not the
+ * shared zero page: that one could be dropped and re-faulted), read-only
+ * memory for read (a later mprotect to writable keeps the protect bit). */
+static int populate_one(uintptr_t s, uintptr_t e, int prot)
+{
+	size_t ps = ww__page_size();
+
+	if (prot & PROT_WRITE) {
+		if (madvise((void *)s, e - s, MADV_POPULATE_WRITE) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -errno;
+		/* Before 5.14: an atomic compare-and-swap of a byte with
+		 * itself is a write for the MMU and never loses a concurrent
+		 * writer's store. (An atomic OR with 0 may be compiled to a
+		 * plain load.) */
+		for (uintptr_t a = s; a < e; a += ps) {
+			volatile char *p = (volatile char *)a;
+			char v = *p;
+
+			while (!__atomic_compare_exchange_n(p, &v, v, false, __ATOMIC_RELAXED,
+							    __ATOMIC_RELAXED))
+				;
+		}
+		return 0;
+	}
+	if (prot & PROT_READ) {
+		if (madvise((void *)s, e - s, MADV_POPULATE_READ) == 0)
+			return 0;
+		if (errno != EINVAL)
+			return -errno;
+		for (uintptr_t a = s; a < e; a += ps)
+			(void)*(volatile char *)a;
+	}
+	/* PROT_NONE: nothing can be written there now; see writewatch(7). */
+	return 0;
+}
+
+struct populate_ctx {
+	uintptr_t s, e;
+	int err;
+};
+
+static int populate_map(const struct ww__map *m, void *arg)
+{
+	struct populate_ctx *c = arg;
+	uintptr_t s = m->start > c->s ? m->start : c->s, e = m->end < c->e ? m->end : c->e;
+
+	if (m->start >= c->e)
+		return 1;
+	if (s >= e)
+		return 0;
+	c->err = populate_one(s, e, m->prot);
+	return c->err ? 1 : 0;
+}
+
+static int populate(uintptr_t s, uintptr_t e)
+{
+	struct populate_ctx c = { s, e, 0 };
+	int r = ww__maps_foreach(0, populate_map, &c);
+
+	return r < 0 ? r : c.err;
+}
+
+static int uw_track(void *priv, uintptr_t s, uintptr_t e)
+{
+	struct uw *u = priv;
+	size_t ps = ww__page_size(), np = (e - s) / ps, at, blen;
+	uint64_t ioctls = 0;
+	_Atomic uint64_t *bits;
+	int err;
+
+	if (is_child(u))
+		return -ECHILD;
+	/* The handler writes these; tracking them would deadlock it. */
+	if (overlaps(s, e, u, u->self_len) || overlaps(s, e, u->stack, u->stack_len) ||
+	    overlaps(s, e, u->ranges, u->ranges_len))
+		return -EBUSY;
+	for (size_t i = 0; i < u->nranges; i++)
+		if (overlaps(s, e, (void *)u->ranges[i].bits, u->ranges[i].bits_len))
+			return -EBUSY;
+	err = ranges_reserve(u, 1);
+	if (err)
+		return err;
+	blen = (np + WORD_BITS - 1) / WORD_BITS * sizeof(uint64_t);
+	bits = own_alloc(&blen);
+	if (!bits)
+		return -ENOMEM;
+	if (u->populate) {
+		err = populate(s, e);
+		if (err) {
+			own_free((void *)bits, blen);
+			return err;
+		}
+	}
+	/* In the table before the first fault can arrive. */
+	at = 0;
+	while (at < u->nranges && u->ranges[at].start < s)
+		at++;
+	pthread_mutex_lock(&u->lock);
+	memmove(&u->ranges[at + 1], &u->ranges[at], (u->nranges - at) * sizeof(*u->ranges));
+	u->ranges[at] = (struct uw_range){ s, e, bits, blen };
+	u->nranges++;
+	pthread_mutex_unlock(&u->lock);
+
+	err = ww__uffd_register(u->uffd, s, e, UFFDIO_REGISTER_MODE_WP, &ioctls);
+	if (err) {
+		ww__dbg("uffd-wp: UFFDIO_REGISTER %#lx-%#lx: %s", (unsigned long)s,
+			(unsigned long)e, strerror(-err));
+		/* EINVAL here means a memory kind uffd-wp cannot register.
+		 * Undo nothing: UFFDIO_WRITEPROTECT does not check which uffd
+		 * owns a range, so it would disarm another tracker's pages. */
+		if (err == -EINVAL)
+			err = -EOPNOTSUPP;
+	} else {
+		if (!(ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
+			err = -EOPNOTSUPP;
+		else
+			err = ww__uffd_wp(u->uffd, s, e, true);
+		if (!err)
+			return 0; /* never clear bits here: a write after arming counts */
+		ww__uffd_wp(u->uffd, s, e, false);
+		ww__uffd_unregister(u->uffd, s, e);
+	}
+	pthread_mutex_lock(&u->lock);
+	u->nranges--;
+	memmove(&u->ranges[at], &u->ranges[at + 1], (u->nranges - at) * sizeof(*u->ranges));
+	pthread_mutex_unlock(&u->lock);
+	own_free((void *)bits, blen);
+	return err;
+}
+
+/* Copy range r's bits for pages [s, e) into dst (fresh, zeroed). */
+static void bits_copy(_Atomic uint64_t *dst, const struct uw_range *r, uintptr_t s, uintptr_t e)
+{
+	size_t ps = ww__page_size(), np = (e - s) / ps, off = (s - r->start) / ps;
+
+	for (size_t i = 0; i < np; i++) {
+		size_t j = off + i;
+
+		if (atomic_load(&r->bits[j / WORD_BITS]) & (1ULL << (j % WORD_BITS)))
+			atomic_fetch_or(&dst[i / WORD_BITS], 1ULL << (i % WORD_BITS));
+	}
+}
+
+static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
+{
+	struct uw *u = priv;
+	size_t ps = ww__page_size(), i = range_find(u, s), keep = 0;
+	struct uw_range r, piece[2];
+	int err;
+
+	if (i == u->nranges)
+		return -ENOENT;
+	r = u->ranges[i];
+	if (r.start < s)
+		piece[keep++] = (struct uw_range){ .start = r.start, .end = s };
+	if (e < r.end)
+		piece[keep++] = (struct uw_range){ .start = e, .end = r.end };
+	/* Allocate everything first, so a failure changes nothing. */
+	err = ranges_reserve(u, 1);
+	for (size_t k = 0; k < keep && !err; k++) {
+		piece[k].bits_len = ((piece[k].end - piece[k].start) / ps + WORD_BITS - 1) /
+				    WORD_BITS * sizeof(uint64_t);
+		piece[k].bits = own_alloc(&piece[k].bits_len);
+		if (!piece[k].bits) {
+			while (k--)
+				own_free((void *)piece[k].bits, piece[k].bits_len);
+			err = -ENOMEM;
+		}
+	}
+	if (err)
+		return err;
+	/* In a forked child the uffd acts on the parent: leave it alone. */
+	if (!is_child(u)) {
+		/* Drop the protection (this wakes any blocked writer), then
+		 * the registration; memory the application unmapped since is
+		 * not an error. */
+		ww__uffd_wp(u->uffd, s, e, false);
+		err = ww__uffd_unregister(u->uffd, s, e);
+		if (err && err != -EINVAL && err != -ENOMEM && err != -ENOENT) {
+			for (size_t k = 0; k < keep; k++)
+				own_free((void *)piece[k].bits, piece[k].bits_len);
+			return err;
+		}
+	}
+	/* The kept parts' bits are copied under the lock, so that no bit the
+	 * handler sets meanwhile lands in the old bitmap only. */
+	array_lock(u);
+	for (size_t k = 0; k < keep; k++)
+		bits_copy(piece[k].bits, &r, piece[k].start, piece[k].end);
+	memmove(&u->ranges[i + keep], &u->ranges[i + 1], (u->nranges - i - 1) * sizeof(r));
+	for (size_t k = 0; k < keep; k++)
+		u->ranges[i + k] = piece[k];
+	u->nranges = u->nranges - 1 + keep;
+	array_unlock(u);
+	own_free((void *)r.bits, r.bits_len);
+	return 0;
+}
+
+static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int flags,
+			  struct iovec *out, size_t max, uintptr_t *next)
+{
+	struct uw *u = priv;
+	size_t ps = ww__page_size(), ri = range_find(u, s), n = 0, i, end;
+	struct uw_range *r;
+
+	if (is_child(u))
+		return -ECHILD;
+	if (ri == u->nranges)
+		return -ENOENT;
+	r = &u->ranges[ri];
+	i = (s - r->start) / ps;
+	end = (e - r->start) / ps;
+	while (i < end && n < max) {
+		size_t a = bits_next(r->bits, i, end, true), b;
+
+		if (a == end) {
+			i = end;
+			break;
+		}
+		b = bits_next(r->bits, a, end, false);
+		if (flags & WW_RESET) {
+			/* Clear, then protect: see the file comment. */
+			int err;
+
+			bits_clear(r->bits, a, b);
+			err = ww__uffd_wp(u->uffd, r->start + a * ps, r->start + b * ps, true);
+			if (err) {
+				ww__dbg("uffd-wp: re-protect %#lx: %s",
+					(unsigned long)(r->start + a * ps), strerror(-err));
+				return err == -ENOENT || err == -EINVAL ? -EFAULT : err;
+			}
+		}
+		out[n].iov_base = (void *)(r->start + a * ps);
+		out[n].iov_len = (b - a) * ps;
+		n++;
+		i = b;
+	}
+	*next = r->start + i * ps;
+	return (ssize_t)n;
+}
+
+static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
+{
+	struct uw *u = priv;
+	size_t ps = ww__page_size(), ri = range_find(u, s);
+	struct uw_range *r;
+
+	if (is_child(u))
+		return -ECHILD;
+	if (ri == u->nranges)
+		return -ENOENT;
+	r = &u->ranges[ri];
+	bits_clear(r->bits, (s - r->start) / ps, (e - r->start) / ps);
+	return ww__uffd_wp(u->uffd, s, e, true);
+}
+
+struct probe_writer {
+	volatile char *p;
+};
+
+static void *probe_write(void *arg)
+{
+	struct probe_writer *w = arg;
+
+	*w->p = 42;
+	return NULL;
+}
+
+/* Write-protect a scratch page, write it from a second thread, and check
+ * that the fault message arrives, names the page, and that un-protecting it
+ * lets the write complete. */
+static int uw_probe(pid_t pid, char *why, size_t whylen)
+{
+	size_t ps = ww__page_size();
+	bool user_only, pop;
+	struct probe_writer w;
+	struct uffd_msg msg;
+	struct pollfd pfd;
+	uint64_t ioctls = 0;
+	pthread_t th;
+	int fd, err, started = 0;
+	char *m;
+
+	if (pid)
+		return ww__why(why, whylen, -EOPNOTSUPP, "uffd-wp cannot track another process");
+	fd = uffd_sync(&user_only, &pop, why, whylen);
+	if (fd < 0)
+		return fd;
+	m = mmap(NULL, 2 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		close(fd);
+		return ww__why(why, whylen, -ENOMEM, "no memory for the probe");
+	}
+	memset(m, 1, 2 * ps);
+	err = ww__uffd_register(fd, (uintptr_t)m, (uintptr_t)m + 2 * ps, UFFDIO_REGISTER_MODE_WP,
+				&ioctls);
+	if (err == -EINVAL) {
+		err = ww__why(why, whylen, -EOPNOTSUPP,
+			      "kernel cannot write-protect anonymous memory with userfaultfd "
+			      "(needs Linux 5.7+ on x86-64, 6.10+ on arm64)");
+		goto out;
+	}
+	if (!err && !(ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
+		err = -EOPNOTSUPP;
+	if (!err)
+		err = ww__uffd_wp(fd, (uintptr_t)m, (uintptr_t)m + 2 * ps, true);
+	if (err) {
+		ww__why(why, whylen, err, "uffd write-protect registration failed: %s",
+			strerror(-err));
+		goto out;
+	}
+	w.p = m + ps + 7;
+	err = -pthread_create(&th, NULL, probe_write, &w);
+	if (err) {
+		ww__why(why, whylen, err, "cannot start the probe thread");
+		goto out;
+	}
+	started = 1;
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	/* A safety net, not a measurement: the message comes at once. */
+	if (poll(&pfd, 1, 5000) != 1 || read(fd, &msg, sizeof(msg)) != sizeof(msg)) {
+		err = ww__why(why, whylen, -EIO,
+			      "uffd-wp self-test: no fault message for a write to a protected "
+			      "page: kernel bug?");
+		goto out;
+	}
+	if (msg.event != UFFD_EVENT_PAGEFAULT ||
+	    !(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP) ||
+	    (msg.arg.pagefault.address & ~(uint64_t)(ps - 1)) != (uintptr_t)m + ps) {
+		err = ww__why(why, whylen, -EIO,
+			      "uffd-wp self-test: wrong fault message (event %u flags %#llx): "
+			      "kernel bug?",
+			      msg.event, (unsigned long long)msg.arg.pagefault.flags);
+		goto out;
+	}
+	err = ww__uffd_wp(fd, (uintptr_t)m + ps, (uintptr_t)m + 2 * ps, false);
+	if (err)
+		ww__why(why, whylen, err, "UFFDIO_WRITEPROTECT (resolve) failed: %s",
+			strerror(-err));
+out:
+	/* Unregistering wakes the writer if anything above went wrong. */
+	ww__uffd_unregister(fd, (uintptr_t)m, (uintptr_t)m + 2 * ps);
+	if (started) {
+		pthread_join(th, NULL);
+		if (!err && m[ps + 7] != 42)
+			err = ww__why(
+				why, whylen, -EIO,
+				"uffd-wp self-test: the resolved write was lost: kernel bug?");
+	}
+	close(fd);
+	munmap(m, 2 * ps);
+	return err;
 }
 
 const struct ww__backend_ops ww__uffd_wp_ops = {
 	.id = WW_BACKEND_UFFD_WP,
 	.name = "uffd-wp",
-	.probe = uffd_wp_probe,
+	.caps = 0,
+	.probe = uw_probe,
+	.open = uw_open,
+	.close = uw_close,
+	.track = uw_track,
+	.untrack = uw_untrack,
+	.collect = uw_collect,
+	.reset = uw_reset,
 };

@@ -41,15 +41,21 @@ int ww__why(char *why, size_t whylen, int err, const char *fmt, ...)
 
 int ww__uffd_create(char *why, size_t whylen)
 {
+	return ww__uffd_create_mode(true, why, whylen);
+}
+
+int ww__uffd_create_mode(bool user_only, char *why, size_t whylen)
+{
 	int fd, dev, e_sys, e_dev;
 
 #ifdef __NR_userfaultfd
-	fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	fd = (int)syscall(__NR_userfaultfd,
+			  O_CLOEXEC | O_NONBLOCK | (user_only ? UFFD_USER_MODE_ONLY : 0));
 	if (fd >= 0)
 		return fd;
 	e_sys = errno;
 	/* Kernels before 5.11 reject the user-mode-only flag with EINVAL. */
-	if (e_sys == EINVAL) {
+	if (user_only && e_sys == EINVAL) {
 		fd = (int)syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 		if (fd >= 0)
 			return fd;
@@ -101,6 +107,13 @@ int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, u
 	if (ioctls)
 		*ioctls = reg.ioctls;
 	return 0;
+}
+
+int ww__uffd_wake(int uffd, uintptr_t start, uintptr_t end)
+{
+	struct uffdio_range r = { .start = start, .len = end - start };
+
+	return ioctl(uffd, UFFDIO_WAKE, &r) < 0 ? -errno : 0;
 }
 
 int ww__uffd_unregister(int uffd, uintptr_t start, uintptr_t end)

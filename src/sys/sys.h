@@ -41,12 +41,21 @@ static inline bool ww__page_up(uintptr_t a, uintptr_t *out)
  */
 int ww__uffd_create(char *why, size_t whylen);
 
+/* Same, choosing whether kernel-mode faults are handled too: user_only
+ * false asks for a userfaultfd that also takes faults of the kernel's own
+ * accesses (copy_to_user from read(2)), which needs privilege
+ * (vm.unprivileged_userfaultfd=1, CAP_SYS_PTRACE or /dev/userfaultfd). */
+int ww__uffd_create_mode(bool user_only, char *why, size_t whylen);
+
 /* UFFDIO_API: ask for features; *got receives what the kernel granted. */
 int ww__uffd_api(int uffd, uint64_t features, uint64_t *got);
 
 /* UFFDIO_REGISTER with mode over [start, end); *ioctls gets the allowed set. */
 int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, uint64_t *ioctls);
 int ww__uffd_unregister(int uffd, uintptr_t start, uintptr_t end);
+
+/* UFFDIO_WAKE: wake threads blocked on faults in [start, end). */
+int ww__uffd_wake(int uffd, uintptr_t start, uintptr_t end);
 
 /* UFFDIO_WRITEPROTECT: protect (arm) or unprotect [start, end). */
 int ww__uffd_wp(int uffd, uintptr_t start, uintptr_t end, bool protect);

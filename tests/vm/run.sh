@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Run the whole test suite on a second kernel, Debian 12's 6.1 cloud kernel,
+# under qemu (TCG), and on this host's kernel, and print a kernel x backend x
+# test matrix of pass/skip/fail. Exits non-zero if any test failed anywhere,
+# if the VM did not finish, or if a backend expected to work on a kernel was
+# skipped there (a skip is never a pass).
+#
+# The 6.1 kernel has synchronous uffd-wp (without WP_UNPOPULATED) and
+# soft-dirty but no PAGEMAP_SCAN: the kernel these machines run has no
+# soft-dirty, so this is where the soft-dirty backend and uffd-wp's pre-6.4
+# path are really tested.
+#
+# Steps: apt-get download the kernel package (cached in .vm-cache/), dpkg -x
+# it; build the library, tests and tool statically (.vm-cache/build-static);
+# pack them with busybox-static into an initramfs whose /init runs
+# tests/vm/runtests.sh over the list `meson introspect --tests` gives; boot
+# it; parse the console.
+#
+# Environment:
+#   WW_VM_KERNEL_PKG   kernel package (default: newest linux-image-6.1.0-*-cloud-amd64-unsigned)
+#   WW_VM_TIMEOUT      seconds the VM may run (default 720)
+#   WW_VM_ORACLE_SECONDS  oracle duration inside the VM (default 1; TCG is slow)
+#   WW_VM_EXPECT       backends that must pass (not skip) in the VM
+#                      (default: "uffd-wp soft-dirty mprotect")
+#   WW_VM_HOST=0       skip the host column
+#   WW_VM_FILTER       extended regex: run only the tests whose names match
+# Needs: qemu-system-x86, busybox-static, cpio, meson, ninja-build, gcc, apt.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+CACHE=${WW_VM_CACHE:-$ROOT/.vm-cache}
+BUILD=$CACHE/build-static
+TIMEOUT=${WW_VM_TIMEOUT:-720}
+ORACLE_SECONDS=${WW_VM_ORACLE_SECONDS:-1}
+EXPECT=${WW_VM_EXPECT:-uffd-wp soft-dirty mprotect}
+mkdir -p "$CACHE"
+
+say() { printf '[vm] %s\n' "$*" >&2; }
+die() {
+	say "error: $*"
+	exit 1
+}
+
+for tool in qemu-system-x86_64 cpio meson ninja apt-get dpkg python3; do
+	command -v "$tool" >/dev/null || die "$tool not found (apt-get install qemu-system-x86 cpio meson ninja-build python3)"
+done
+BUSYBOX=$(command -v busybox || true)
+[ -n "$BUSYBOX" ] && file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
+	BUSYBOX=/bin/busybox
+[ -x "$BUSYBOX" ] || die "busybox not found (apt-get install busybox-static)"
+
+# 1. The kernel.
+pkg=${WW_VM_KERNEL_PKG:-}
+if [ -z "$pkg" ]; then
+	pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' |
+		awk '{print $1}' | sort -V | tail -n 1)
+	if [ -z "$pkg" ]; then
+		apt-get update -qq || true
+		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' |
+			awk '{print $1}' | sort -V | tail -n 1)
+	fi
+	[ -n "$pkg" ] || die "no linux-image-6.1.0-*-cloud-amd64-unsigned package in the apt sources"
+fi
+kdir=$CACHE/$pkg
+if [ ! -d "$kdir/boot" ]; then
+	deb=$(ls "$CACHE/${pkg}"_*.deb 2>/dev/null | head -n 1 || true)
+	if [ -z "$deb" ]; then
+		say "downloading $pkg"
+		(cd "$CACHE" && apt-get download "$pkg" >/dev/null) ||
+			(apt-get update -qq && cd "$CACHE" && apt-get download "$pkg" >/dev/null) ||
+			die "apt-get download $pkg failed"
+		deb=$(ls "$CACHE/${pkg}"_*.deb | head -n 1)
+	fi
+	rm -rf "$kdir.tmp"
+	dpkg -x "$deb" "$kdir.tmp"
+	mv "$kdir.tmp" "$kdir"
+fi
+vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n 1)
+[ -f "$vmlinuz" ] || die "no vmlinuz in $pkg"
+say "kernel: $(basename "$vmlinuz")"
+
+# 2. Static test programs: the tests meson knows, built without the .so.
+if [ ! -f "$BUILD/build.ninja" ]; then
+	meson setup "$BUILD" "$ROOT" -Ddefault_library=static -Dc_link_args=-static \
+		-Dbench=false -Dbuildtype=debugoptimized >/dev/null
+fi
+meson introspect --tests "$BUILD" >"$CACHE/tests.json"
+list=$CACHE/tests.list
+python3 - "$CACHE/tests.json" "$BUILD" "$ORACLE_SECONDS" >"$list" <<'EOF'
+import json, os, sys
+tests, build, oracle = json.load(open(sys.argv[1])), os.path.realpath(sys.argv[2]), sys.argv[3]
+for t in tests:
+    exe = os.path.realpath(t["cmd"][0])
+    if not exe.startswith(build + "/"):
+        continue  # scripts and host tools: not for the VM
+    tmo = t.get("timeout") or 60
+    print("\t".join([t["name"], str(tmo), os.path.relpath(exe, build), " ".join(t["cmd"][1:])]))
+EOF
+if [ -n "${WW_VM_FILTER:-}" ]; then
+	grep -E "^[^	]*(${WW_VM_FILTER})" "$list" >"$list.f" || die "WW_VM_FILTER matches no test"
+	mv "$list.f" "$list"
+fi
+targets=$(cut -f3 "$list" | sort -u)
+ninja -C "$BUILD" $targets tools/writewatch >/dev/null || die "static build failed"
+say "$(wc -l <"$list") tests"
+
+# 3. The initramfs.
+rd=$CACHE/initramfs
+rm -rf "$rd"
+mkdir -p "$rd"/{bin,proc,sys,dev,tmp,t/tools}
+cp "$BUSYBOX" "$rd/bin/busybox"
+for exe in $targets; do
+	mkdir -p "$rd/t/$(dirname "$exe")"
+	cp "$BUILD/$exe" "$rd/t/$exe"
+done
+cp "$BUILD/tools/writewatch" "$rd/t/tools/writewatch"
+cp "$list" "$rd/tests.list"
+cp "$ROOT/tests/vm/runtests.sh" "$rd/runtests.sh"
+cat >"$rd/init" <<EOF
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /tmp
+export WW_ORACLE_SECONDS=$ORACLE_SECONDS
+echo "WWBOOT|\$(uname -r)"
+sh /runtests.sh /tests.list /t
+poweroff -f
+EOF
+chmod +x "$rd/init" "$rd/runtests.sh"
+(cd "$rd" && find . | cpio -o -H newc --quiet) >"$CACHE/initrd.cpio"
+
+# 4. Boot it.
+console=$CACHE/console.log
+say "booting under qemu (TCG, timeout ${TIMEOUT}s)"
+t0=$(date +%s)
+timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2048 -nographic -no-reboot \
+	-kernel "$vmlinuz" -initrd "$CACHE/initrd.cpio" \
+	-append "console=ttyS0 quiet panic=-1" </dev/null >"$console" 2>&1 || true
+# Terminal escapes and kernel messages may share a line with ours.
+tr -d '\r' <"$console" | sed 's/^.*\(WW[A-Z]*|\)/\1/' >"$console.txt"
+say "VM ran $(($(date +%s) - t0))s; console in $console.txt"
+grep '^  | ' "$console.txt" >&2 || true
+
+# 5. The host column, with the same binaries and runner.
+results=$CACHE/results.txt
+grep -E '^(WWT|WWP|WWDONE|WWBOOT)\|' "$console.txt" >"$results" || true
+if [ "${WW_VM_HOST:-1}" != 0 ]; then
+	say "running the same tests on this host ($(uname -r))"
+	sh "$ROOT/tests/vm/runtests.sh" "$list" "$BUILD" >"$CACHE/host.txt" 2>&1 || true
+	grep '^  | ' "$CACHE/host.txt" >&2 || true
+	grep -E '^(WWT|WWP|WWDONE)\|' "$CACHE/host.txt" >>"$results" || true
+fi
+
+# 6. The matrix.
+python3 "$ROOT/tests/vm/matrix.py" "$results" "$(grep -m1 '^WWBOOT|' "$console.txt" | cut -d'|' -f2)" "$EXPECT"

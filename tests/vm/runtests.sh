@@ -1,0 +1,35 @@
+#!/bin/sh
+# Runs every test of a list and prints one parseable line per test:
+#   WWT|<kernel release>|<test name>|pass|skip|fail|<exit code>|<reason>
+# (the reason is the test's SKIP line for a skip, else its last line), then
+# `writewatch probe` as WWP lines and a final WWDONE line. Used inside the
+# VM (busybox sh, run by /init) and on the host, so both columns of the
+# matrix come from the same code.
+# usage: runtests.sh LIST BINDIR
+# LIST lines: name<TAB>timeout<TAB>executable (relative to BINDIR)<TAB>args
+list=$1
+bindir=$2
+kernel=$(uname -r)
+tab=$(printf '\t')
+out=${TMPDIR:-/tmp}/wwt.$$
+while IFS="$tab" read -r name tmo exe args; do
+	[ -n "$name" ] || continue
+	# shellcheck disable=SC2086 # args is a word list on purpose
+	timeout "$tmo" "$bindir/$exe" $args >"$out" 2>&1
+	rc=$?
+	case $rc in
+	0) st=pass reason=$(tail -n 1 "$out") ;;
+	77) st=skip reason=$(grep -m1 '^SKIP' "$out" | sed 's/^SKIP: *//') ;;
+	*)
+		st=fail reason=$(tail -n 1 "$out")
+		[ "$rc" -eq 124 ] || [ "$rc" -eq 143 ] && reason="timed out after ${tmo}s"
+		sed "s/^/  | /" "$out"
+		;;
+	esac
+	echo "WWT|$kernel|$name|$st|$rc|$(echo "$reason" | tr '|' '/')"
+done <"$list"
+rm -f "$out"
+if [ -x "$bindir/tools/writewatch" ]; then
+	"$bindir/tools/writewatch" probe 2>&1 | sed "s/^/WWP|$kernel|/"
+fi
+echo "WWDONE|$kernel"
