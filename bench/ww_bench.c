@@ -786,6 +786,7 @@ static void bench_reset(void)
 	static const size_t dens[] = { 0, 16, 1 };
 	int reps = quick ? 5 : 7;
 	struct target tg[NBACKENDS + 1];
+	double base[3] = { NAN, NAN, NAN }; /* bare-scan-wp-novec */
 	char *m;
 	int ntg;
 
@@ -828,6 +829,10 @@ static void bench_reset(void)
 					 "size_mib=%zu dirty=%s den=%zu", (size_t)(len / MiB),
 					 frac_name(dens[di]), dens[di]);
 				r.st = stats_of(v, reps);
+				if (tg[k].b == WW_BACKEND_AUTO && way == 1)
+					base[di] = r.st.med;
+				else if (tg[k].b != WW_BACKEND_AUTO)
+					row_ratio(&r, base[di], "bare-scan-wp-novec");
 				emit(&r);
 			}
 			target_untrack(&tg[k], m, len);
