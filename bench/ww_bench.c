@@ -713,6 +713,46 @@ static int targets_list(struct target *tg, const char *bench)
 	return n;
 }
 
+/* Emit one collect row: samples v, the last rep's written and reported
+ * page counts, and the paired bare-kernel median (NAN: none). */
+static void collect_row(const struct target *tg, size_t len, size_t den, double *v, int reps,
+			size_t want, size_t got, double base)
+{
+	struct row r = row_new("collect", tg->name, "us/call");
+	double gib = (double)len / GiB;
+
+	snprintf(r.params, sizeof(r.params), "size_mib=%zu dirty=%s den=%zu", (size_t)(len / MiB),
+		 frac_name(den), den);
+	r.st = stats_of(v, reps);
+	if (tg->b != WW_BACKEND_AUTO)
+		row_ratio(&r, base, "bare-kernel");
+	snprintf(r.extra, sizeof(r.extra),
+		 ",\"per_gib_ms\":%.4g,\"pages_dirty\":%zu,\"pages_reported\":%zu",
+		 r.st.med / 1e3 / gib, want, got);
+	if (!isnan(r.ratio))
+		snprintf(r.extra + strlen(r.extra), sizeof(r.extra) - strlen(r.extra),
+			 ",\"baseline_median\":%.4g", base);
+	if (got > want && tg->b == WW_BACKEND_MPROTECT)
+		snprintf(r.note, sizeof(r.note),
+			 "reported %zu of %zu dirty pages: whole-span fallback (vm.max_map_count)",
+			 got, want);
+	else if (got > want)
+		snprintf(r.note, sizeof(r.note), "false positives: %zu pages reported, %zu written",
+			 got, want);
+	else if (got < want)
+		snprintf(r.note, sizeof(r.note), "LOST WRITES: %zu pages reported, %zu written",
+			 got, want);
+	else
+		snprintf(r.note, sizeof(r.note), "%.3g ms/GiB", r.st.med / 1e3 / gib);
+	emit(&r);
+}
+
+/*
+ * Each backend runs paired with the bare kernel on a twin region, the two
+ * alternating rep by rep, so that noise from other work on the machine hits
+ * both sides of a ratio alike. (One region cannot serve both: a VMA takes one
+ * userfaultfd only.) The bare rows shown are those of the first pairing.
+ */
 static void bench_collect(void)
 {
 	static const size_t sizes_full[] = { 4 * MiB, 64 * MiB, 1 * GiB, 4 * GiB };
@@ -720,72 +760,71 @@ static void bench_collect(void)
 	static const size_t dens[] = { 0, 64, 16, 1 };
 	const size_t *sizes = quick ? sizes_quick : sizes_full;
 	size_t nsizes = quick ? 2 : 4;
-	struct target tg[NBACKENDS + 1];
-	int ntg;
+	struct target tg[NBACKENDS + 1], *bare = NULL;
+	int ntg, first;
 
 	section("collect: ww_collect(WW_RESET) over the whole region (per call)", "ratio");
 	ntg = targets_list(tg, "collect");
+	if (ntg > 0 && tg[0].b == WW_BACKEND_AUTO)
+		bare = &tg[0];
+	first = bare ? 1 : 0;
 	for (size_t si = 0; si < nsizes; si++) {
-		size_t len = sizes[si], npages = len / ps;
-		size_t max = npages / 16 + 2;
+		size_t len = sizes[si], npages = len / ps, max = npages / 16 + 2;
 		int reps = len <= 4 * MiB ? 31 : len <= 64 * MiB ? 15 : len <= GiB ? 7 : 3;
 		int warm = len >= 4 * GiB ? 0 : 1;
-		double bare_med[4] = { NAN, NAN, NAN, NAN };
 		void *buf = malloc(max * sizeof(struct page_region));
-		char *m = region_map(len, true, false);
+		char *a = bare ? region_map(len, true, false) : NULL;
+		char *m = ntg > first ? region_map(len, true, false) : NULL;
 
 		if (quick)
 			reps = reps > 7 ? 7 : reps;
-		for (int k = 0; k < ntg; k++) {
-			target_track(&tg[k], m, len);
+		/* k == ntg with no backend: the bare kernel alone. */
+		for (int k = first; k < ntg || (k == first && ntg == first && bare); k++) {
+			struct target *t = k < ntg ? &tg[k] : NULL;
+
+			if (bare)
+				target_track(bare, a, len);
+			if (t)
+				target_track(t, m, len);
 			for (size_t di = 0; di < 4; di++) {
-				size_t den = dens[di], want = 0, got = 0;
-				uint64_t seed = 0x9e3779b97f4a7c15ULL + den;
-				double v[MAXREP];
-				struct row r = row_new("collect", tg[k].name, "us/call");
+				size_t den = dens[di], wa = 0, ga = 0, wm = 0, gm = 0;
+				uint64_t sa = 0x9e3779b97f4a7c15ULL + den, sm = sa;
+				double va[MAXREP], vm[MAXREP], us, base = NAN;
 
 				for (int rep = 0; rep < warm + reps; rep++) {
-					double us;
-
-					want = dirty_pages(m, npages, den, &seed, (char)rep);
-					us = target_collect(&tg[k], m, len, buf, max, &got);
-					if (rep >= warm)
-						v[rep - warm] = us;
+					if (bare) {
+						wa = dirty_pages(a, npages, den, &sa, (char)rep);
+						us = target_collect(bare, a, len, buf, max, &ga);
+						if (rep >= warm)
+							va[rep - warm] = us;
+					}
+					if (t) {
+						wm = dirty_pages(m, npages, den, &sm, (char)rep);
+						us = target_collect(t, m, len, buf, max, &gm);
+						if (rep >= warm)
+							vm[rep - warm] = us;
+					}
 				}
-				snprintf(r.params, sizeof(r.params),
-					 "size_mib=%zu dirty=%s den=%zu", (size_t)(len / MiB),
-					 frac_name(den), den);
-				r.st = stats_of(v, reps);
-				if (tg[k].b == WW_BACKEND_AUTO)
-					bare_med[di] = r.st.med;
-				else
-					row_ratio(&r, bare_med[di], "bare-kernel");
-				snprintf(
-					r.extra, sizeof(r.extra),
-					",\"per_gib_ms\":%.4g,\"pages_dirty\":%zu,\"pages_reported\":%zu",
-					r.st.med / 1e3 / ((double)len / GiB), want, got);
-				if (got > want && tg[k].b == WW_BACKEND_MPROTECT)
-					snprintf(
-						r.note, sizeof(r.note),
-						"reported %zu of %zu dirty pages: whole-span fallback "
-						"(vm.max_map_count)",
-						got, want);
-				else if (got > want)
-					snprintf(r.note, sizeof(r.note),
-						 "false positives: %zu pages reported, %zu written",
-						 got, want);
-				else if (got < want)
-					snprintf(r.note, sizeof(r.note),
-						 "LOST WRITES: %zu pages reported, %zu written",
-						 got, want);
-				else
-					snprintf(r.note, sizeof(r.note), "%.3g ms/GiB",
-						 r.st.med / 1e3 / ((double)len / GiB));
-				emit(&r);
+				if (bare) {
+					double tmp[MAXREP];
+
+					memcpy(tmp, va, sizeof(va[0]) * (size_t)reps);
+					base = stats_of(tmp, reps).med;
+					if (k == first)
+						collect_row(bare, len, den, va, reps, wa, ga, NAN);
+				}
+				if (t)
+					collect_row(t, len, den, vm, reps, wm, gm, base);
 			}
-			target_untrack(&tg[k], m, len);
+			if (bare)
+				target_untrack(bare, a, len);
+			if (t)
+				target_untrack(t, m, len);
 		}
-		munmap(m, len);
+		if (a)
+			munmap(a, len);
+		if (m)
+			munmap(m, len);
 		free(buf);
 	}
 }
