@@ -472,120 +472,122 @@ static void touch_pages(char *m, size_t npages, char v)
 		((volatile char *)m)[i * ps] = v;
 }
 
+/* One participant of the first-write benchmark, on its own region. */
+struct fw {
+	const char *name;
+	int kind; /* 0 none, 1 bare re-armed by scan, 2 bare by UFFDIO_WRITEPROTECT, 3 lib */
+	enum ww_backend b;
+	struct ww_tracker *t;
+	struct bare bare;
+	char *m;
+	double v[MAXREP];
+	struct row row;
+};
+
+/* Re-arm (untimed) before the timed writes. */
+static void fw_rearm(struct fw *f, size_t len, struct iovec *iov, struct page_region *vec)
+{
+	size_t runs;
+
+	if (f->kind == 1)
+		bare_scan(&f->bare, f->m, len, true, vec, 64);
+	else if (f->kind == 2)
+		bare_wp(&f->bare, f->m, len, true);
+	else if (f->kind == 3)
+		lib_collect(f->t, f->m, len, iov, 64, &runs);
+}
+
+/*
+ * Every participant is set up at once on its own region and the repetitions
+ * go round-robin, so that noise from other work on the machine hits all of
+ * them alike.
+ */
 static void bench_first_write(void)
 {
 	size_t len = quick ? 4 * MiB : 16 * MiB, npages = len / ps;
-	int reps = quick ? 7 : 21, warm = 2;
+	int reps = quick ? 7 : 21, warm = 2, n = 0;
 	double none_med = NAN, bare_med = NAN, mp_med = NAN;
-	struct row rows[8];
-	int nrows = 0;
-	double v[MAXREP];
-	char *m = region_map(len, true, false);
-	struct iovec *iov = malloc(sizeof(*iov) * 64);
+	struct fw fw[3 + NBACKENDS];
+	struct iovec iov[64];
+	struct page_region vec[64];
 	char why[256];
 
 	section("first-write: one write per page after reset (per page)", "ratio");
-
-	/* No tracking: a write to a present, writable page. */
-	for (int r = 0; r < warm + reps; r++) {
-		uint64_t t0 = now_ns();
-
-		touch_pages(m, npages, (char)r);
-		if (r >= warm)
-			v[r - warm] = (double)(now_ns() - t0) / (double)npages;
-	}
-	rows[nrows] = row_new("first-write", "none", "ns/page");
-	snprintf(rows[nrows].params, sizeof(rows[0].params), "pages=%zu", npages);
-	rows[nrows].st = stats_of(v, reps);
-	none_med = rows[nrows++].st.med;
-
-	/* The bare kernel: WP_ASYNC uffd, re-armed by PAGEMAP_SCAN WP_MATCHING
-	 * (as collect+reset does) or by UFFDIO_WRITEPROTECT (as reset does). */
+	memset(fw, 0, sizeof(fw));
+	fw[n++] = (struct fw){ .name = "none", .kind = 0 };
 	if (bare_usable("first-write", why, sizeof(why))) {
-		for (int how = 0; how < 2; how++) {
-			struct bare b;
-			size_t got = 0;
-			struct page_region vec[64];
+		fw[n++] = (struct fw){ .name = "bare-kernel", .kind = 1 };
+		fw[n++] = (struct fw){ .name = "bare-kernel-uffdio-wp", .kind = 2 };
+	}
+	for (int k = 0; k < NBACKENDS; k++)
+		if (backend_usable(all_backends[k], "first-write"))
+			fw[n++] = (struct fw){ .name = ww_backend_name(all_backends[k]),
+					       .kind = 3,
+					       .b = all_backends[k] };
+	for (int i = 0; i < n; i++) {
+		struct fw *f = &fw[i];
 
-			bare_open(&b, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, why,
-				  sizeof(why));
-			bare_register(&b, m, len);
-			bare_wp(&b, m, len, true);
-			for (int r = 0; r < warm + reps; r++) {
-				uint64_t t0;
-
-				if (how == 0)
-					bare_scan(&b, m, len, true, vec, 64);
-				else
-					bare_wp(&b, m, len, true);
-				t0 = now_ns();
-				touch_pages(m, npages, (char)r);
-				if (r >= warm)
-					v[r - warm] = (double)(now_ns() - t0) / (double)npages;
-			}
-			got = bare_scan(&b, m, len, true, vec, 64);
-			bare_wp(&b, m, len, false);
-			bare_unregister(&b, m, len);
-			bare_close(&b);
-			rows[nrows] = row_new("first-write",
-					      how == 0 ? "bare-kernel" : "bare-kernel-uffdio-wp",
-					      "ns/page");
-			snprintf(rows[nrows].params, sizeof(rows[0].params), "pages=%zu reset=%s",
-				 npages, how == 0 ? "scan-wp-matching" : "uffdio-writeprotect");
-			rows[nrows].st = stats_of(v, reps);
-			if (got != npages)
-				snprintf(rows[nrows].note, sizeof(rows[0].note),
-					 "WRONG: %zu pages reported, %zu written", got, npages);
-			if (how == 0)
-				bare_med = rows[nrows].st.med;
-			nrows++;
+		f->m = region_map(len, true, false);
+		if (f->kind == 1 || f->kind == 2) {
+			bare_open(&f->bare, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+				  why, sizeof(why));
+			bare_register(&f->bare, f->m, len);
+			bare_wp(&f->bare, f->m, len, true);
+		} else if (f->kind == 3) {
+			f->t = tracker_open(f->b);
+			if (ww_track(f->t, f->m, len))
+				die("ww_track %s: %s", f->name, strerror(errno));
 		}
 	}
-
-	for (int k = 0; k < NBACKENDS; k++) {
-		enum ww_backend b = all_backends[k];
-		struct ww_tracker *t;
-		size_t got, runs;
-
-		if (!backend_usable(b, "first-write"))
-			continue;
-		t = tracker_open(b);
-		if (ww_track(t, m, len))
-			die("ww_track %s: %s", ww_backend_name(b), strerror(errno));
-		for (int r = 0; r < warm + reps; r++) {
+	for (int r = 0; r < warm + reps; r++)
+		for (int i = 0; i < n; i++) {
 			uint64_t t0;
 
-			lib_collect(t, m, len, iov, 64, &runs);
+			fw_rearm(&fw[i], len, iov, vec);
 			t0 = now_ns();
-			touch_pages(m, npages, (char)r);
+			touch_pages(fw[i].m, npages, (char)r);
 			if (r >= warm)
-				v[r - warm] = (double)(now_ns() - t0) / (double)npages;
+				fw[i].v[r - warm] = (double)(now_ns() - t0) / (double)npages;
 		}
-		got = lib_collect(t, m, len, iov, 64, &runs);
-		ww_close(t);
-		rows[nrows] = row_new("first-write", ww_backend_name(b), "ns/page");
-		snprintf(rows[nrows].params, sizeof(rows[0].params), "pages=%zu", npages);
-		rows[nrows].st = stats_of(v, reps);
-		if (got != npages)
-			snprintf(rows[nrows].note, sizeof(rows[0].note),
-				 "WRONG: %zu pages reported, %zu written", got, npages);
-		if (b == WW_BACKEND_MPROTECT)
-			mp_med = rows[nrows].st.med;
-		nrows++;
-	}
+	for (int i = 0; i < n; i++) {
+		struct fw *f = &fw[i];
+		size_t got = npages, runs;
 
-	for (int i = 0; i < nrows; i++) {
-		struct row *r = &rows[i];
+		if (f->kind == 1 || f->kind == 2) {
+			got = bare_scan(&f->bare, f->m, len, true, vec, 64);
+			bare_wp(&f->bare, f->m, len, false);
+			bare_unregister(&f->bare, f->m, len);
+			bare_close(&f->bare);
+		} else if (f->kind == 3) {
+			got = lib_collect(f->t, f->m, len, iov, 64, &runs);
+			ww_close(f->t);
+		}
+		munmap(f->m, len);
+		f->row = row_new("first-write", f->name, "ns/page");
+		snprintf(f->row.params, sizeof(f->row.params), "pages=%zu%s", npages,
+			 f->kind == 1 ? " reset=scan-wp-matching" :
+			 f->kind == 2 ? " reset=uffdio-writeprotect" :
+					"");
+		f->row.st = stats_of(f->v, reps);
+		if (got != npages)
+			snprintf(f->row.note, sizeof(f->row.note),
+				 "WRONG: %zu pages reported, %zu written", got, npages);
+		if (f->kind == 0)
+			none_med = f->row.st.med;
+		else if (f->kind == 1)
+			bare_med = f->row.st.med;
+		else if (f->b == WW_BACKEND_MPROTECT)
+			mp_med = f->row.st.med;
+	}
+	for (int i = 0; i < n; i++) {
+		struct row *r = &fw[i].row;
 		size_t off = 0;
 
-		if (strcmp(r->backend, "none") && strncmp(r->backend, "bare", 4)) {
-			row_ratio(r, bare_med, "bare-kernel");
-		} else if (strcmp(r->backend, "bare-kernel") == 0) {
+		if (fw[i].kind == 1)
 			row_ratio(r, none_med, "none");
-		} else if (strcmp(r->backend, "bare-kernel-uffdio-wp") == 0) {
+		else if (fw[i].kind >= 2)
 			row_ratio(r, bare_med, "bare-kernel");
-		}
-		if (!isnan(bare_med) && strcmp(r->backend, "none"))
+		if (!isnan(bare_med) && fw[i].kind)
 			off += (size_t)snprintf(r->extra + off, sizeof(r->extra) - off,
 						",\"vs_bare_kernel\":%.4g", r->st.med / bare_med);
 		if (!isnan(mp_med))
@@ -594,12 +596,12 @@ static void bench_first_write(void)
 		if (!isnan(none_med))
 			snprintf(r->extra + off, sizeof(r->extra) - off, ",\"vs_none\":%.4g",
 				 r->st.med / none_med);
+		if (fw[i].kind == 3 && !isnan(mp_med) && fw[i].b != WW_BACKEND_MPROTECT)
+			snprintf(r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
+				 "%smprotect is %.1fx this", *r->note ? "; " : "",
+				 mp_med / r->st.med);
 		emit(r);
 	}
-	if (!isnan(mp_med))
-		fprintf(human, "(mprotect / this backend: see vs_mprotect in the JSON)\n");
-	munmap(m, len);
-	free(iov);
 }
 
 /* ---- 2. collect with WW_RESET over growing regions ---------------------- */
