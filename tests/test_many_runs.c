@@ -6,6 +6,9 @@
  * written page must be reported (the mprotect backend may then report extra
  * pages, documented; the others exactly), the process must not crash, and
  * after reset the written pages must be reported again when rewritten.
+ * Under emulation (WW_TEST_SLOW set, as in the qemu run of tests/vm), the
+ * backends that never split mappings check exactness on 8,192 runs instead:
+ * there the limit is only the mprotect backend's concern.
  */
 #include <string.h>
 
@@ -32,6 +35,8 @@ int main(int argc, char **argv)
 	struct iovec *out;
 	bool *d;
 
+	if (getenv("WW_TEST_SLOW") && harness_backend != WW_BACKEND_MPROTECT)
+		pages = 2 * 8192 + 1;
 	if (limit > 1 << 20) {
 		printf("SKIP: vm.max_map_count is %zu: too many pages to exceed it here\n", limit);
 		return SKIP;
@@ -60,7 +65,7 @@ int main(int argc, char **argv)
 	if (harness_backend != WW_BACKEND_MPROTECT)
 		CHECK_EQ(runs, 1);
 	ww_close(t);
-	printf("ok: %s: %zu pages written in %zu separate runs (limit %zu mappings): %zu "
+	printf("ok: %s: %zu pages written in %zu separate runs (vm.max_map_count %zu): %zu "
 	       "reported\n",
 	       argv[1], (pages + 1) / 2, (pages + 1) / 2, limit, total);
 	return 0;

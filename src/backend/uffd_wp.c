@@ -8,20 +8,19 @@
  * range's bitmap. Collect+reset clears the bits of the pages it reports and
  * write-protects them again.
  *
- * Why no write is lost, without a lock between handler and collector: the
- * handler sets a page's bit, then un-protects the page (waking the writer),
- * then sets the bit again; collect and reset clear a bit, then re-protect
- * the page. The first set means a writer that resumes finds its page
- * recorded, so its own next ww_collect reports it (or a concurrent collect
- * that cleared it has reported it and re-protected the page first, and the
- * retried write faults again). The second set means a page is never left
- * writable with its bit clear: a collect that clears a bit always
- * re-protects afterwards, and the last un-protect is always followed by a
- * set. A page is writable with its bit clear only inside a collect that is
- * reporting it right now (the caller reads the page after collect returns).
- * The price is a rare extra report of a page whose write is still about to
- * happen. Not sharing a lock means the collecting thread may fault on
- * tracked memory (its stack, its out[] array) without deadlock.
+ * Why no write is lost and no page is reported that was not written: the
+ * handler and collect+reset share the tracker's mutex. The handler, holding
+ * it, sets a page's bit and then un-protects the page (waking the writer);
+ * collect+reset and reset, holding it, re-protect a page and then clear its
+ * bit. So, for every tracked page, "bit set" and "writable" change together
+ * and a write is recorded exactly when it happens after a reset. A write
+ * racing with the re-protect either lands before it (and is reported now) or
+ * faults and waits for the handler, which waits for the lock (and is reported
+ * next time). The collecting thread touches no tracked memory while it holds
+ * the lock (runs go through a local buffer, signals are blocked), so it can
+ * never wait on a fault of its own. The one thing it must not do is track
+ * its own stack with this backend: its stack frames inside the locked
+ * section would fault.
  *
  * The handler must never fault on tracked memory itself (it would wait for
  * itself): everything it writes (this state, the bitmaps, its stack and TLS)
@@ -261,49 +260,35 @@ static size_t bits_next(_Atomic uint64_t *bits, size_t i, size_t n, bool v)
 	return n;
 }
 
-/* Set the bits of the pages of the batch's write-protect faults. */
-static void record_batch(struct uw *u, size_t n)
+/* For each write-protect fault of the batch, under the lock: set the page's
+ * bit, then un-protect it (which wakes the writer). Faults outside tracked
+ * ranges (untracked meanwhile) only need the wake. */
+static void handle_batch(struct uw *u, size_t n)
 {
 	size_t ps = ww__page_size();
 
 	pthread_mutex_lock(&u->lock);
 	for (size_t i = 0; i < n; i++) {
 		struct uffd_msg *m = &u->msgs[i];
-		uintptr_t a = (uintptr_t)m->arg.pagefault.address;
-		size_t r, idx;
-
-		if (m->event != UFFD_EVENT_PAGEFAULT ||
-		    !(m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP))
-			continue;
-		r = range_find(u, a);
-		if (r == u->nranges)
-			continue;
-		idx = (a - u->ranges[r].start) / ps;
-		atomic_fetch_or(&u->ranges[r].bits[idx / WORD_BITS], 1ULL << (idx % WORD_BITS));
-	}
-	pthread_mutex_unlock(&u->lock);
-}
-
-/* Record, un-protect (which wakes the writer), record again: the order the
- * file comment relies on. */
-static void handle_batch(struct uw *u, size_t n)
-{
-	size_t ps = ww__page_size();
-
-	record_batch(u, n);
-	for (size_t i = 0; i < n; i++) {
-		struct uffd_msg *m = &u->msgs[i];
-		uintptr_t page;
+		uintptr_t a = (uintptr_t)m->arg.pagefault.address, page;
+		size_t r;
 
 		if (m->event != UFFD_EVENT_PAGEFAULT)
 			continue;
-		page = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(ps - 1);
+		page = a & ~(uintptr_t)(ps - 1);
+		r = range_find(u, a);
+		if (r < u->nranges && (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+			size_t idx = (page - u->ranges[r].start) / ps;
+
+			atomic_fetch_or(&u->ranges[r].bits[idx / WORD_BITS],
+					1ULL << (idx % WORD_BITS));
+		}
 		/* Fails if the page was untracked or unmapped meanwhile; the
 		 * writer still has to be woken. */
 		if (ww__uffd_wp(u->uffd, page, page + ps, false))
 			ww__uffd_wake(u->uffd, page, page + ps);
 	}
-	record_batch(u, n);
+	pthread_mutex_unlock(&u->lock);
 }
 
 static void *handler(void *arg)
@@ -645,12 +630,25 @@ static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 	return 0;
 }
 
+static void block_signals(sigset_t *old)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+/* Collect from one range. With WW_RESET, each run is re-protected and then
+ * its bits cleared under the lock; runs pass through a local buffer so that
+ * out[] (which may be tracked memory) is written only without the lock. */
 static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int flags,
 			  struct iovec *out, size_t max, uintptr_t *next)
 {
 	struct uw *u = priv;
 	size_t ps = ww__page_size(), ri = range_find(u, s), n = 0, i, end;
+	struct iovec runs[64];
 	struct uw_range *r;
+	int err = 0;
 
 	if (is_child(u))
 		return -ECHILD;
@@ -659,30 +657,47 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 	r = &u->ranges[ri];
 	i = (s - r->start) / ps;
 	end = (e - r->start) / ps;
-	while (i < end && n < max) {
-		size_t a = bits_next(r->bits, i, end, true), b;
+	while (i < end && n < max && !err) {
+		size_t k = 0, room = max - n < 64 ? max - n : 64;
+		sigset_t mask;
 
-		if (a == end) {
-			i = end;
-			break;
-		}
-		b = bits_next(r->bits, a, end, false);
 		if (flags & WW_RESET) {
-			/* Clear, then protect: see the file comment. */
-			int err;
-
-			bits_clear(r->bits, a, b);
-			err = ww__uffd_wp(u->uffd, r->start + a * ps, r->start + b * ps, true);
-			if (err) {
-				ww__dbg("uffd-wp: re-protect %#lx: %s",
-					(unsigned long)(r->start + a * ps), strerror(-err));
-				return err == -ENOENT || err == -EINVAL ? -EFAULT : err;
-			}
+			block_signals(&mask);
+			pthread_mutex_lock(&u->lock);
 		}
-		out[n].iov_base = (void *)(r->start + a * ps);
-		out[n].iov_len = (b - a) * ps;
-		n++;
-		i = b;
+		while (k < room) {
+			size_t a = bits_next(r->bits, i, end, true), b;
+
+			if (a == end) {
+				i = end;
+				break;
+			}
+			b = bits_next(r->bits, a, end, false);
+			if (flags & WW_RESET) {
+				/* Protect, then clear: see the file comment. */
+				err = ww__uffd_wp(u->uffd, r->start + a * ps, r->start + b * ps,
+						  true);
+				if (err)
+					break;
+				bits_clear(r->bits, a, b);
+			}
+			runs[k].iov_base = (void *)(r->start + a * ps);
+			runs[k].iov_len = (b - a) * ps;
+			k++;
+			i = b;
+		}
+		if (flags & WW_RESET) {
+			pthread_mutex_unlock(&u->lock);
+			pthread_sigmask(SIG_SETMASK, &mask, NULL);
+		}
+		memcpy(out + n, runs, k * sizeof(*runs));
+		n += k;
+	}
+	if (err) {
+		ww__dbg("uffd-wp: re-protect at %#lx: %s", (unsigned long)(r->start + i * ps),
+			strerror(-err));
+		if (n == 0)
+			return err == -ENOENT || err == -EINVAL ? -EFAULT : err;
 	}
 	*next = r->start + i * ps;
 	return (ssize_t)n;
@@ -693,14 +708,22 @@ static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
 	struct uw *u = priv;
 	size_t ps = ww__page_size(), ri = range_find(u, s);
 	struct uw_range *r;
+	sigset_t mask;
+	int err;
 
 	if (is_child(u))
 		return -ECHILD;
 	if (ri == u->nranges)
 		return -ENOENT;
 	r = &u->ranges[ri];
-	bits_clear(r->bits, (s - r->start) / ps, (e - r->start) / ps);
-	return ww__uffd_wp(u->uffd, s, e, true);
+	block_signals(&mask);
+	pthread_mutex_lock(&u->lock);
+	err = ww__uffd_wp(u->uffd, s, e, true); /* protect, then clear */
+	if (!err)
+		bits_clear(r->bits, (s - r->start) / ps, (e - r->start) / ps);
+	pthread_mutex_unlock(&u->lock);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+	return err;
 }
 
 struct probe_writer {

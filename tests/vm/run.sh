@@ -125,6 +125,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 export WW_ORACLE_SECONDS=$ORACLE_SECONDS
+export WW_TEST_SLOW=1
 echo "WWBOOT|\$(uname -r)"
 sh /runtests.sh /tests.list /t
 poweroff -f
