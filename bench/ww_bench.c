@@ -1482,8 +1482,13 @@ int main(int argc, char **argv)
 		}
 	system_info();
 	for (size_t k = 0; k < NBENCH; k++)
-		if (!bench_list || in_list(bench_list, benches[k].name))
+		if (!bench_list || in_list(bench_list, benches[k].name)) {
+			uint64_t t0 = now_ns();
+
 			benches[k].fn();
+			fprintf(human, "(%s took %.1f s)\n", benches[k].name,
+				(double)(now_ns() - t0) / 1e9);
+		}
 	if (jsonl && jsonl != stdout)
 		fclose(jsonl);
 	return 0;
