@@ -48,6 +48,7 @@ set terminal svg size 960,420 dynamic font "sans,11"
 set output "$out/bench-collect.svg"
 set multiplot layout 1,2
 set logscale xy
+set format y "%g"
 set xlabel "region (MiB)"
 set ylabel "microseconds per call"
 set key top left
