@@ -10,7 +10,8 @@
  *
  * Why no write is lost and no page is reported that was not written: the
  * handler and collect+reset share the tracker's mutex. The handler, holding
- * it, sets a page's bit and then un-protects the page (waking the writer);
+ * it, sets a page's bit and then un-protects the page (the writer is woken
+ * once the lock is dropped);
  * collect+reset and reset, holding it, re-protect a page and then clear its
  * bit. So, for every tracked page, "bit set" and "writable" change together
  * and a write is recorded exactly when it happens after a reset. A write
@@ -25,8 +26,8 @@
  * The handler must never fault on tracked memory itself (it would wait for
  * itself): everything it writes (this state, the bitmaps, its stack and TLS)
  * lives in mappings of our own, and ww_track refuses (-EBUSY) a range that
- * covers any of them. It takes no lock that a thread touching tracked memory
- * could hold, calls no allocator and never logs.
+ * covers any of them. The only lock it takes is held elsewhere only by
+ * code that touches no tracked memory; it calls no allocator, never logs.
  *
  * Kernel writes (read(2) into tracked memory) fault in copy_to_user and wait
  * for the handler like user writes, so the userfaultfd is created without
@@ -34,13 +35,20 @@
  * vm.unprivileged_userfaultfd=0), the backend still works for user-space
  * writes and kernel writes fail with EFAULT, as with mprotect.
  *
- * Kernels without UFFD_FEATURE_WP_UNPOPULATED (before 6.4, e.g. Debian 12's
- * 6.1) cannot write-protect a page that has no page-table entry yet: a first
- * write to it would not fault and would be lost. There ww_track populates
- * the range first (MADV_POPULATE_WRITE, which faults pages in without
- * changing their contents), so every page is resident and its write protect
- * bit sticks: the cost is the time to fault in and the memory of every page
- * of the range, touched or not.
+ * A page with no page-table entry cannot carry a write-protect bit: never
+ * touched (before 6.4, without UFFD_FEATURE_WP_UNPOPULATED, e.g. Debian
+ * 12's 6.1), or dropped by MADV_DONTNEED/MADV_FREE (every kernel: anonymous
+ * memory keeps no marker). Its first write would not fault and would be
+ * lost. So anonymous ranges are also registered for missing faults: the
+ * handler fills such a page with zeros, as the kernel would have, with
+ * UFFDIO_COPY: writable and recorded for a write, write-protected for a
+ * read. Cost: the first touch of such a page, read or write, is a round trip
+ * through the handler, and a read allocates a page where the kernel would
+ * have mapped the shared zero page. Memory that cannot take missing faults
+ * (shmem, hugetlbfs) keeps its protection as PTE markers on 5.19+; on a
+ * kernel without WP_UNPOPULATED it is populated at ww_track instead
+ * (MADV_POPULATE_WRITE, contents unchanged), which costs the time to fault
+ * in and the memory of the whole range (about 2 us and 4 KiB per page).
  *
  * fork(): the child gets no registration (no UFFD_FEATURE_EVENT_FORK): the
  * kernel drops the write-protect bits in its copy and its writes are plain
@@ -85,7 +93,9 @@ struct uw_range {
 struct uw {
 	int uffd, stopfd;
 	pid_t owner; /* a forked child's copy is inert */
-	bool populate; /* no WP_UNPOPULATED: populate at track time */
+	bool populate; /* no WP_UNPOPULATED: populate ranges MISSING can't cover */
+	bool missing; /* register MODE_MISSING too (off: test hook) */
+	void *zero; /* a zero page of our own: UFFDIO_COPY's source */
 	bool user_only; /* kernel writes fail with EFAULT */
 	bool running;
 	pthread_t thr;
@@ -140,9 +150,9 @@ static void feat_query(void)
 	close(fd);
 }
 
-/* Test hook: WRITEWATCH_UFFD_POPULATE=1 takes the pre-6.4 path (populate at
- * track time) on a kernel that has WP_UNPOPULATED, so both paths are tested
- * on one machine. */
+/* Test hook: WRITEWATCH_UFFD_POPULATE=1 registers without missing faults and
+ * populates at track time as on a pre-6.4 kernel, so that fallback can be
+ * exercised anywhere (it does not cover MADV_DONTNEED: see above). */
 static bool force_populate(void)
 {
 	const char *e = secure_getenv("WRITEWATCH_UFFD_POPULATE");
@@ -260,9 +270,14 @@ static size_t bits_next(_Atomic uint64_t *bits, size_t i, size_t n, bool v)
 	return n;
 }
 
-/* For each write-protect fault of the batch, under the lock: set the page's
- * bit, then un-protect it (which wakes the writer). Faults outside tracked
- * ranges (untracked meanwhile) only need the wake. */
+/* For each fault of the batch, under the lock: record a write (a
+ * write-protect fault, or a write to a missing page; a read of a missing
+ * page is no write), then make the access possible without waking: a
+ * write-protected page is un-protected; a missing page is filled with zeros,
+ * as the kernel would have, writable for a write and write-protected for a
+ * read, so that the first write faults. Failures (untracked or unmapped
+ * meanwhile, EEXIST: filled by another fault) need no handling. The writers
+ * are woken after the lock is dropped, so they never contend for it. */
 static void handle_batch(struct uw *u, size_t n)
 {
 	size_t ps = ww__page_size();
@@ -270,6 +285,7 @@ static void handle_batch(struct uw *u, size_t n)
 	pthread_mutex_lock(&u->lock);
 	for (size_t i = 0; i < n; i++) {
 		struct uffd_msg *m = &u->msgs[i];
+		uint64_t f = m->arg.pagefault.flags;
 		uintptr_t a = (uintptr_t)m->arg.pagefault.address, page;
 		size_t r;
 
@@ -277,18 +293,29 @@ static void handle_batch(struct uw *u, size_t n)
 			continue;
 		page = a & ~(uintptr_t)(ps - 1);
 		r = range_find(u, a);
-		if (r < u->nranges && (m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+		if (r < u->nranges && (f & (UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE))) {
 			size_t idx = (page - u->ranges[r].start) / ps;
 
 			atomic_fetch_or(&u->ranges[r].bits[idx / WORD_BITS],
 					1ULL << (idx % WORD_BITS));
 		}
-		/* Fails if the page was untracked or unmapped meanwhile; the
-		 * writer still has to be woken. */
-		if (ww__uffd_wp(u->uffd, page, page + ps, false))
-			ww__uffd_wake(u->uffd, page, page + ps);
+		if (f & UFFD_PAGEFAULT_FLAG_WP)
+			ww__uffd_wp_mode(u->uffd, page, page + ps,
+					 UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+		else
+			ww__uffd_copy(
+				u->uffd, page, u->zero, ps,
+				UFFDIO_COPY_MODE_DONTWAKE |
+					(f & UFFD_PAGEFAULT_FLAG_WRITE ? 0 : UFFDIO_COPY_MODE_WP));
 	}
 	pthread_mutex_unlock(&u->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct uffd_msg *m = &u->msgs[i];
+		uintptr_t page = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(ps - 1);
+
+		if (m->event == UFFD_EVENT_PAGEFAULT)
+			ww__uffd_wake(u->uffd, page, page + ps);
+	}
 }
 
 static void *handler(void *arg)
@@ -341,8 +368,15 @@ static int uw_open(pid_t pid, void **priv)
 		ww__info("uffd-wp: only a user-mode userfaultfd is allowed here: kernel writes "
 			 "into tracked memory will fail with EFAULT");
 	if (u->populate)
-		ww__info("uffd-wp: kernel lacks UFFD_FEATURE_WP_UNPOPULATED: tracked ranges "
-			 "are populated at ww_track");
+		ww__info("uffd-wp: kernel lacks UFFD_FEATURE_WP_UNPOPULATED: ranges that "
+			 "cannot take missing faults are populated at ww_track");
+	u->missing = !force_populate();
+	len = ww__page_size();
+	u->zero = own_alloc(&len);
+	if (!u->zero) {
+		err = -ENOMEM;
+		goto fail;
+	}
 	u->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (u->stopfd < 0) {
 		err = -errno;
@@ -375,6 +409,7 @@ fail:
 	if (u->uffd >= 0)
 		close(u->uffd);
 	own_free(u->stack, u->stack_len);
+	own_free(u->zero, ww__page_size());
 	pthread_mutex_destroy(&u->lock);
 	own_free(u, u->self_len);
 	return err;
@@ -398,6 +433,7 @@ static void uw_close(void *priv)
 		own_free((void *)u->ranges[i].bits, u->ranges[i].bits_len);
 	own_free(u->ranges, u->ranges_len);
 	own_free(u->stack, u->stack_len);
+	own_free(u->zero, ww__page_size());
 	own_free(u, u->self_len);
 }
 
@@ -498,7 +534,7 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct uw *u = priv;
 	size_t ps = ww__page_size(), np = (e - s) / ps, at, blen;
-	uint64_t ioctls = 0;
+	uint64_t ioctls = 0, mode;
 	_Atomic uint64_t *bits;
 	int err;
 
@@ -506,7 +542,7 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 		return -ECHILD;
 	/* The handler writes these; tracking them would deadlock it. */
 	if (overlaps(s, e, u, u->self_len) || overlaps(s, e, u->stack, u->stack_len) ||
-	    overlaps(s, e, u->ranges, u->ranges_len))
+	    overlaps(s, e, u->zero, ww__page_size()) || overlaps(s, e, u->ranges, u->ranges_len))
 		return -EBUSY;
 	for (size_t i = 0; i < u->nranges; i++)
 		if (overlaps(s, e, (void *)u->ranges[i].bits, u->ranges[i].bits_len))
@@ -518,13 +554,6 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	bits = own_alloc(&blen);
 	if (!bits)
 		return -ENOMEM;
-	if (u->populate) {
-		err = populate(s, e);
-		if (err) {
-			own_free((void *)bits, blen);
-			return err;
-		}
-	}
 	/* In the table before the first fault can arrive. */
 	at = 0;
 	while (at < u->nranges && u->ranges[at].start < s)
@@ -535,7 +564,15 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	u->nranges++;
 	pthread_mutex_unlock(&u->lock);
 
-	err = ww__uffd_register(u->uffd, s, e, UFFDIO_REGISTER_MODE_WP, &ioctls);
+	mode = UFFDIO_REGISTER_MODE_WP | (u->missing ? UFFDIO_REGISTER_MODE_MISSING : 0);
+	err = ww__uffd_register(u->uffd, s, e, mode, &ioctls);
+	if (err == -EINVAL && mode != UFFDIO_REGISTER_MODE_WP) {
+		/* Missing faults: anonymous memory only (shmem and hugetlbfs
+		 * would need features we don't ask for; they keep their
+		 * write-protect bits as PTE markers anyway). */
+		mode = UFFDIO_REGISTER_MODE_WP;
+		err = ww__uffd_register(u->uffd, s, e, mode, &ioctls);
+	}
 	if (err) {
 		ww__dbg("uffd-wp: UFFDIO_REGISTER %#lx-%#lx: %s", (unsigned long)s,
 			(unsigned long)e, strerror(-err));
@@ -545,9 +582,13 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 		if (err == -EINVAL)
 			err = -EOPNOTSUPP;
 	} else {
-		if (!(ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
+		if (!(ioctls & (1ULL << _UFFDIO_WRITEPROTECT)) ||
+		    (mode & UFFDIO_REGISTER_MODE_MISSING && !(ioctls & (1ULL << _UFFDIO_COPY))))
 			err = -EOPNOTSUPP;
-		else
+		/* Registered, not armed: populating faults nothing to us. */
+		else if (u->populate && !(mode & UFFDIO_REGISTER_MODE_MISSING))
+			err = populate(s, e);
+		if (!err)
 			err = ww__uffd_wp(u->uffd, s, e, true);
 		if (!err)
 			return 0; /* never clear bits here: a write after arming counts */

@@ -109,6 +109,28 @@ int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, u
 	return 0;
 }
 
+int ww__uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, uint64_t mode)
+{
+	struct uffdio_copy c = {
+		.dst = dst,
+		.src = (uintptr_t)src,
+		.len = len,
+		.mode = mode,
+	};
+
+	return ioctl(uffd, UFFDIO_COPY, &c) < 0 ? -errno : 0;
+}
+
+int ww__uffd_wp_mode(int uffd, uintptr_t start, uintptr_t end, uint64_t mode)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .start = start, .len = end - start },
+		.mode = mode,
+	};
+
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+}
+
 int ww__uffd_wake(int uffd, uintptr_t start, uintptr_t end)
 {
 	struct uffdio_range r = { .start = start, .len = end - start };

@@ -54,6 +54,15 @@ int ww__uffd_api(int uffd, uint64_t features, uint64_t *got);
 int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, uint64_t *ioctls);
 int ww__uffd_unregister(int uffd, uintptr_t start, uintptr_t end);
 
+/* UFFDIO_WRITEPROTECT with explicit UFFDIO_WRITEPROTECT_MODE_* flags
+ * (e.g. un-protect without waking: MODE_DONTWAKE). */
+int ww__uffd_wp_mode(int uffd, uintptr_t start, uintptr_t end, uint64_t mode);
+
+/* UFFDIO_COPY: fill the missing page(s) at dst from src; mode takes
+ * UFFDIO_COPY_MODE_WP (install write-protected, Linux 5.7+) and
+ * UFFDIO_COPY_MODE_DONTWAKE. */
+int ww__uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, uint64_t mode);
+
 /* UFFDIO_WAKE: wake threads blocked on faults in [start, end). */
 int ww__uffd_wake(int uffd, uintptr_t start, uintptr_t end);
 

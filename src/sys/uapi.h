@@ -103,6 +103,10 @@ struct uffdio_writeprotect {
 #define UFFDIO_WRITEPROTECT _IOWR(UFFDIO, _UFFDIO_WRITEPROTECT, struct uffdio_writeprotect)
 #endif
 
+#ifndef UFFDIO_COPY_MODE_WP /* Linux 5.7 */
+#define UFFDIO_COPY_MODE_WP ((__u64)1 << 1)
+#endif
+
 _Static_assert(sizeof(struct uffdio_api) == 24, "uffdio_api ABI is 24 bytes");
 _Static_assert(sizeof(struct uffdio_register) == 32, "uffdio_register ABI is 32 bytes");
 _Static_assert(sizeof(struct uffdio_writeprotect) == 24, "uffdio_writeprotect ABI is 24 bytes");

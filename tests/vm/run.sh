@@ -20,6 +20,7 @@
 #   WW_VM_KERNEL_PKG   kernel package (default: newest linux-image-6.1.0-*-cloud-amd64-unsigned)
 #   WW_VM_TIMEOUT      seconds the VM may run (default 720)
 #   WW_VM_ORACLE_SECONDS  oracle duration inside the VM (default 1; TCG is slow)
+#   WW_VM_TIMEOUT_MULT    factor on each test's meson timeout in the VM (default 3)
 #   WW_VM_EXPECT       backends that must pass (not skip) in the VM
 #                      (default: "uffd-wp soft-dirty mprotect")
 #   WW_VM_HOST=0       skip the host column
@@ -32,6 +33,7 @@ CACHE=${WW_VM_CACHE:-$ROOT/.vm-cache}
 BUILD=$CACHE/build-static
 TIMEOUT=${WW_VM_TIMEOUT:-720}
 ORACLE_SECONDS=${WW_VM_ORACLE_SECONDS:-1}
+TIMEOUT_MULT=${WW_VM_TIMEOUT_MULT:-3}
 EXPECT=${WW_VM_EXPECT:-uffd-wp soft-dirty mprotect}
 mkdir -p "$CACHE"
 
@@ -84,16 +86,17 @@ if [ ! -f "$BUILD/build.ninja" ]; then
 	meson setup "$BUILD" "$ROOT" -Ddefault_library=static -Dc_link_args=-static \
 		-Dbench=false -Dbuildtype=debugoptimized >/dev/null
 fi
+ninja -C "$BUILD" build.ninja >/dev/null # pick up new tests before introspecting
 meson introspect --tests "$BUILD" >"$CACHE/tests.json"
 list=$CACHE/tests.list
-python3 - "$CACHE/tests.json" "$BUILD" "$ORACLE_SECONDS" >"$list" <<'EOF'
+python3 - "$CACHE/tests.json" "$BUILD" "$TIMEOUT_MULT" >"$list" <<'EOF'
 import json, os, sys
-tests, build, oracle = json.load(open(sys.argv[1])), os.path.realpath(sys.argv[2]), sys.argv[3]
+tests, build, mult = json.load(open(sys.argv[1])), os.path.realpath(sys.argv[2]), int(sys.argv[3])
 for t in tests:
     exe = os.path.realpath(t["cmd"][0])
     if not exe.startswith(build + "/"):
         continue  # scripts and host tools: not for the VM
-    tmo = t.get("timeout") or 60
+    tmo = (t.get("timeout") or 30) * mult
     print("\t".join([t["name"], str(tmo), os.path.relpath(exe, build), " ".join(t["cmd"][1:])]))
 EOF
 if [ -n "${WW_VM_FILTER:-}" ]; then

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs every test of a list and prints one parseable line per test:
-#   WWT|<kernel release>|<test name>|pass|skip|fail|<exit code>|<reason>
+#   WWT|<kernel release>|<test name>|pass|skip|fail|<exit code>|<reason>|<secs>s
 # (the reason is the test's SKIP line for a skip, else its last line), then
 # `writewatch probe` as WWP lines and a final WWDONE line. Used inside the
 # VM (busybox sh, run by /init) and on the host, so both columns of the
@@ -14,9 +14,11 @@ tab=$(printf '\t')
 out=${TMPDIR:-/tmp}/wwt.$$
 while IFS="$tab" read -r name tmo exe args; do
 	[ -n "$name" ] || continue
+	t0=$(date +%s)
 	# shellcheck disable=SC2086 # args is a word list on purpose
 	timeout "$tmo" "$bindir/$exe" $args >"$out" 2>&1
 	rc=$?
+	secs=$(($(date +%s) - t0))
 	case $rc in
 	0) st=pass reason=$(tail -n 1 "$out") ;;
 	77) st=skip reason=$(grep -m1 '^SKIP' "$out" | sed 's/^SKIP: *//') ;;
@@ -26,7 +28,7 @@ while IFS="$tab" read -r name tmo exe args; do
 		sed "s/^/  | /" "$out"
 		;;
 	esac
-	echo "WWT|$kernel|$name|$st|$rc|$(echo "$reason" | tr '|' '/')"
+	echo "WWT|$kernel|$name|$st|$rc|$(echo "$reason" | tr '|' '/')|${secs}s"
 done <"$list"
 rm -f "$out"
 if [ -x "$bindir/tools/writewatch" ]; then
