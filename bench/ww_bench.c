@@ -391,23 +391,23 @@ static size_t bare_scan_anyof(struct bare *b, char *addr, size_t len, bool reset
 	size_t pages = 0, stored = 0;
 
 	while (pos < end) {
-		size_t room;
-		int n;
-
-		if (vec && stored == vec_len)
-			stored = 0; /* full: reuse (only the page count is kept) */
-		room = vec ? vec_len - stored : 0;
 		struct pm_scan_arg a = {
 			.size = sizeof(a),
 			.flags = PM_SCAN_CHECK_WPASYNC | (reset ? PM_SCAN_WP_MATCHING : 0),
 			.start = pos,
 			.end = end,
-			.vec = vec ? (uintptr_t)(vec + stored) : 0,
-			.vec_len = room < BARE_BATCH ? room : BARE_BATCH,
 			.category_mask = PAGE_IS_WRITTEN,
 			.category_anyof_mask = anyof,
 			.return_mask = PAGE_IS_WRITTEN,
 		};
+		int n;
+
+		if (vec) {
+			if (stored == vec_len)
+				stored = 0; /* full: reuse, only the page count is kept */
+			a.vec = (uintptr_t)(vec + stored);
+			a.vec_len = vec_len - stored < BARE_BATCH ? vec_len - stored : BARE_BATCH;
+		}
 		n = ioctl(b->pm, PAGEMAP_SCAN, &a);
 		if (n < 0)
 			die("PAGEMAP_SCAN: %s", strerror(errno));
