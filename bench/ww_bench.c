@@ -1462,6 +1462,20 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--backend") && i + 1 < argc) {
 			const char *l = argv[++i];
 
+			for (const char *p = l; *p;) {
+				const char *c = strchr(p, ',');
+				size_t n = c ? (size_t)(c - p) : strlen(p);
+				bool known = n == 11 && !strncmp(p, "bare-kernel", n);
+
+				for (int b = 1; b < WW_BACKEND_COUNT; b++) {
+					const char *name = ww_backend_name((enum ww_backend)b);
+
+					known |= strlen(name) == n && !strncmp(p, name, n);
+				}
+				if (!known)
+					die("unknown backend '%.*s'", (int)n, p);
+				p = c ? c + 1 : p + n;
+			}
 			want_backends = in_list(l, "bare-kernel") ? 1u : 0;
 			for (int b = 1; b < WW_BACKEND_COUNT; b++)
 				if (in_list(l, ww_backend_name((enum ww_backend)b)))
