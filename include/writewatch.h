@@ -91,6 +91,11 @@ WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned
  * -ENOENT if not entirely tracked by t. */
 WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len);
 
+/* The unit in which t sees writes at addr (a tracked address): the page size
+ * of the mapping there (e.g. 2 MiB for hugetlb), in *bytes. A write anywhere
+ * in a unit reports the whole unit. -ENOENT if addr is not tracked by t. */
+WW_API int ww_tracker_granularity(struct ww_tracker *t, void *addr, size_t *bytes);
+
 /* The mechanism an open tracker uses (never WW_BACKEND_AUTO). */
 WW_API enum ww_backend ww_tracker_backend(const struct ww_tracker *t);
 

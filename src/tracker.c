@@ -310,6 +310,13 @@ WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned
 		err = -ENOENT;
 		goto out;
 	}
+	/* The application unmapped (munmap, mremap) part of the range: its
+	 * pages are gone, and reporting the rest as if complete would hide
+	 * that. The caller untracks it (best effort on the hole). */
+	if (!t->pid && !ww__range_mapped(s, e)) {
+		err = -EFAULT;
+		goto out;
+	}
 	pos = s;
 	while (pos < e && n < max) {
 		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e, bnext = pos;
@@ -358,6 +365,8 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 	pthread_mutex_lock(&t->lock);
 	if (!range_covered(t, s, e, &i))
 		err = -ENOENT;
+	else if (!t->pid && !ww__range_mapped(s, e))
+		err = -EFAULT; /* as in ww_collect */
 	for (; !err && i < t->nranges && t->ranges[i].start < e; i++) {
 		uintptr_t ps = t->ranges[i].start > s ? t->ranges[i].start : s;
 		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e;
@@ -365,6 +374,39 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 		err = t->ops->reset(t->priv, ps, pe);
 	}
 	pthread_mutex_unlock(&t->lock);
+	return (int)ww__ret(err);
+}
+
+WW_API int ww_tracker_granularity(struct ww_tracker *t, void *addr, size_t *bytes)
+{
+	uintptr_t s, e;
+	size_t i, g = 0;
+	int err = span_of(t, addr, 1, &s, &e);
+
+	if (!err && !bytes)
+		err = -EINVAL;
+	if (err)
+		return (int)ww__ret(err);
+	pthread_mutex_lock(&t->lock);
+	if (!range_covered(t, s, e, &i))
+		err = -ENOENT;
+	pthread_mutex_unlock(&t->lock);
+	/* Every backend works on page-table entries or protections, which
+	 * cover one kernel page: a hugetlb page is seen whole, a THP is split
+	 * by the write fault (pagemap-scan, uffd-wp) or by mprotect. */
+	if (!err)
+		err = ww__vma_page_size(t->pid, s, &g, NULL);
+	if (!err && g < ww__page_size())
+		g = ww__page_size();
+	if (!err && t->ops->granularity) {
+		size_t bg = g;
+
+		err = t->ops->granularity(t->priv, s, &bg);
+		if (bg > g)
+			g = bg;
+	}
+	if (!err)
+		*bytes = g;
 	return (int)ww__ret(err);
 }
 

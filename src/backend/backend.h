@@ -56,6 +56,10 @@ struct ww__backend_ops {
 
 	/* [start, end) lies inside one tracked range. Post: all pages clean. */
 	int (*reset)(void *priv, uintptr_t start, uintptr_t end);
+
+	/* Optional: the most one write at addr (tracked) may report, when that
+	 * is more than the mapping's kernel page size (the core's answer). */
+	int (*granularity)(void *priv, uintptr_t addr, size_t *bytes);
 };
 
 /* The table, indexed by enum ww_backend (slot 0, AUTO, is NULL). */

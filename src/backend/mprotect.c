@@ -15,9 +15,11 @@
  *    new table, then wait until no handler is running before freeing;
  *  - a span being replaced is marked dead under its lock; a handler that
  *    meets a dead span returns, and the write retries against the new table.
- * Limits (see writewatch(7)): kernel writes into tracked memory fail with
- * EFAULT, and the application's own mprotect calls on tracked memory are not
- * seen.
+ * Limits (see writewatch(7), docs/memkinds.md): kernel writes into tracked
+ * memory fail with EFAULT; memory the application makes writable itself
+ * (mprotect, mmap MAP_FIXED over tracked memory) is reported written as a
+ * whole at the next collect, as its writes cannot be seen; discards
+ * (MADV_DONTNEED, MADV_REMOVE) are not seen.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -39,6 +41,7 @@
 struct mp_prot {
 	uintptr_t start, end;
 	int prot; /* as the application had it */
+	size_t unit; /* kernel page size: hugetlb pages change protection whole */
 };
 
 struct mp_span {
@@ -64,6 +67,16 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static sigset_t fork_saved_mask;
 
 static __thread uintptr_t last_fault __attribute__((tls_model("initial-exec")));
+/*
+ * Bumped, under a span lock, each time collect or reset re-protects pages.
+ * A thread's retry is "the same fault again" (the application protected the
+ * page itself) only if no re-protect happened in between: without this, a
+ * stale last_fault from an earlier race on the same page, after a reset and
+ * another thread winning the race again, chained our own fault (SIGSEGV).
+ * 0 marks a retry taken with no span (see on_segv).
+ */
+static atomic_ulong reprotect_gen = 1;
+static __thread unsigned long last_gen __attribute__((tls_model("initial-exec")));
 
 static inline void cpu_relax(void)
 {
@@ -116,12 +129,12 @@ static struct mp_span *table_find(struct mp_table *tb, uintptr_t a)
 	return NULL;
 }
 
-static int prot_of(const struct mp_span *sp, uintptr_t a)
+static const struct mp_prot *prot_of(const struct mp_span *sp, uintptr_t a)
 {
 	for (size_t i = 0; i < sp->nprots; i++)
 		if (a >= sp->prots[i].start && a < sp->prots[i].end)
-			return sp->prots[i].prot;
-	return PROT_NONE;
+			return &sp->prots[i];
+	return NULL;
 }
 
 /* Set [s, e) (inside sp) to its original protection, without write when
@@ -200,10 +213,11 @@ static void chain(int sig, siginfo_t *si, void *uc)
 /* 1: handled (retry the access), 0: not ours. */
 static int handle_fault(struct mp_span *sp, uintptr_t a)
 {
-	size_t ps = ww__page_size();
+	const struct mp_prot *pp = prot_of(sp, a);
+	size_t ps = pp ? pp->unit : ww__page_size();
 	uintptr_t page = a & ~(uintptr_t)(ps - 1);
-	size_t idx = (page - sp->start) / ps;
-	int prot = prot_of(sp, page);
+	size_t idx = (page - sp->start) / ww__page_size(), nb = ps / ww__page_size();
+	int prot = pp ? pp->prot : PROT_NONE;
 
 	if (!(prot & PROT_WRITE))
 		return 0; /* the application's own read-only or no-access memory */
@@ -216,22 +230,25 @@ static int handle_fault(struct mp_span *sp, uintptr_t a)
 		/* Recorded and made writable already: either another thread won
 		 * the race (a retry succeeds), or the application protected the
 		 * page itself (the retry faults again: then it is theirs). */
+		unsigned long gen = atomic_load(&reprotect_gen);
+
 		spin_unlock(sp);
-		if (last_fault == page) {
+		if (last_fault == page && last_gen == gen) {
 			last_fault = 0;
 			return 0;
 		}
 		last_fault = page;
+		last_gen = gen;
 		return 1;
 	}
-	bits_assign(sp, idx, idx + 1, true);
+	bits_assign(sp, idx, idx + nb, true);
 	if (mprotect((void *)page, ps, prot)) {
 		/* Out of VMAs (vm.max_map_count): give up precision, keep
 		 * correctness: the whole span becomes written and writable. */
 		if (set_prot(sp, sp->start, sp->end, true) == 0) {
 			bits_assign(sp, 0, (sp->end - sp->start) / ps, true);
 		} else {
-			bits_assign(sp, idx, idx + 1, false);
+			bits_assign(sp, idx, idx + nb, false);
 			spin_unlock(sp);
 			return 0;
 		}
@@ -258,8 +275,9 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 			/* Untracked while this fault was on its way? Retry once. */
 			uintptr_t page = a & ~(uintptr_t)(ww__page_size() - 1);
 
-			handled = last_fault != page;
+			handled = last_fault != page || last_gen != 0;
 			last_fault = handled ? page : 0;
+			last_gen = 0;
 		}
 	}
 	errno = saved;
@@ -360,7 +378,17 @@ static int maps_collect(const struct ww__map *m, void *arg)
 		sp->prots = n;
 		c->cap = cap;
 	}
-	sp->prots[sp->nprots++] = (struct mp_prot){ s, e, m->prot };
+	sp->prots[sp->nprots] = (struct mp_prot){ s, e, m->prot, ww__page_size() };
+	/* hugetlb (a file on hugetlbfs, or MAP_HUGETLB): one protection per
+	 * huge page. Only file-backed
+	 * mappings (hugetlb always is) need the smaps read. */
+	if (m->inode) {
+		size_t u;
+
+		if (ww__vma_page_size(0, s, &u, NULL) == 0 && u > ww__page_size())
+			sp->prots[sp->nprots].unit = u;
+	}
+	sp->nprots++;
 	return 0;
 }
 
@@ -561,7 +589,11 @@ static int mp_untrack(void *priv, uintptr_t s, uintptr_t e)
 		for (size_t i = 0; i < (keep[k]->end - keep[k]->start) / ps; i++)
 			bits_assign(keep[k], i, i + 1, bit_test(old, off + i));
 	}
-	set_prot(old, s, e, true); /* best effort: the app may have unmapped it */
+	/* The application may have unmapped part of it: mprotect stops at the
+	 * first hole, so then go page by page and skip the holes. */
+	if (set_prot(old, s, e, true) == -ENOMEM)
+		for (uintptr_t a = s; a < e; a += ww__page_size())
+			set_prot(old, a, a + ww__page_size(), true);
 	old->dead = true;
 	oldtb = atomic_exchange(&table, nt);
 	spin_unlock(old);
@@ -579,6 +611,77 @@ fail:
 	return err;
 }
 
+/* Writable stretches of [s, e) as /proc/self/maps has them now. */
+struct wr_ctx {
+	uintptr_t s, e;
+	struct mp_prot *w; /* start/end only */
+	size_t n, cap;
+	int err;
+};
+
+static int wr_collect(const struct ww__map *m, void *arg)
+{
+	struct wr_ctx *c = arg;
+
+	if (m->start >= c->e)
+		return 1;
+	if (m->end <= c->s || !(m->prot & PROT_WRITE))
+		return 0;
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		struct mp_prot *n = realloc(c->w, cap * sizeof(*n));
+
+		if (!n) {
+			c->err = -ENOMEM;
+			return 1;
+		}
+		c->w = n;
+		c->cap = cap;
+	}
+	c->w[c->n++] = (struct mp_prot){ m->start > c->s ? m->start : c->s,
+					 m->end < c->e ? m->end : c->e, m->prot, 0 };
+	return 0;
+}
+
+/*
+ * Pages of [s, e) that are writable now although their bit is clear were
+ * made writable behind our back: the application's own mprotect, or a new
+ * mapping put over tracked memory (mmap MAP_FIXED). Their writes cannot be
+ * seen, so count them written (the next reset protects them again). Under
+ * the lock, bit clear means "protected by us", and only this tracker
+ * (serialised) clears bits, so a snapshot of maps taken before the lock is
+ * good enough. The snapshot is taken outside the lock because reading it
+ * allocates, and the heap may be tracked memory.
+ */
+static int adopt_writable(struct mp_span *sp, uintptr_t s, uintptr_t e)
+{
+	struct wr_ctx c = { .s = s, .e = e };
+	size_t ps = ww__page_size();
+	sigset_t mask;
+	int r = ww__maps_foreach(0, wr_collect, &c);
+
+	if (r < 0 || c.err) {
+		free(c.w);
+		return r < 0 ? r : c.err;
+	}
+	if (c.n) {
+		block_signals(&mask);
+		spin_lock(sp);
+		for (size_t i = 0; i < c.n; i++)
+			for (uintptr_t a = c.w[i].start; a < c.w[i].end; a += ps) {
+				const struct mp_prot *pp = prot_of(sp, a);
+				size_t idx = (a - sp->start) / ps;
+
+				if (pp && (pp->prot & PROT_WRITE) && !bit_test(sp, idx))
+					bits_assign(sp, idx, idx + 1, true);
+			}
+		spin_unlock(sp);
+		restore_signals(&mask);
+	}
+	free(c.w);
+	return 0;
+}
+
 /* Collect from one span; with reset, re-protect each run under the lock
  * before clearing its bits. Runs go through a local buffer so no tracked
  * memory (out may be tracked) is touched while the lock is held. */
@@ -592,6 +695,9 @@ static ssize_t mp_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 	int err = 0;
 
 	(void)priv;
+	err = adopt_writable(sp, s, e);
+	if (err)
+		return err;
 	while (i < end && n < max && !err) {
 		size_t k = 0, room = max - n < 64 ? max - n : 64;
 		sigset_t mask;
@@ -599,6 +705,7 @@ static ssize_t mp_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 		if (flags & WW_RESET) {
 			block_signals(&mask);
 			spin_lock(sp);
+			atomic_fetch_add(&reprotect_gen, 1);
 		}
 		while (k < room) {
 			size_t a = bit_next(sp, i, end, true), b;
@@ -640,11 +747,14 @@ static int mp_reset(void *priv, uintptr_t s, uintptr_t e)
 	struct mp_span *sp = own_span(s);
 	size_t i = (s - sp->start) / ps, end = (e - sp->start) / ps;
 	sigset_t mask;
-	int err = 0;
+	int err = adopt_writable(sp, s, e);
 
 	(void)priv;
+	if (err)
+		return err;
 	block_signals(&mask);
 	spin_lock(sp);
+	atomic_fetch_add(&reprotect_gen, 1);
 	while (i < end && !err) {
 		size_t a = bit_next(sp, i, end, true), b;
 

@@ -253,3 +253,62 @@ int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), v
 	fclose(f);
 	return ret;
 }
+
+int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
+{
+	char path[64], *line = NULL;
+	size_t cap = 0;
+	int in = 0, ret = -ENOMEM, v;
+	FILE *f;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/smaps");
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		unsigned long s, e, kb;
+		char perms[8];
+
+		/* A mapping's header line: attribute lines ("Size:", even
+		 * "AnonHugePages:") never parse as "hex-hex perms". */
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3) {
+			if (s > addr)
+				break;
+			in = addr >= s && addr < e;
+		} else if (in && sscanf(line, "KernelPageSize: %lu kB", &kb) == 1) {
+			*out = (size_t)kb * 1024;
+			ret = 0;
+			if (thp)
+				*thp = false;
+			else
+				break;
+		} else if (in && sscanf(line, "THPeligible: %d", &v) == 1) {
+			if (thp)
+				*thp = v == 1;
+			break;
+		}
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}
+
+size_t ww__thp_size(void)
+{
+	static size_t sz = 1; /* 1: not read yet */
+	unsigned long v = 0;
+	FILE *f;
+
+	if (sz != 1)
+		return sz;
+	f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "re");
+	if (!f || fscanf(f, "%lu", &v) != 1)
+		v = 0;
+	if (f)
+		fclose(f);
+	sz = v;
+	return sz;
+}

@@ -97,6 +97,15 @@ struct ww__map {
  * non-zero to stop early (that value is returned). */
 int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), void *ctx);
 
+/* The kernel page size (KernelPageSize in /proc/PID/smaps) of the mapping of
+ * pid (0: self) holding addr: 2 MiB or 1 GiB for hugetlb, else the base page
+ * size; and in *thp (may be NULL) whether transparent huge pages may back it
+ * (THPeligible). -ENOMEM if addr is not mapped. */
+int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp);
+
+/* The PMD size of transparent huge pages (hpage_pmd_size), or 0 if none. */
+size_t ww__thp_size(void);
+
 /* snprintf into why if why is non-NULL; returns err unchanged. */
 int ww__why(char *why, size_t whylen, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer harness: random sequences of ww_track / ww_untrack / writes /
+ * reads / MADV_DONTNEED / ww_collect / ww_reset on random, possibly unaligned
+ * or overlapping ranges of a small arena, checked against a reference model
+ * that holds, per page, "tracked", "written since the last reset" and the
+ * content at the last reset. It aborts on a false negative (a page written
+ * since its last reset and not discarded since, or, for pagemap-scan, which
+ * sees discards, a page whose content differs from its content at the last
+ * reset, that a collect does not report), on a false positive for the exact
+ * backends
+ * (pagemap-scan, mprotect: a page neither written nor discarded reported),
+ * on any return value the contract does not allow, on data corruption, and
+ * of course on any crash or sanitizer report. The backend comes from
+ * FUZZ_BACKEND or WRITEWATCH_BACKEND (a name; default: auto).
+ *
+ * The arena's first half is anonymous private memory, its second half a
+ * shared memfd mapping (shmem), so ranges cross from one kind to the other.
+ *
+ * Input: 6 bytes per operation: op, offset (2 bytes), length (2 bytes), arg.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "writewatch.h"
+
+#define NP 24 /* arena pages */
+#define MAXOPS 64
+
+static size_t ps;
+static enum ww_backend backend;
+static bool exact; /* backend promises no false positives */
+static bool sees_discards; /* MADV_DONTNEED'd pages are reported */
+static char *arena;
+static unsigned char shadow[NP * 65536]; /* what the memory holds */
+static unsigned char snap[NP * 65536]; /* what it held at the last reset */
+
+struct page {
+	bool tracked;
+	bool dirty; /* written since the last reset, while tracked, and not
+		     * discarded since (a discarded write is gone: if the page
+		     * was empty at the last reset, nothing changed) */
+	bool loose; /* discarded since the last reset: may be reported */
+};
+static struct page model[NP];
+
+#define FAIL(...)                                                                 \
+	do {                                                                      \
+		fprintf(stderr, "fuzz_tracker (%s): ", ww_backend_name(backend)); \
+		fprintf(stderr, __VA_ARGS__);                                     \
+		fputc('\n', stderr);                                              \
+		abort();                                                          \
+	} while (0)
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *name = getenv("FUZZ_BACKEND");
+	char why[256];
+	int b;
+
+	(void)argc;
+	(void)argv;
+	ps = (size_t)sysconf(_SC_PAGESIZE);
+	if (!name)
+		name = getenv("WRITEWATCH_BACKEND");
+	if (name && *name) {
+		if (ww_backend_from_name(name, &backend) < 0) {
+			fprintf(stderr, "fuzz_tracker: unknown backend %s\n", name);
+			exit(2);
+		}
+	} else {
+		b = ww_backend_auto(0);
+		if (b < 0) {
+			fprintf(stderr, "fuzz_tracker: no backend works here\n");
+			exit(2);
+		}
+		backend = (enum ww_backend)b;
+	}
+	if (ww_backend_probe(backend, 0, why, sizeof(why))) {
+		fprintf(stderr, "fuzz_tracker: backend %s does not work here: %s\n",
+			ww_backend_name(backend), why);
+		exit(77);
+	}
+	exact = backend == WW_BACKEND_PAGEMAP_SCAN || backend == WW_BACKEND_MPROTECT;
+	sees_discards = backend == WW_BACKEND_PAGEMAP_SCAN;
+	return 0;
+}
+
+/* [*s, *e) pages of a byte range, clipped to the arena by construction. */
+static void span(size_t off, size_t len, size_t *s, size_t *e)
+{
+	*s = off / ps;
+	*e = (off + len + ps - 1) / ps;
+}
+
+static bool all_tracked(size_t s, size_t e)
+{
+	for (size_t p = s; p < e; p++)
+		if (!model[p].tracked)
+			return false;
+	return true;
+}
+
+static bool any_tracked(size_t s, size_t e)
+{
+	for (size_t p = s; p < e; p++)
+		if (model[p].tracked)
+			return true;
+	return false;
+}
+
+static void do_collect(struct ww_tracker *t, size_t off, size_t len, unsigned int flags, size_t max)
+{
+	struct iovec out[4];
+	char *p = arena + off, *end = arena + off + len;
+	bool rep[NP] = { false };
+	size_t s, e;
+	ssize_t r;
+
+	span(off, len, &s, &e);
+	if (len == 0) {
+		r = ww_collect(t, p, 0, flags, out, max, NULL);
+		if (r != -EINVAL)
+			FAIL("collect len 0: %zd", r);
+		return;
+	}
+	if (!all_tracked(s, e)) {
+		r = ww_collect(t, p, len, flags, out, max, NULL);
+		if (r != -ENOENT)
+			FAIL("collect of untracked pages %zu-%zu: %zd, want -ENOENT", s, e, r);
+		return;
+	}
+	while (p < end) {
+		void *next = NULL;
+
+		r = ww_collect(t, p, (size_t)(end - p), flags, out, max, &next);
+		if (r < 0 || (size_t)r > max)
+			FAIL("collect %p+%zu max %zu: %zd", (void *)p, (size_t)(end - p), max, r);
+		if (!next || (char *)next <= p || (char *)next > end)
+			FAIL("collect next %p outside (%p, %p]", next, (void *)p, (void *)end);
+		for (ssize_t i = 0; i < r; i++) {
+			char *b = out[i].iov_base;
+
+			if ((uintptr_t)b % ps || out[i].iov_len % ps || !out[i].iov_len ||
+			    b < arena + s * ps || b + out[i].iov_len > arena + e * ps)
+				FAIL("bad run %p+%zu", (void *)b, out[i].iov_len);
+			for (size_t q = 0; q < out[i].iov_len; q += ps)
+				rep[(size_t)(b + q - arena) / ps] = true;
+		}
+		p = next;
+	}
+	for (size_t q = s; q < e; q++) {
+		if (model[q].dirty && !rep[q])
+			FAIL("false negative: page %zu written since its last reset, not reported",
+			     q);
+		if (sees_discards && !rep[q] && memcmp(shadow + q * ps, snap + q * ps, ps))
+			FAIL("false negative: page %zu changed since its last reset, not reported",
+			     q);
+		if (exact && rep[q] && !model[q].dirty && !model[q].loose)
+			FAIL("false positive: page %zu reported, neither written nor discarded", q);
+		if (flags & WW_RESET) {
+			model[q].dirty = model[q].loose = false;
+			memcpy(snap + q * ps, shadow + q * ps, ps);
+		}
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct ww_opts o = { .sz = sizeof(o), .backend = backend };
+	struct ww_tracker *t = NULL;
+	size_t alen = NP * ps, nops = 0;
+	int r, fd;
+
+	arena = mmap(NULL, alen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (arena == MAP_FAILED)
+		FAIL("mmap arena: %s", strerror(errno));
+	madvise(arena, alen, MADV_NOHUGEPAGE);
+	fd = memfd_create("fuzz-arena", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)(alen / 2)) ||
+	    mmap(arena + alen / 2, alen / 2, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		 0) != arena + alen / 2)
+		FAIL("memfd half of the arena: %s", strerror(errno));
+	close(fd);
+	memset(shadow, 0, alen);
+	memset(model, 0, sizeof(model));
+	r = ww_open(&o, &t);
+	if (r)
+		FAIL("ww_open: %d", r);
+
+	for (; size >= 6 && nops < MAXOPS; data += 6, size -= 6, nops++) {
+		size_t off = (data[1] | (size_t)data[2] << 8) % alen;
+		size_t len = (data[3] | (size_t)data[4] << 8) % (alen - off + 1);
+		size_t s, e;
+		char *a = arena + off;
+
+		span(off, len, &s, &e);
+		switch (data[0] % 8) {
+		case 0: /* track */
+			r = ww_track(t, a, len);
+			if (len == 0) {
+				if (r != -EINVAL)
+					FAIL("track len 0: %d", r);
+			} else if (any_tracked(s, e)) {
+				if (r != -EEXIST)
+					FAIL("track over tracked pages %zu-%zu: %d", s, e, r);
+			} else if (r != 0) {
+				FAIL("track pages %zu-%zu: %d", s, e, r);
+			} else {
+				for (size_t p = s; p < e; p++)
+					model[p] = (struct page){ .tracked = true };
+				memcpy(snap + s * ps, shadow + s * ps, (e - s) * ps);
+			}
+			break;
+		case 1: /* untrack */
+			r = ww_untrack(t, a, len);
+			if (len == 0) {
+				if (r != -EINVAL)
+					FAIL("untrack len 0: %d", r);
+			} else if (!all_tracked(s, e)) {
+				if (r != -ENOENT)
+					FAIL("untrack of untracked pages %zu-%zu: %d", s, e, r);
+			} else if (r != 0) {
+				FAIL("untrack pages %zu-%zu: %d", s, e, r);
+			} else {
+				for (size_t p = s; p < e; p++)
+					model[p] = (struct page){ 0 };
+			}
+			break;
+		case 2: /* write */
+		case 3:
+			if (len > 512 && data[0] % 8 == 3)
+				len = 512; /* small writes, often unaligned */
+			span(off, len, &s, &e);
+			memset(a, data[5], len);
+			memset(shadow + off, data[5], len);
+			for (size_t p = s; p < e && len; p++)
+				if (model[p].tracked)
+					model[p].dirty = true;
+			break;
+		case 4: { /* read */
+			volatile unsigned char sum = 0;
+
+			for (size_t i = 0; i < len; i += 97)
+				sum += (unsigned char)a[i];
+			(void)sum;
+			break;
+		}
+		case 5: /* MADV_DONTNEED on whole pages: content becomes zero */
+			if (e - s > 4)
+				e = s + 4;
+			if (s >= e || s >= NP)
+				break;
+			if (madvise(arena + s * ps, (e - s) * ps, MADV_DONTNEED))
+				FAIL("madvise: %s", strerror(errno));
+			/* shmem keeps its content: only the PTEs go */
+			for (size_t p = s; p < e && p < NP / 2; p++) {
+				memset(shadow + p * ps, 0, ps);
+				model[p].loose = true;
+				model[p].dirty = false;
+			}
+			break;
+		case 6: /* collect, with or without reset, small max */
+			do_collect(t, off, len, data[5] & 1 ? WW_RESET : 0, 1 + (data[5] >> 1) % 4);
+			break;
+		case 7: /* reset */
+			r = ww_reset(t, a, len);
+			if (len == 0) {
+				if (r != -EINVAL)
+					FAIL("reset len 0: %d", r);
+			} else if (!all_tracked(s, e)) {
+				if (r != -ENOENT)
+					FAIL("reset of untracked pages %zu-%zu: %d", s, e, r);
+			} else if (r != 0) {
+				FAIL("reset pages %zu-%zu: %d", s, e, r);
+			} else {
+				for (size_t p = s; p < e; p++)
+					model[p].dirty = model[p].loose = false;
+				memcpy(snap + s * ps, shadow + s * ps, (e - s) * ps);
+			}
+			break;
+		}
+		if (memcmp(arena, shadow, alen))
+			FAIL("memory differs from what was written (op %zu)", nops);
+	}
+	/* Everything collected with the model's view must hold at the end,
+	 * then close untracks all: the arena must be plainly writable. */
+	for (size_t p = 0; p < NP; p++)
+		if (model[p].tracked) {
+			size_t q = p;
+
+			while (q < NP && model[q].tracked)
+				q++;
+			do_collect(t, p * ps, (q - p) * ps, WW_RESET, 4);
+			p = q;
+		}
+	ww_close(t);
+	memset(arena, 0x5c, alen);
+	munmap(arena, alen);
+	return 0;
+}

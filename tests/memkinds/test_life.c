@@ -1,0 +1,515 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Lifecycle events on tracked memory, one per run: argv[1] is the backend,
+ * argv[2] the event. Each event checks the behaviour documented in
+ * docs/memkinds.md for that backend: never a crash, never a page whose
+ * content changed reported clean unless the table says that backend cannot
+ * see that event, and a clear error (-EFAULT) for memory that went away.
+ */
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "memkind.h"
+
+#define NP 16
+#define MAXR 64
+
+static struct ww_tracker *t;
+static struct iovec out[MAXR];
+static bool dirty[1024];
+
+static bool is_mprotect(void)
+{
+	return harness_backend == WW_BACKEND_MPROTECT;
+}
+
+/* Collect [m, m+np pages) into dirty[]; returns the ww_collect result. */
+static ssize_t grab(char *m, size_t np, unsigned int flags)
+{
+	void *next;
+	ssize_t n = ww_collect(t, m, np * PS, flags, out, MAXR, &next);
+
+	memset(dirty, 0, sizeof(dirty));
+	if (n >= 0) {
+		CHECK(next == m + np * PS);
+		harness_pages(out, (size_t)n, m, np, dirty);
+	}
+	return n;
+}
+
+static size_t ndirty(size_t np)
+{
+	size_t c = 0;
+
+	for (size_t i = 0; i < np; i++)
+		c += dirty[i];
+	return c;
+}
+
+static char *map_memfd(size_t np, int *fdp)
+{
+	int fd = memfd_create("writewatch-life", MFD_CLOEXEC);
+	char *m;
+
+	CHECK(fd >= 0);
+	CHECK(ftruncate(fd, (off_t)(np * PS)) == 0);
+	m = mmap(NULL, np * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	CHECK(m != MAP_FAILED);
+	memset(m, 0x11, np * PS);
+	if (fdp)
+		*fdp = fd;
+	else
+		close(fd);
+	return m;
+}
+
+/* MADV_DONTNEED on anonymous private pages: content becomes zero. */
+static void ev_dontneed_anon(void)
+{
+	char *m = harness_map(NP);
+
+	memset(m, 0x5a, NP * PS);
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	CHECK_EQ(madvise(m + 2 * PS, 2 * PS, MADV_DONTNEED), 0);
+	CHECK_EQ(m[2 * PS], 0);
+	CHECK_EQ(grab(m, NP, WW_RESET), is_mprotect() ? 0 : 1);
+	if (!is_mprotect()) {
+		/* content changed: reported as written */
+		CHECK(dirty[2] && dirty[3] && ndirty(NP) == 2);
+		/* re-armed: a read (zero page) is not a write, a write is */
+		CHECK_EQ(m[3 * PS], 0);
+		CHECK_EQ(grab(m, NP, 0), 0);
+	}
+	/* documented: mprotect sees no fault, so it cannot report discards */
+	m[3 * PS] = 1;
+	CHECK_EQ(grab(m, NP, WW_RESET), 1);
+	CHECK(dirty[3] && ndirty(NP) == 1);
+	/* discarded again after being written and re-armed */
+	CHECK_EQ(madvise(m + 3 * PS, PS, MADV_DONTNEED), 0);
+	CHECK_EQ(grab(m, NP, WW_RESET), is_mprotect() ? 0 : 1);
+	CHECK_EQ(grab(m, NP, 0), 0);
+}
+
+/* MADV_REMOVE on shared memory (memfd): punches a hole, content zero. */
+static void ev_remove_shmem(void)
+{
+	char *m = map_memfd(NP, NULL);
+
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	CHECK_EQ(madvise(m + 5 * PS, PS, MADV_REMOVE), 0);
+	CHECK_EQ(m[5 * PS], 0);
+	CHECK(grab(m, NP, WW_RESET) >= 0);
+	/* Documented gap: the kernel keeps the uffd-wp marker across a hole
+	 * punch, and the refault maps the new zero page write-protected, so
+	 * pagemap-scan cannot see it; mprotect sees no fault at all. Pinned
+	 * here so a change in either shows up. */
+	if (harness_backend == WW_BACKEND_PAGEMAP_SCAN || is_mprotect())
+		CHECK_EQ(ndirty(NP), 0);
+	else
+		CHECK(ndirty(NP) <= 1);
+	if (getenv("LIFE_VERBOSE"))
+		printf("discard reported: %zu pages\n", ndirty(NP));
+	m[6 * PS] = 2;
+	CHECK(grab(m, NP, WW_RESET) >= 0);
+	CHECK(dirty[6] && ndirty(NP) == 1);
+}
+
+/* MADV_DONTNEED on shared memory: only this process's PTEs go, the content
+ * stays, so nothing needs reporting; tracking goes on. */
+static void ev_dontneed_shmem(void)
+{
+	char *m = map_memfd(NP, NULL);
+
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	CHECK_EQ(madvise(m + 5 * PS, 2 * PS, MADV_DONTNEED), 0);
+	CHECK_EQ(m[5 * PS], 0x11); /* content kept */
+	CHECK_EQ(grab(m, NP, WW_RESET), 0);
+	m[6 * PS] = 2;
+	CHECK_EQ(grab(m, NP, WW_RESET), 1);
+	CHECK(dirty[6] && ndirty(NP) == 1);
+}
+
+/* MADV_DONTNEED on a private file mapping drops the private copy: the page
+ * reads the file content again, so its content changed. */
+static void ev_dontneed_private_file(void)
+{
+	char path[] = "./writewatch-life-XXXXXX";
+	int fd = mkstemp(path);
+	char *m;
+
+	CHECK(fd >= 0);
+	unlink(path);
+	CHECK(ftruncate(fd, (off_t)(NP * PS)) == 0);
+	m = mmap(NULL, NP * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	CHECK(m != MAP_FAILED);
+	memset(m, 0x33, NP * PS); /* private copies of every page */
+	if (harness_backend == WW_BACKEND_UFFD_WP) {
+		/* documented: synchronous uffd-wp does not take disk files */
+		CHECK_EQ(ww_track(t, m, NP * PS), -EOPNOTSUPP);
+		close(fd);
+		return;
+	}
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	CHECK_EQ(madvise(m + 4 * PS, PS, MADV_DONTNEED), 0);
+	CHECK_EQ(m[4 * PS], 0); /* the file's content */
+	CHECK(grab(m, NP, WW_RESET) >= 0);
+	/* Documented gap, as for MADV_REMOVE: on a file mapping the kernel
+	 * keeps the uffd-wp marker when it drops the private copy, and the
+	 * file page comes back write-protected. */
+	if (harness_backend == WW_BACKEND_PAGEMAP_SCAN || is_mprotect())
+		CHECK_EQ(ndirty(NP), 0);
+	else
+		CHECK(ndirty(NP) <= 1);
+	if (getenv("LIFE_VERBOSE"))
+		printf("discard reported: %zu pages\n", ndirty(NP));
+	m[4 * PS] = 9;
+	CHECK(grab(m, NP, WW_RESET) >= 0);
+	CHECK(dirty[4] && ndirty(NP) == 1);
+	close(fd);
+}
+
+/* The application unmaps the middle of a tracked range: calls over the hole
+ * fail with -EFAULT, the parts still mapped keep working, untrack works. */
+static void ev_munmap_part(void)
+{
+	char *m = harness_map(NP);
+
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	m[PS] = 1;
+	CHECK_EQ(munmap(m + 4 * PS, 4 * PS), 0);
+	CHECK_EQ(grab(m, NP, 0), -EFAULT);
+	CHECK_EQ(grab(m, NP, WW_RESET), -EFAULT);
+	CHECK_EQ(ww_reset(t, m, NP * PS), -EFAULT);
+	CHECK_EQ(grab(m, 4, WW_RESET), 1);
+	CHECK(dirty[1]);
+	m[12 * PS] = 1;
+	CHECK_EQ(grab(m + 8 * PS, 8, WW_RESET), 1);
+	CHECK(dirty[4]);
+	CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+	memset(m, 1, 4 * PS);
+	memset(m + 8 * PS, 1, 8 * PS);
+	munmap(m, NP * PS);
+}
+
+/* Regression: the mprotect backend's untrack stopped at the first hole the
+ * application had punched with munmap, and left the rest read-only (the next
+ * write crashed the program). */
+static void ev_untrack_after_munmap(void)
+{
+	char *m = harness_map(NP);
+
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	m[5 * PS] = 1;
+	CHECK_EQ(munmap(m, 2 * PS), 0);
+	CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+	memset(m + 2 * PS, 1, (NP - 2) * PS);
+	munmap(m, NP * PS);
+}
+
+/* The application replaces tracked memory with a new mapping (MAP_FIXED):
+ * the old tracking is gone; its pages must never read as clean. */
+static void ev_map_fixed(void)
+{
+	char *m = harness_map(NP), *r;
+	ssize_t n;
+
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	r = mmap(m + 2 * PS, 4 * PS, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+	CHECK(r == m + 2 * PS);
+	memset(r, 3, 4 * PS); /* must not fault fatally */
+	n = grab(m, NP, WW_RESET);
+	if (n != -EFAULT) {
+		/* a backend may instead report the replaced pages written */
+		CHECK(n >= 1);
+		for (int i = 2; i < 6; i++)
+			CHECK(dirty[i]);
+	}
+	CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+	memset(m, 1, NP * PS);
+	munmap(m, NP * PS);
+}
+
+/* mremap moves, grows or shrinks tracked memory: the old range reports
+ * -EFAULT where it is gone, the new pages are untracked and writable, and
+ * untrack cleans up. */
+static void ev_mremap(int how)
+{
+	char *m = harness_map(NP), *n2;
+	char *dst = harness_map(2 * NP); /* a place to move to */
+
+	munmap(dst, 2 * NP * PS);
+	memset(m, 0x44, NP * PS);
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	m[PS] = 1;
+	if (how == 0) { /* move */
+		n2 = mremap(m, NP * PS, NP * PS, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		CHECK(n2 == dst);
+		CHECK_EQ(n2[2 * PS], 0x44);
+		if (is_mprotect()) {
+			/* documented: the protection moves with the pages and
+			 * the new place is unknown to the tracker, so the
+			 * application must untrack before mremap. */
+			CHECK(mprotect(n2, NP * PS, PROT_READ | PROT_WRITE) == 0);
+		}
+		memset(n2, 2, NP * PS);
+		CHECK_EQ(grab(m, NP, 0), -EFAULT);
+		munmap(n2, NP * PS);
+	} else if (how == 1) { /* grow in place or move */
+		n2 = mremap(m, NP * PS, 2 * NP * PS, MREMAP_MAYMOVE);
+		if (n2 == MAP_FAILED && is_mprotect()) {
+			/* documented: the backend's protections split the
+			 * range into several VMAs, and mremap resizes only
+			 * one: EFAULT, and the memory stays tracked. */
+			CHECK_EQ(errno, EFAULT);
+			m[3 * PS] = 1;
+			CHECK_EQ(grab(m, NP, WW_RESET), 2);
+			CHECK(dirty[1] && dirty[3]);
+			CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+			return;
+		}
+		CHECK(n2 != MAP_FAILED);
+		if (n2 == m) {
+			/* grown in place: the old range is still mapped */
+			m[3 * PS] = 1;
+			n2[NP * PS] = 1;
+			CHECK(grab(m, NP, WW_RESET) >= 0);
+			CHECK(dirty[3]);
+		} else {
+			CHECK_EQ(grab(m, NP, 0), -EFAULT);
+		}
+		if (is_mprotect())
+			CHECK(mprotect(n2, 2 * NP * PS, PROT_READ | PROT_WRITE) == 0);
+		memset(n2, 2, 2 * NP * PS);
+		munmap(n2, 2 * NP * PS);
+	} else { /* shrink */
+		n2 = mremap(m, NP * PS, NP / 2 * PS, 0);
+		CHECK(n2 == m);
+		CHECK_EQ(grab(m, NP, 0), -EFAULT);
+		m[2 * PS] = 5;
+		CHECK_EQ(grab(m, NP / 2, WW_RESET), 1);
+		CHECK(dirty[1] && dirty[2] && ndirty(NP) == 2);
+		munmap(m, NP / 2 * PS);
+	}
+	CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+}
+
+/* fork: the parent keeps tracking (its copy-on-write after fork is a write
+ * like any other), the child is untracked and unharmed. */
+static void ev_fork(void)
+{
+	char *m = harness_map(NP);
+	int st, p[2];
+	pid_t pid;
+
+	memset(m, 0x21, NP * PS);
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	m[PS] = 1;
+	CHECK_EQ(pipe(p), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		FILE *f = fopen("/proc/self/smaps", "re");
+		char line[256];
+		int in = 0, bad = 0;
+		char c;
+
+		/* no userfaultfd registration was inherited */
+		while (f && fgets(line, sizeof(line), f)) {
+			unsigned long s, e;
+			char perms[8];
+
+			if (sscanf(line, "%lx-%lx %7s", &s, &e, perms) == 3)
+				in = (uintptr_t)m >= s && (uintptr_t)m < e;
+			else if (in && !strncmp(line, "VmFlags:", 8) && strstr(line, " uw"))
+				bad = 1;
+		}
+		if (f)
+			fclose(f);
+		/* the child's writes land in its own copy, without a hang */
+		memset(m, 0x7e, NP * PS);
+		if (read(p[0], &c, 1) != 1 || m[0] != 0x7e)
+			bad = 1;
+		_exit(bad ? 3 : 0);
+	}
+	/* the parent writes while the child holds the pages copy-on-write */
+	m[5 * PS] = 2;
+	CHECK_EQ(write(p[1], "x", 1), 1);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st));
+	CHECK_EQ(WEXITSTATUS(st), 0);
+	CHECK_EQ(grab(m, NP, WW_RESET), 2);
+	CHECK(dirty[1] && dirty[5] && ndirty(NP) == 2);
+	CHECK_EQ(m[0], 0x21); /* the child's writes were its own */
+	/* after the child is gone, tracking goes on */
+	m[7 * PS] = 3;
+	CHECK_EQ(grab(m, NP, WW_RESET), 1);
+	CHECK(dirty[7]);
+	CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+}
+
+/* The application calls mprotect on tracked memory. pagemap-scan and uffd-wp
+ * track through it. The mprotect backend (documented): pages the
+ * application makes writable are reported written at the next collect (it
+ * cannot see their writes), and a page it makes read-only is honoured only
+ * once it was written since the last reset. */
+static void ev_mprotect_app(void)
+{
+	char *m = harness_map(NP);
+
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	CHECK_EQ(mprotect(m, NP * PS, PROT_READ), 0);
+	CHECK_EQ(mprotect(m, NP * PS, PROT_READ | PROT_WRITE), 0);
+	m[3 * PS] = 1;
+	CHECK(grab(m, NP, WW_RESET) >= 1);
+	CHECK(dirty[3]);
+	if (is_mprotect())
+		CHECK_EQ(ndirty(NP), NP); /* conservative: all of it */
+	else
+		CHECK_EQ(ndirty(NP), 1);
+	/* re-armed by WW_RESET: precise again */
+	m[9 * PS] = 1;
+	CHECK_EQ(grab(m, NP, WW_RESET), 1);
+	CHECK(dirty[9] && ndirty(NP) == 1);
+	if (is_mprotect()) {
+		/* documented: a clean page the application makes read-only
+		 * is taken for a tracked page, and its write goes through */
+		CHECK_EQ(mprotect(m + 12 * PS, PS, PROT_READ), 0);
+		m[12 * PS] = 1;
+		CHECK_EQ(grab(m, NP, WW_RESET), 1);
+		CHECK(dirty[12] && ndirty(NP) == 1);
+	}
+	CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+}
+
+/* Another process writes with process_vm_writev. pagemap-scan and uffd-wp
+ * record it (the kernel write faults like any other); under mprotect the
+ * call fails with EFAULT (documented, as for read(2)). */
+static void ev_process_vm_writev(void)
+{
+	char *m = harness_map(NP);
+	pid_t parent = getpid(), pid;
+	int st;
+
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char buf[3] = "pvw";
+		struct iovec l = { buf, 3 }, r = { m + 6 * PS + 5, 3 };
+		ssize_t w = process_vm_writev(parent, &l, 1, &r, 1, 0);
+
+		_exit(w == 3 ? 0 : w < 0 && errno == EFAULT ? 4 : w < 0 && errno == EPERM ? 5 : 3);
+	}
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st));
+	if (WEXITSTATUS(st) == 5) {
+		printf("SKIP: process_vm_writev into the parent not permitted (ptrace_scope)\n");
+		exit(SKIP);
+	}
+	if (is_mprotect()) {
+		CHECK_EQ(WEXITSTATUS(st), 4);
+		CHECK_EQ(grab(m, NP, 0), 0);
+	} else {
+		CHECK_EQ(WEXITSTATUS(st), 0);
+		CHECK(!memcmp(m + 6 * PS + 5, "pvw", 3));
+		CHECK_EQ(grab(m, NP, WW_RESET), 1);
+		CHECK(dirty[6] && ndirty(NP) == 1);
+	}
+	CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+}
+
+/* A second process writes shared memory through its own mapping. Every
+ * backend watches this process's page tables or protections, so none sees
+ * it (documented): the test pins that down, and checks tracking goes on. */
+static void ev_shared_writer(void)
+{
+	int fd, st;
+	char *m = map_memfd(NP, &fd);
+	pid_t pid;
+	int go[2], done[2];
+	char c;
+
+	CHECK_EQ(pipe(go), 0);
+	CHECK_EQ(pipe(done), 0);
+	pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		char *cm = mmap(NULL, NP * PS, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+		if (cm == MAP_FAILED || read(go[0], &c, 1) != 1)
+			_exit(3);
+		cm[8 * PS] = 0x55;
+		_exit(write(done[1], "d", 1) == 1 ? 0 : 3);
+	}
+	CHECK_EQ(ww_track(t, m, NP * PS), 0);
+	CHECK_EQ(write(go[1], "g", 1), 1);
+	CHECK_EQ(read(done[0], &c, 1), 1);
+	CHECK_EQ(waitpid(pid, &st, 0), pid);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK_EQ(m[8 * PS], 0x55); /* the write is there... */
+	CHECK_EQ(grab(m, NP, WW_RESET), 0); /* ...and not seen (documented) */
+	m[9 * PS] = 1;
+	CHECK_EQ(grab(m, NP, WW_RESET), 1);
+	CHECK(dirty[9] && ndirty(NP) == 1);
+	CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} events[] = {
+	{ "dontneed-anon", ev_dontneed_anon },
+	{ "remove-shmem", ev_remove_shmem },
+	{ "dontneed-shmem", ev_dontneed_shmem },
+	{ "dontneed-private-file", ev_dontneed_private_file },
+	{ "munmap-part", ev_munmap_part },
+	{ "untrack-after-munmap", ev_untrack_after_munmap },
+	{ "map-fixed", ev_map_fixed },
+	{ "fork", ev_fork },
+	{ "mprotect-app", ev_mprotect_app },
+	{ "process-vm-writev", ev_process_vm_writev },
+	{ "shared-writer", ev_shared_writer },
+};
+
+static void mv_move(void)
+{
+	ev_mremap(0);
+}
+static void mv_grow(void)
+{
+	ev_mremap(1);
+}
+static void mv_shrink(void)
+{
+	ev_mremap(2);
+}
+
+int main(int argc, char **argv)
+{
+	void (*fn)(void) = NULL;
+
+	if (argc > 2 && !strcmp(argv[2], "mremap-move"))
+		fn = mv_move;
+	else if (argc > 2 && !strcmp(argv[2], "mremap-grow"))
+		fn = mv_grow;
+	else if (argc > 2 && !strcmp(argv[2], "mremap-shrink"))
+		fn = mv_shrink;
+	for (size_t i = 0; argc > 2 && i < sizeof(events) / sizeof(events[0]); i++)
+		if (!strcmp(argv[2], events[i].name))
+			fn = events[i].fn;
+	if (!fn) {
+		fprintf(stderr, "usage: %s BACKEND EVENT\n", argv[0]);
+		return 2;
+	}
+	t = harness_open(argc, argv);
+	fn();
+	ww_close(t);
+	printf("ok: %s: %s\n", argv[1], argv[2]);
+	return 0;
+}
