@@ -11,6 +11,8 @@
 
 static const struct ww_command commands[] = {
 	{ "probe", cmd_probe, "which write-tracking mechanisms work here, and why not" },
+	{ "run", cmd_run, "start a command and watch which memory it writes" },
+	{ "attach", cmd_attach, "watch which memory a running process writes" },
 };
 
 static void usage(FILE *f)

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../remote.h"
 #include "../sys/sys.h"
 #include "backend.h"
 
@@ -61,6 +62,7 @@ struct pms {
 		uintptr_t s, e;
 	} * mk;
 	size_t nmk, capmk;
+	pid_t pid; /* 0: this process */
 };
 
 /* Features this kernel supports, read once from a scratch userfaultfd. */
@@ -84,8 +86,10 @@ static void feat_query(void)
 	close(fd);
 }
 
-/* A userfaultfd in WP_ASYNC mode, with shmem/hugetlb WP where available. */
-static int uffd_async(char *why, size_t whylen)
+/* A userfaultfd in WP_ASYNC mode, with shmem/hugetlb WP where available:
+ * our own (pid 0), or one created inside process pid. UFFDIO_API acts on the
+ * uffd's context, so it is called from here in both cases. */
+static int uffd_async(pid_t pid, char *why, size_t whylen)
 {
 	uint64_t want, got = 0;
 	int fd, err;
@@ -98,7 +102,7 @@ static int uffd_async(char *why, size_t whylen)
 			       "kernel lacks UFFD_FEATURE_WP_ASYNC (needs Linux 6.7+)");
 	want = UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED |
 	       (feat_supported & UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
-	fd = ww__uffd_create(why, whylen);
+	fd = pid ? ww__remote_uffd(pid, why, whylen) : ww__uffd_create(why, whylen);
 	if (fd < 0)
 		return fd;
 	err = ww__uffd_api(fd, want, &got);
@@ -117,14 +121,16 @@ static int pms_open(pid_t pid, void **priv)
 	struct pms *p;
 	int err;
 
-	if (pid)
-		return -EOPNOTSUPP;
+	char why[256];
+
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->uffd = uffd_async(NULL, 0);
+	p->pid = pid;
+	p->uffd = uffd_async(pid, why, sizeof(why));
 	if (p->uffd < 0) {
 		err = p->uffd;
+		ww__warn("pagemap-scan: %s", why);
 		free(p);
 		return err;
 	}
@@ -437,17 +443,46 @@ static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e)
 static int arm_range(struct pms *p, uintptr_t s, uintptr_t e, bool record)
 {
 	struct seg_ctx c = { .s = s, .e = e, .p = p, .record = record };
-	int r = ww__maps_foreach(0, arm_seg, &c);
+	int r = ww__maps_foreach(p->pid, arm_seg, &c);
 
 	return r < 0 ? r : c.err;
+}
+
+struct cover {
+	uintptr_t at, end;
+};
+
+static int cover_step(const struct ww__map *m, void *ctx)
+{
+	struct cover *c = ctx;
+
+	if (m->end <= c->at)
+		return 0;
+	if (m->start > c->at)
+		return 1; /* a hole */
+	c->at = m->end;
+	return c->at >= c->end ? 1 : 0;
+}
+
+/* For another process the core cannot check that the range is mapped: its
+ * /proc/PID/maps can. */
+static bool remote_mapped(pid_t pid, uintptr_t s, uintptr_t e)
+{
+	struct cover c = { s, e };
+
+	ww__maps_foreach(pid, cover_step, &c);
+	return c.at >= e;
 }
 
 static int pms_track(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct pms *p = priv;
 	uint64_t ioctls = 0;
-	int err = ww__uffd_register(p->uffd, s, e, UFFDIO_REGISTER_MODE_WP, &ioctls);
+	int err;
 
+	if (p->pid && !remote_mapped(p->pid, s, e))
+		return -ENOMEM;
+	err = ww__uffd_register(p->uffd, s, e, UFFDIO_REGISTER_MODE_WP, &ioctls);
 	if (err) {
 		ww__dbg("pagemap-scan: UFFDIO_REGISTER %#lx-%#lx: %s", (unsigned long)s,
 			(unsigned long)e, strerror(-err));
@@ -567,7 +602,7 @@ static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 
 			/* The kernel write-protects hugetlb pages whole and
 			 * backs out of a range that splits one. */
-			if ((flags & WW_RESET) && !ww__vma_page_size(0, pos, &kps, NULL) &&
+			if ((flags & WW_RESET) && !ww__vma_page_size(p->pid, pos, &kps, NULL) &&
 			    kps > ww__page_size() && ((pos | e) & (kps - 1)))
 				return -EINVAL;
 			return -EIO; /* no progress: never mistake it for "done" */
@@ -647,7 +682,8 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 
 				/* The kernel write-protects hugetlb pages whole
 				 * and backs out of a range that splits one. */
-				if ((flags & WW_RESET) && !ww__vma_page_size(0, pos, &kps, NULL) &&
+				if ((flags & WW_RESET) &&
+				    !ww__vma_page_size(p->pid, pos, &kps, NULL) &&
 				    kps > ww__page_size() && ((pos | lim) & (kps - 1)))
 					return -EINVAL;
 				return -EIO; /* no progress: never mistake it for "done" */
@@ -754,9 +790,13 @@ static int pms_probe(pid_t pid, char *why, size_t whylen)
 	int fd, pm = -1, err, n;
 	char *m;
 
-	if (pid)
-		return ww__why(why, whylen, -EOPNOTSUPP, "another process: not built yet");
-	fd = uffd_async(why, whylen);
+	if (pid) {
+		/* The mechanism itself, on our own scratch memory, then whether
+		 * we may inject into pid; a probe never touches the target. */
+		err = pms_probe(0, why, whylen);
+		return err ? err : ww__remote_check(pid, why, whylen);
+	}
+	fd = uffd_async(0, why, whylen);
 	if (fd < 0)
 		return fd;
 	m = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -827,11 +867,11 @@ out:
  * as a whole; the first write splits it and is seen per page.) */
 static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
 {
+	struct pms *p = priv;
 	bool thp = false;
 	size_t kps;
-	int err = ww__vma_page_size(0, addr, &kps, &thp);
+	int err = ww__vma_page_size(p->pid, addr, &kps, &thp);
 
-	(void)priv;
 	if (!err && thp && ww__thp_size() > *bytes)
 		*bytes = ww__thp_size();
 	return err;
@@ -840,7 +880,7 @@ static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
 const struct ww__backend_ops ww__pagemap_scan_ops = {
 	.id = WW_BACKEND_PAGEMAP_SCAN,
 	.name = "pagemap-scan",
-	.caps = 0,
+	.caps = WW_CAP_REMOTE,
 	.probe = pms_probe,
 	.open = pms_open,
 	.close = pms_close,

@@ -1,0 +1,642 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Getting a userfaultfd out of another process. A short-lived helper process
+ * (forked here, in its own session, with every catchable signal blocked)
+ * seizes the target with ptrace, interrupts it, saves its registers and
+ * signal mask, makes it execute userfaultfd(2) and, after we copied the new
+ * descriptor with pidfd_getfd(2), close(2); then it puts the registers and
+ * mask back, detaches, and passes our copy to the caller over a socketpair.
+ * The helper, not the caller, borrows the target's registers, so killing the
+ * caller at any moment (SIGKILL included) cannot leave the target running on
+ * half-injected registers: the helper finishes the sequence regardless and
+ * then exits. The architecture-specific part lives in src/sys/inject_*.c.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/elf.h>
+
+#include "internal.h"
+#include "remote.h"
+#include "sys/inject.h"
+#include "sys/sys.h"
+
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#define AT_SYSINFO_EHDR_ 33
+
+/* Where the helper stopped, for the caller's message. */
+enum stage {
+	ST_OK,
+	ST_SEIZE,
+	ST_INTERRUPT,
+	ST_STOP,
+	ST_REGS,
+	ST_ARCH,
+	ST_NOINSN,
+	ST_INJECT,
+	ST_UFFD,
+	ST_GETFD,
+	ST_CLOSE,
+	ST_RESTORE,
+};
+
+struct helper_result {
+	int err; /* 0 or negative errno */
+	int stage;
+	int restored; /* 1: registers and mask were put back, target detached */
+};
+
+/* Syscalls that install a temporary signal mask and restore it on return
+ * (TIF_RESTORE_SIGMASK): touching the mask with PTRACE_SETSIGMASK while one
+ * of them is interrupted would lose the saved mask, so we leave it alone. */
+static bool sigmask_syscall(long nr)
+{
+	switch (nr) {
+#ifdef SYS_rt_sigsuspend
+	case SYS_rt_sigsuspend:
+#endif
+#ifdef SYS_ppoll
+	case SYS_ppoll:
+#endif
+#ifdef SYS_pselect6
+	case SYS_pselect6:
+#endif
+#ifdef SYS_epoll_pwait
+	case SYS_epoll_pwait:
+#endif
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+#ifdef SYS_io_pgetevents
+	case SYS_io_pgetevents:
+#endif
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int wait_tracee(pid_t pid, int *st)
+{
+	for (;;) {
+		pid_t r = waitpid(pid, st, __WALL);
+
+		if (r == pid)
+			return WIFSTOPPED(*st) ? 0 : -ESRCH;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/*
+ * Run one syscall in the stopped tracee: from any ptrace-stop, through its
+ * syscall-entry stop, to its syscall-exit stop. A signal that arrives
+ * meanwhile is held back (its stop is suppressed) and handed back in
+ * *held_sig, to be delivered when we detach.
+ */
+static int inject(pid_t pid, const ww__regs *base, uintptr_t insn, long nr,
+		  const unsigned long args[6], long *ret, int *held_sig)
+{
+	ww__regs r = *base;
+	int st, err, entered = 0;
+
+	ww__regs_syscall(&r, insn, nr, args);
+	err = ww__regs_set(pid, &r);
+	if (err)
+		return err;
+	for (;;) {
+		if (ptrace(PTRACE_SYSCALL, pid, NULL, NULL) < 0)
+			return -errno;
+		err = wait_tracee(pid, &st);
+		if (err)
+			return err;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			if (entered) {
+				err = ww__regs_get(pid, &r);
+				if (err)
+					return err;
+				*ret = ww__regs_result(&r);
+				return 0;
+			}
+			entered = 1;
+		} else if ((st >> 16) == 0 && !*held_sig) {
+			/* signal-delivery-stop: only SIGSTOP and synchronous
+			 * signals get past the blocked mask; hold it. */
+			*held_sig = WSTOPSIG(st);
+		}
+		/* Group-stops and other event stops: just keep going. */
+	}
+}
+
+/* Wait for the stop PTRACE_INTERRUPT asked for, passing on any signal that
+ * gets there first exactly as it would have been delivered. A task in an
+ * uninterruptible sleep does not stop until it wakes: give up after
+ * STOP_TIMEOUT_S rather than hang the caller (nothing has been changed in
+ * the target yet, and our exit detaches it). SIGCHLD is blocked in the
+ * helper, so sigtimedwait sees each stop notification. */
+#define STOP_TIMEOUT_S 3
+static int wait_interrupt(pid_t pid)
+{
+	struct timespec left = { STOP_TIMEOUT_S, 0 };
+	sigset_t chld;
+	int st;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	for (;;) {
+		pid_t r = waitpid(pid, &st, __WALL | WNOHANG);
+
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (r == 0) {
+			struct timespec t0, t1;
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			if (sigtimedwait(&chld, NULL, &left) < 0 && errno == EAGAIN)
+				return -ETIMEDOUT;
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			left.tv_sec -= t1.tv_sec - t0.tv_sec;
+			left.tv_nsec -= t1.tv_nsec - t0.tv_nsec;
+			while (left.tv_nsec < 0) {
+				left.tv_nsec += 1000000000L;
+				left.tv_sec--;
+			}
+			if (left.tv_sec < 0)
+				return -ETIMEDOUT;
+			continue;
+		}
+		if (r != pid)
+			continue;
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if ((st >> 16) == PTRACE_EVENT_STOP)
+			return 0;
+		if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(st)) < 0)
+			return -errno;
+	}
+}
+
+/* Does the tracee have the syscall instruction at addr? */
+static bool insn_at(pid_t pid, uintptr_t addr)
+{
+	long word;
+
+	if (!ww__syscall_insn_len)
+		return false;
+	errno = 0;
+	word = ptrace(PTRACE_PEEKTEXT, pid, (void *)addr, NULL);
+	if (errno)
+		return false;
+	return !memcmp(&word, ww__syscall_insn, ww__syscall_insn_len);
+}
+
+/* The helper: everything between SEIZE and DETACH. Async-signal-safe only
+ * (it runs in a child forked from a possibly multithreaded caller). */
+static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
+{
+	struct helper_result res = { 0 };
+	ww__regs saved, fixed;
+	uint64_t oldmask = 0, allmask = ~0ULL;
+	bool masked = false;
+	int held = 0, err, pidfd;
+	long nr_in, fd = -1, rc;
+	unsigned long a[6] = { 0 };
+
+	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
+		res.err = -errno;
+		res.stage = ST_SEIZE;
+		res.restored = 1;
+		return res;
+	}
+	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
+		res.err = -errno;
+		res.stage = ST_INTERRUPT;
+		goto detach;
+	}
+	err = wait_interrupt(pid);
+	if (err) {
+		res.err = err;
+		res.stage = ST_STOP;
+		/* not stopped: it cannot be detached, our exit releases it */
+		res.restored = 1;
+		return res;
+	}
+	err = ww__regs_get(pid, &saved);
+	if (err) {
+		res.err = err;
+		res.stage = ST_REGS;
+		goto detach;
+	}
+	err = ww__regs_check(&saved);
+	if (err) {
+		res.err = err;
+		res.stage = ST_ARCH;
+		goto detach;
+	}
+	fixed = saved;
+	ww__regs_restart_fixup(&fixed);
+	nr_in = ww__regs_in_syscall(&saved);
+	if (!insn) {
+		/* No syscall instruction in the vDSO: the one the tracee is
+		 * stopped in will do, if it is stopped in one. */
+		ww__regs tmp = saved;
+
+		if (ww__regs_restart_fixup(&tmp) && insn_at(pid, ww__regs_pc(&tmp)))
+			insn = ww__regs_pc(&tmp);
+		if (!insn) {
+			res.err = -ENOEXEC;
+			res.stage = ST_NOINSN;
+			goto detach;
+		}
+	}
+	/* Block every signal while the registers are borrowed, so none is
+	 * delivered onto injected state; they stay pending until we restore. */
+	if (!sigmask_syscall(nr_in) &&
+	    ptrace(PTRACE_GETSIGMASK, pid, (void *)sizeof(oldmask), &oldmask) == 0 &&
+	    ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(allmask), &allmask) == 0)
+		masked = true;
+
+	a[0] = O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY;
+	err = inject(pid, &fixed, insn, SYS_userfaultfd, a, &fd, &held);
+	if (!err && fd == -EINVAL) {
+		/* before 5.11: no user-mode-only flag */
+		a[0] = O_CLOEXEC | O_NONBLOCK;
+		err = inject(pid, &fixed, insn, SYS_userfaultfd, a, &fd, &held);
+	}
+	if (err) {
+		res.err = err;
+		res.stage = ST_INJECT;
+		goto restore;
+	}
+	if (fd < 0) {
+		res.err = (int)fd;
+		res.stage = ST_UFFD;
+		goto restore;
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd >= 0) {
+		*ourfd = (int)syscall(SYS_pidfd_getfd, pidfd, (int)fd, 0);
+		if (*ourfd < 0)
+			res.err = -errno;
+		close(pidfd);
+	} else {
+		res.err = -errno;
+	}
+	if (res.err)
+		res.stage = ST_GETFD;
+	a[0] = (unsigned long)fd;
+	err = inject(pid, &fixed, insn, SYS_close, a, &rc, &held);
+	if (!err && rc)
+		err = (int)rc;
+	if (err && !res.err) {
+		res.err = err;
+		res.stage = ST_CLOSE;
+	}
+restore:
+	err = ww__regs_set(pid, &fixed);
+	if (masked && ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(oldmask), &oldmask) < 0 && !err)
+		err = -errno;
+	if (err && !res.err) {
+		res.err = err;
+		res.stage = ST_RESTORE;
+	}
+detach:
+	/* A held signal is delivered now, on the restored registers. */
+	if (ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)held) == 0 || errno == ESRCH)
+		res.restored = 1;
+	if (res.err && *ourfd >= 0) {
+		close(*ourfd);
+		*ourfd = -1;
+	}
+	return res;
+}
+
+static void helper_main(pid_t pid, uintptr_t insn, int sock)
+{
+	struct helper_result res;
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov;
+	struct msghdr msg = { 0 };
+	int fd = -1;
+
+	/* Out of the caller's session and process group: a Ctrl-C or a kill of
+	 * the group does not reach us, and every catchable signal is already
+	 * blocked (inherited from the caller's fork). */
+	setsid();
+	res = helper(pid, insn, &fd);
+	iov.iov_base = &res;
+	iov.iov_len = sizeof(res);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		memset(&u, 0, sizeof(u));
+		msg.msg_control = u.buf;
+		msg.msg_controllen = sizeof(u.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	/* If the caller is gone this fails, and our copy dies with us. */
+	sendmsg(sock, &msg, MSG_NOSIGNAL);
+	_exit(0);
+}
+
+/* Field "key:\tvalue" of /proc/PID/status as a long, or -1. */
+static long status_field(pid_t pid, const char *key, char *state)
+{
+	char path[64], line[256];
+	size_t kl = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (state && !strncmp(line, "State:", 6)) {
+			char *p = line + 6;
+
+			while (*p == ' ' || *p == '\t')
+				p++;
+			*state = *p;
+		}
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			v = strtol(line + kl + 1, NULL, 10);
+	}
+	fclose(f);
+	return v;
+}
+
+static int yama_scope(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+	int v = -1;
+
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+/* The one message for "no ptrace permission": what is missing and why. */
+static int perm_why(pid_t pid, int err, char *why, size_t whylen)
+{
+	char path[64];
+	int yama = yama_scope();
+	char ybuf[160] = "";
+	long uid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (f) {
+		char line[256];
+
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "Uid:", 4))
+				uid = strtol(line + 4, NULL, 10);
+		fclose(f);
+	}
+	if (yama > 0)
+		snprintf(ybuf, sizeof(ybuf), "; Yama ptrace_scope is %d (%s)", yama,
+			 yama == 1 ? "only ancestors may trace: set it to 0 or use CAP_SYS_PTRACE" :
+			 yama == 2 ? "only CAP_SYS_PTRACE may trace" :
+				     "ptrace is disabled entirely");
+	return ww__why(why, whylen, err,
+		       "no permission to ptrace process %d (owned by uid %ld, we are uid %d): "
+		       "needs the same user id and a dumpable target, or CAP_SYS_PTRACE%s",
+		       (int)pid, uid, (int)getuid(), ybuf);
+}
+
+int ww__remote_check(pid_t pid, char *why, size_t whylen)
+{
+	char path[64], state = 0;
+	long tracer, seccomp;
+	int fd;
+
+	if (ww__inject_supported())
+		return ww__why(why, whylen, -EOPNOTSUPP,
+			       "getting a userfaultfd out of another process is implemented "
+			       "for x86-64 only so far");
+	if (pid <= 0)
+		return ww__why(why, whylen, -EINVAL, "bad process id %d", (int)pid);
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return ww__why(why, whylen, -ESRCH, "no process %d", (int)pid);
+	tracer = status_field(pid, "TracerPid", &state);
+	if (state == 'Z' || state == 'X')
+		return ww__why(why, whylen, -ESRCH, "process %d has exited (zombie)", (int)pid);
+	if (tracer > 0)
+		return ww__why(why, whylen, -EBUSY,
+			       "process %d is already traced by process %ld (a debugger?)",
+			       (int)pid, tracer);
+	seccomp = status_field(pid, "Seccomp", NULL);
+	if (seccomp > 0)
+		return ww__why(why, whylen, -EOPNOTSUPP,
+			       "process %d runs under seccomp (mode %ld): an injected "
+			       "userfaultfd call could kill it, so writewatch does not try",
+			       (int)pid, seccomp);
+	/* Opening /proc/PID/mem takes the same ptrace access check (and the
+	 * same Yama hook) as PTRACE_SEIZE, without touching the target. */
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == EACCES || errno == EPERM)
+			return perm_why(pid, -EPERM, why, whylen);
+		if (errno == ENOENT)
+			return ww__why(why, whylen, -ESRCH, "no process %d", (int)pid);
+		return ww__why(why, whylen, -errno, "cannot open %s: %s", path, strerror(errno));
+	}
+	close(fd);
+	return 0;
+}
+
+/* The vDSO's address, from the target's auxiliary vector. */
+static uintptr_t vdso_base(pid_t pid)
+{
+	char path[64];
+	unsigned long av[2];
+	uintptr_t base = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	while (read(fd, av, sizeof(av)) == (ssize_t)sizeof(av) && av[0]) {
+		if (av[0] == AT_SYSINFO_EHDR_) {
+			base = av[1];
+			break;
+		}
+	}
+	close(fd);
+	return base;
+}
+
+/* A syscall instruction in the target's vDSO (always mapped, never
+ * written, present in every process of a kernel with a vDSO), or 0. */
+static uintptr_t find_insn(pid_t pid)
+{
+	size_t ps = ww__page_size(), len = 4 * ps;
+	uintptr_t base = vdso_base(pid);
+	struct iovec local, remote;
+	unsigned char *buf;
+	ssize_t n;
+
+	if (!base || !ww__syscall_insn_len)
+		return 0;
+	buf = malloc(len);
+	if (!buf)
+		return 0;
+	local = (struct iovec){ buf, len };
+	remote = (struct iovec){ (void *)base, len };
+	n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+	for (ssize_t i = 0; n > 0 && i + (ssize_t)ww__syscall_insn_len <= n; i++) {
+		if (!memcmp(buf + i, ww__syscall_insn, ww__syscall_insn_len)) {
+			free(buf);
+			return base + (uintptr_t)i;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+static const char *stage_name(int s)
+{
+	static const char *const names[] = {
+		[ST_OK] = "done",
+		[ST_SEIZE] = "ptrace(PTRACE_SEIZE)",
+		[ST_INTERRUPT] = "ptrace(PTRACE_INTERRUPT)",
+		[ST_STOP] = "waiting for the target to stop",
+		[ST_REGS] = "reading registers",
+		[ST_ARCH] = "checking the target's mode (32-bit processes are not supported)",
+		[ST_NOINSN] = "finding a syscall instruction in the target",
+		[ST_INJECT] = "running a syscall in the target",
+		[ST_UFFD] = "userfaultfd() in the target",
+		[ST_GETFD] = "pidfd_getfd()",
+		[ST_CLOSE] = "close() in the target",
+		[ST_RESTORE] = "restoring the target's registers",
+	};
+
+	return s >= 0 && s <= ST_RESTORE ? names[s] : "?";
+}
+
+int ww__remote_uffd(pid_t pid, char *why, size_t whylen)
+{
+	struct helper_result res = { .err = -EIO, .stage = ST_OK };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { &res, sizeof(res) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	sigset_t all, old;
+	uintptr_t insn;
+	int sv[2], fd = -1, err;
+	ssize_t n;
+	pid_t h;
+
+	err = ww__remote_check(pid, why, whylen);
+	if (err)
+		return err;
+	insn = find_insn(pid);
+	ww__dbg("remote %d: syscall instruction %s %#lx", (int)pid,
+		insn ? "in the vDSO at" : "not found, falling back to the interrupted one",
+		(unsigned long)insn);
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return ww__why(why, whylen, -errno, "socketpair: %s", strerror(errno));
+	/* The helper is born with every catchable signal blocked, so nothing
+	 * aimed at us (or our process group) interrupts it mid-injection. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	h = fork();
+	if (h == 0) {
+		close(sv[0]);
+		helper_main(pid, insn, sv[1]);
+	}
+	err = h < 0 ? -errno : 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	close(sv[1]);
+	if (err) {
+		close(sv[0]);
+		return ww__why(why, whylen, err, "fork: %s", strerror(-err));
+	}
+	memset(&u, 0, sizeof(u));
+	msg.msg_control = u.buf;
+	msg.msg_controllen = sizeof(u.buf);
+	do
+		n = recvmsg(sv[0], &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	close(sv[0]);
+	while (waitpid(h, NULL, 0) < 0 && errno == EINTR)
+		;
+	if (n == (ssize_t)sizeof(res)) {
+		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+
+		if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			memcpy(&fd, CMSG_DATA(c), sizeof(int));
+	} else {
+		res.err = -EIO;
+		res.stage = ST_OK;
+		res.restored = 0;
+	}
+	if (!res.err && fd < 0)
+		res.err = -EIO;
+	if (res.err) {
+		if (fd >= 0)
+			close(fd);
+		if (res.stage == ST_SEIZE && (res.err == -EPERM || res.err == -EACCES))
+			return perm_why(pid, -EPERM, why, whylen);
+		if (res.stage == ST_STOP && res.err == -ESRCH)
+			return ww__why(why, whylen, -ESRCH, "process %d exited", (int)pid);
+		if (res.stage == ST_STOP && res.err == -ETIMEDOUT)
+			return ww__why(why, whylen, -ETIMEDOUT,
+				       "process %d did not stop within %d s (uninterruptible "
+				       "sleep?); it was left running untouched",
+				       (int)pid, STOP_TIMEOUT_S);
+		if (res.stage == ST_UFFD)
+			return ww__why(why, whylen, res.err,
+				       "process %d may not create a userfaultfd: %s (allow with "
+				       "sysctl vm.unprivileged_userfaultfd=1 or give it "
+				       "CAP_SYS_PTRACE)",
+				       (int)pid, strerror(-res.err));
+		if (res.stage == ST_OK)
+			return ww__why(why, whylen, -EIO,
+				       "the injection helper for process %d died without an answer",
+				       (int)pid);
+		return ww__why(why, whylen, res.err, "injecting into process %d failed at %s: %s%s",
+			       (int)pid, stage_name(res.stage), strerror(-res.err),
+			       res.restored ? "" : " (and detaching failed)");
+	}
+	ww__dbg("remote %d: got its userfaultfd as our fd %d", (int)pid, fd);
+	return fd;
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Driving the target program (target.c) from a remote test: start it on two
+ * pipes, read its mapping, send commands, and inspect it from outside
+ * (/proc/PID/status, /proc/PID/fd) to prove a tracker left nothing behind.
+ */
+#ifndef WW_TEST_RTARGET_H
+#define WW_TEST_RTARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct rtarget {
+	pid_t pid;
+	int to, from; /* its stdin (our write end), its stdout (our read end) */
+	char *addr;
+	size_t pages;
+};
+
+/* Start path with mode and pages; fails the test if it does not start. */
+void rtarget_start(struct rtarget *t, const char *path, const char *mode, size_t pages);
+
+/* "w K" and wait for "ok". */
+void rtarget_write(struct rtarget *t, size_t k);
+
+/* "q", then wait: returns the exit status as from waitpid. */
+int rtarget_quit(struct rtarget *t);
+
+/* Its descriptor table as one string of "fd -> target" lines. */
+void rtarget_fds(pid_t pid, char *buf, size_t len);
+
+/* True if it holds a userfaultfd. */
+bool rtarget_has_uffd(pid_t pid);
+
+/* Its State letter and TracerPid. */
+void rtarget_state(pid_t pid, char *state, long *tracer);
+
+#endif

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tracking every writable mapping of a live process (tools/procwatch.c): the
+ * mapping set follows /proc/PID/maps at each step; a mapping seen for the
+ * first time is registered and its pages that may hold writes (present and
+ * not page cache, or swapped) are reported at once; a mapping that moved,
+ * changed or was replaced counts as new; one that disappeared is forgotten.
+ */
+#ifndef WW_TOOLS_PROCWATCH_H
+#define WW_TOOLS_PROCWATCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "writewatch.h"
+
+struct pw_map {
+	uintptr_t start, end;
+	unsigned long long offset, inode;
+	int prot;
+	bool shared;
+	char *name;
+	int id; /* unique for the session, in order of first sight */
+	bool tracked; /* false: could not be registered; kept to not retry */
+	bool alive; /* seen in the latest maps scan */
+	size_t written; /* pages written since pw_clear_written() */
+	size_t ever; /* distinct pages written since first seen */
+	uint8_t *bits; /* bitmap behind ever */
+};
+
+struct procwatch {
+	pid_t pid;
+	struct ww_tracker *t;
+	size_t ps;
+	struct pw_map *maps; /* sorted by start */
+	size_t n, cap;
+	int next_id;
+	int pagemap; /* /proc/PID/pagemap, for first-sight reports */
+	struct iovec *runs;
+	size_t maxruns;
+	size_t ws_forgotten; /* distinct pages written in mappings now gone */
+};
+
+/* Called for each written run: map, first page index within it, pages. */
+typedef void (*pw_run_fn)(const struct pw_map *m, size_t page, size_t pages, void *ctx);
+
+/* Open a tracker for pid on backend b (AUTO allowed) and register its
+ * writable mappings (reported by the first pw_step). */
+int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b);
+
+/* One step: collect and re-arm every tracked mapping, then follow the maps.
+ * 0, or -ESRCH when the address space is gone (the process exited or
+ * executed another program), or another negative errno. */
+int pw_step(struct procwatch *w, pw_run_fn fn, void *ctx);
+
+/* Zero every mapping's "written" count (pw_step adds to it). */
+void pw_clear_written(struct procwatch *w);
+
+/* Untrack everything and close: the process is left as it was. ps and
+ * ws_forgotten (now the whole working set) stay readable. */
+void pw_close(struct procwatch *w);
+
+#endif
