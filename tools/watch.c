@@ -800,6 +800,11 @@ static pid_t spawn_stopped(char **argv)
 		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
 	}
 	close(ep[0]);
+	/* The SIGSTOP is queued with kill() before a plain detach, not passed
+	 * to PTRACE_DETACH: a SIGCONT generated later (the parent-death
+	 * signal, if writewatch is killed now) discards a pending SIGSTOP,
+	 * whereas one handed over by the detach would be acted on after it
+	 * and leave the command stopped for good. */
 	kill(pid, SIGSTOP);
 	ptrace(PTRACE_DETACH, pid, NULL, NULL);
 	while (waitpid(pid, &st, WUNTRACED) == pid && !WIFSTOPPED(st)) {
