@@ -32,7 +32,7 @@ static bool is_mprotect(void)
  * uffd-wp and mprotect document that they do not, but see the next write). */
 static bool sees_discards(void)
 {
-	return harness_backend == WW_BACKEND_PAGEMAP_SCAN;
+	return harness_backend == WW_BACKEND_PAGEMAP_SCAN || harness_backend == WW_BACKEND_UFFD_WP;
 }
 
 /* soft-dirty reports whole VMAs now and then (VM_SOFTDIRTY after a VMA
@@ -111,7 +111,7 @@ static void ev_dontneed_anon(void)
 		CHECK_EQ(m[3 * PS], 0);
 		RUNS(grab(m, NP, 0), 0);
 	}
-	/* documented: mprotect and uffd-wp do not report the discard itself,
+	/* documented: mprotect does not report the discard itself,
 	 * but the next write */
 	m[3 * PS] = 1;
 	RUNS(grab(m, NP, WW_RESET), 1);
