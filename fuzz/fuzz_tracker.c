@@ -5,8 +5,8 @@
  * or overlapping ranges of a small arena, checked against a reference model
  * that holds, per page, "tracked", "written since the last reset" and the
  * content at the last reset. It aborts on a false negative (a page written
- * since its last reset and not discarded since, or, for pagemap-scan, which
- * sees discards, a page whose content differs from its content at the last
+ * since its last reset and not discarded since, or, for the backends that
+ * see discards (pagemap-scan, uffd-wp), a page whose content differs from its content at the last
  * reset, that a collect does not report), on a false positive for the exact
  * backends
  * (pagemap-scan, mprotect: a page neither written nor discarded reported),
@@ -44,6 +44,7 @@ static size_t ps;
 static enum ww_backend backend;
 static bool exact; /* backend promises no false positives */
 static bool sees_discards; /* MADV_DONTNEED'd pages are reported */
+static bool no_replace; /* FUZZ_NO_REPLACE: skip MAP_FIXED (a known open bug) */
 static char *arena;
 static unsigned char shadow[NP * 65536]; /* what the memory holds */
 static unsigned char snap[NP * 65536]; /* what it held at the last reset */
@@ -99,7 +100,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		exit(77);
 	}
 	exact = backend == WW_BACKEND_PAGEMAP_SCAN || backend == WW_BACKEND_MPROTECT;
-	sees_discards = backend == WW_BACKEND_PAGEMAP_SCAN;
+	sees_discards = backend == WW_BACKEND_PAGEMAP_SCAN || backend == WW_BACKEND_UFFD_WP;
+	no_replace = getenv("FUZZ_NO_REPLACE") != NULL;
 	return 0;
 }
 
@@ -317,7 +319,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				e = s + 4;
 			if (e > NP / 2)
 				e = NP / 2;
-			if (s >= e)
+			if (s >= e || no_replace)
 				break;
 			if (mmap(arena + s * ps, (e - s) * ps, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != arena + s * ps)
