@@ -794,8 +794,14 @@ static pid_t spawn_stopped(char **argv)
 	}
 	close(ep[0]);
 	/* Hand the exec stop over to a plain SIGSTOP and let go of it: the
-	 * injection helper attaches with PTRACE_SEIZE, we send SIGCONT. */
-	ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)SIGSTOP);
+	 * injection helper attaches with PTRACE_SEIZE, we send SIGCONT. The
+	 * SIGSTOP is queued with kill() before a plain detach, not passed to
+	 * PTRACE_DETACH: a SIGCONT generated later (the parent-death signal, if
+	 * writewatch is killed now) discards a pending SIGSTOP, whereas one
+	 * handed over by the detach is acted on after it and would leave the
+	 * command stopped for good. */
+	kill(pid, SIGSTOP);
+	ptrace(PTRACE_DETACH, pid, NULL, NULL);
 	while (waitpid(pid, &st, WUNTRACED) == pid && !WIFSTOPPED(st)) {
 		if (WIFEXITED(st) || WIFSIGNALED(st))
 			return -1;
