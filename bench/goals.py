@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+# The goals of BENCHMARKS.md, checked against ww-bench JSON Lines.
+#   python3 bench/goals.py RESULTS.jsonl             goal table + every result (Markdown)
+#   python3 bench/goals.py RESULTS.jsonl --fill FILE  rewrite the generated blocks of FILE
+# A generated block is the text between "<!-- gen:NAME -->" and "<!-- /gen -->";
+# NAME is run, goals, or a benchmark name (first-write, collect, reset, sparse,
+# threads, alternatives).
+import json
+import re
+import sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ok = [r for r in rows if r.get("median") is not None]
+
+
+def get(bench, backend, **params):
+    for r in ok:
+        if r["benchmark"] == bench and r["backend"] == backend and all(
+                str(r["params"].get(k)) == str(v) for k, v in params.items()):
+            return r["median"]
+    return None
+
+
+def fmt(v, unit=""):
+    if v is None:
+        return "n/a"
+    return ("%.0f" % v if abs(v) >= 100 else "%.3g" % v) + unit
+
+
+def goals_table():
+    goals = []
+
+    def goal(text, value, ok_if, shown):
+        met = "not measured" if value is None else ("**yes**" if ok_if(value) else "**NO**")
+        goals.append((text, shown, met))
+
+    pms, bare = get("first-write", "pagemap-scan"), get("first-write", "bare-kernel")
+    r = pms / bare if pms and bare else None
+    goal("library overhead on first write <= 1.1x bare kernel", r, lambda v: v <= 1.1,
+         "%s (%s vs %s ns)" % (fmt(r, "x"), fmt(pms), fmt(bare)))
+    cells = []
+    for size in (4, 64, 1024, 4096):
+        a = get("collect", "pagemap-scan", size_mib=size, dirty=0)
+        b = get("collect", "bare-kernel", size_mib=size, dirty=0)
+        if a and b:
+            cells.append("%s MiB %.2fx" % (size, a / b))
+    worst = max((float(c.split()[-1][:-1]) for c in cells), default=None)
+    goal("library overhead on clean-region collect <= 1.1x bare kernel", worst,
+         lambda v: v <= 1.1, ", ".join(cells) or "n/a")
+    mp, uw = get("first-write", "mprotect"), get("first-write", "uffd-wp")
+    r = mp / pms if mp and pms else None
+    goal("pagemap-scan first write >= 5x cheaper than mprotect", r, lambda v: v >= 5,
+         "%s (%s vs %s ns)" % (fmt(r, "x"), fmt(mp), fmt(pms)))
+    r = uw / pms if uw and pms else None
+    goal("pagemap-scan first write >= 10x cheaper than uffd-wp", r, lambda v: v >= 10,
+         "%s (%s vs %s ns)" % (fmt(r, "x"), fmt(uw), fmt(pms)))
+    c = get("collect", "pagemap-scan", size_mib=1024, dirty=0)
+    goal("collect of a clean 1 GiB region < 1 ms", c, lambda v: v < 1000,
+         fmt(c and c / 1e3, " ms"))
+    p = get("sparse-pte", "pagemap-scan")
+    goal("sparse 64 GiB tracking adds < 8 MiB of page tables", p, lambda v: v < 8,
+         fmt(p, " MiB"))
+    col = get("alternatives", "pagemap-scan")
+    for alt, need in (("fork-snapshot", 20), ("memcmp-copy", 100), ("hash-pages", 100)):
+        a = get("alternatives", alt)
+        r = a / col if a and col else None
+        goal("100 dirty pages in 1 GiB: collect >= %dx faster than %s" % (need, alt), r,
+             lambda v, n=need: v >= n, "%s (%s vs %s µs)" % (fmt(r, "x"), fmt(a), fmt(col)))
+    out = ["| goal | measured | met |", "|---|---|---|"]
+    out += ["| %s | %s | %s |" % g for g in goals]
+    return "\n".join(out)
+
+
+def results_table(benches):
+    out = ["| benchmark | backend | params | median | min | max | unit | ratio, note |",
+           "|---|---|---|---|---|---|---|---|"]
+    skips = []
+    for r in rows:
+        if r.get("benchmark") not in benches:
+            continue
+        if "skipped" in r:
+            skips.append("%s skipped: %s" % (r["backend"], r["skipped"]))
+            continue
+        p = " ".join("%s=%s" % kv for kv in r.get("params", {}).items() if kv[0] != "den")
+        ratio = "" if r.get("ratio") is None else "%.2fx %s" % (r["ratio"], r["baseline"])
+        note = r.get("note", "")
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["benchmark"], r["backend"], p, fmt(r["median"]), fmt(r["min"]), fmt(r["max"]),
+            r["unit"], "; ".join(x for x in (ratio, note) if x)))
+    return "\n".join(out + ([""] + sorted(set(skips)) if skips else []))
+
+
+def run_info():
+    s = next((r for r in rows if r.get("benchmark") == "system"), {})
+    return "Kernel %s, CPU %s, %s CPUs, run %s%s." % (
+        s.get("kernel"), s.get("cpu"), s.get("cpus"), s.get("date"),
+        " (--quick)" if s.get("quick") else "")
+
+
+SECTIONS = {
+    "run": run_info,
+    "goals": goals_table,
+    "first-write": lambda: results_table({"first-write"}),
+    "collect": lambda: results_table({"collect"}),
+    "reset": lambda: results_table({"reset"}),
+    "sparse": lambda: results_table({"sparse-track", "sparse-pte", "sparse-collect", "sparse"}),
+    "threads": lambda: results_table({"threads"}),
+    "alternatives": lambda: results_table({"alternatives"}),
+}
+
+if len(sys.argv) > 3 and sys.argv[2] == "--fill":
+    path = sys.argv[3]
+    text = open(path).read()
+
+    def repl(m):
+        return "<!-- gen:%s -->\n%s\n<!-- /gen -->" % (m.group(1), SECTIONS[m.group(1)]())
+
+    text = re.sub(r"<!-- gen:([a-z-]+) -->.*?<!-- /gen -->", repl, text, flags=re.S)
+    open(path, "w").write(text)
+else:
+    print(goals_table())
+    print()
+    print(results_table({r.get("benchmark") for r in rows} - {"system"}))

@@ -1,0 +1,1501 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ww-bench: every write-tracking mechanism side by side, against the bare
+ * kernel interface (a userfaultfd in WP_ASYNC mode and the PAGEMAP_SCAN ioctl
+ * driven directly, no library in between) and against what programs do
+ * without write tracking (fork snapshots, comparing against a copy). Five
+ * benchmarks: first write after reset, collect+reset over growing regions,
+ * tracking a sparse reservation, writers racing a collector, and the
+ * alternatives. Each prints a human table, and JSON Lines with --json, with
+ * median/min/max over repetitions that follow a warm-up. Not a test: nothing
+ * here passes or fails on timing; a wrong page count is flagged in the note.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "writewatch.h"
+#include "sys/uapi.h"
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+#define KiB (1024ULL)
+#define MiB (1024ULL * KiB)
+#define GiB (1024ULL * MiB)
+#define MAXREP 64
+
+static size_t ps;
+static bool quick;
+static FILE *human; /* the table */
+static FILE *jsonl; /* JSON Lines, or NULL */
+static unsigned int want_backends = ~0u; /* bit per enum ww_backend */
+
+/* ---- small utilities ------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: reproducible scattering, same pages in every run. */
+static uint64_t rnd_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * 2685821657736338717ULL;
+}
+
+struct stats {
+	double med, min, max;
+	int n;
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static struct stats stats_of(double *v, int n)
+{
+	struct stats s = { NAN, NAN, NAN, n };
+
+	if (n <= 0)
+		return s;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	s.min = v[0];
+	s.max = v[n - 1];
+	s.med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	return s;
+}
+
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "ww-bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+/* Anonymous private memory of 4 KiB pages (no THP, so every page is its own
+ * PTE), populated for writing when populate is set. */
+static char *region_map(size_t len, bool populate, bool noreserve)
+{
+	char *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0), -1, 0);
+
+	if (m == MAP_FAILED)
+		die("mmap %zu MiB: %s", (size_t)(len / MiB), strerror(errno));
+	madvise(m, len, MADV_NOHUGEPAGE);
+	if (populate && madvise(m, len, MADV_POPULATE_WRITE))
+		memset(m, 0, len); /* pre-5.14 kernels */
+	return m;
+}
+
+/* VmPTE of this process in KiB. */
+static long vm_pte_kib(void)
+{
+	char line[256];
+	long v = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmPTE: %ld kB", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+struct row {
+	const char *bench;
+	const char *backend;
+	char params[160]; /* "key=value key=value": numbers become JSON numbers */
+	struct stats st;
+	const char *unit;
+	double ratio; /* st.med / baseline's median; NAN: no baseline */
+	const char *baseline;
+	char extra[320]; /* more JSON members, each starting with a comma */
+	char note[200];
+};
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', f);
+		if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_num(FILE *f, double v)
+{
+	if (isnan(v) || isinf(v))
+		fputs("null", f);
+	else
+		fprintf(f, "%.6g", v);
+}
+
+static void json_params(FILE *f, const char *p)
+{
+	char buf[160], *save = NULL, *tok;
+	bool first = true;
+
+	snprintf(buf, sizeof(buf), "%s", p);
+	fputc('{', f);
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(tok, '='), *end;
+
+		if (!eq)
+			continue;
+		*eq = 0;
+		fputs(first ? "" : ",", f);
+		first = false;
+		json_str(f, tok);
+		fputc(':', f);
+		strtod(eq + 1, &end);
+		if (*end == 0 && end != eq + 1)
+			fputs(eq + 1, f);
+		else
+			json_str(f, eq + 1);
+	}
+	fputc('}', f);
+}
+
+static void section(const char *title, const char *unit_hint)
+{
+	fprintf(human, "\n== %s ==\n", title);
+	fprintf(human, "%-14s %-22s %-30s %11s %11s %11s  %-10s %s\n", "benchmark", "backend",
+		"params", "median", "min", "max", "unit", unit_hint);
+	fflush(human);
+}
+
+static void emit(const struct row *r)
+{
+	char ratio[96] = "";
+
+	if (!isnan(r->ratio))
+		snprintf(ratio, sizeof(ratio), "%.2fx %s", r->ratio, r->baseline);
+	fprintf(human, "%-14s %-22s %-30s %11.4g %11.4g %11.4g  %-10s %s%s%s\n", r->bench,
+		r->backend, r->params, r->st.med, r->st.min, r->st.max, r->unit, ratio,
+		*r->note ? "  " : "", r->note);
+	fflush(human);
+	if (!jsonl)
+		return;
+	fprintf(jsonl, "{\"benchmark\":");
+	json_str(jsonl, r->bench);
+	fprintf(jsonl, ",\"backend\":");
+	json_str(jsonl, r->backend);
+	fprintf(jsonl, ",\"params\":");
+	json_params(jsonl, r->params);
+	fprintf(jsonl, ",\"median\":");
+	json_num(jsonl, r->st.med);
+	fprintf(jsonl, ",\"min\":");
+	json_num(jsonl, r->st.min);
+	fprintf(jsonl, ",\"max\":");
+	json_num(jsonl, r->st.max);
+	fprintf(jsonl, ",\"reps\":%d,\"unit\":", r->st.n);
+	json_str(jsonl, r->unit);
+	fprintf(jsonl, ",\"ratio\":");
+	json_num(jsonl, r->ratio);
+	fprintf(jsonl, ",\"baseline\":");
+	if (isnan(r->ratio))
+		fputs("null", jsonl);
+	else
+		json_str(jsonl, r->baseline);
+	fputs(r->extra, jsonl);
+	if (*r->note) {
+		fprintf(jsonl, ",\"note\":");
+		json_str(jsonl, r->note);
+	}
+	fprintf(jsonl, "}\n");
+	fflush(jsonl);
+}
+
+static void emit_skip(const char *bench, const char *backend, const char *why)
+{
+	fprintf(human, "%-14s %-22s skipped: %s\n", bench, backend, why);
+	fflush(human);
+	if (!jsonl)
+		return;
+	fprintf(jsonl, "{\"benchmark\":");
+	json_str(jsonl, bench);
+	fprintf(jsonl, ",\"backend\":");
+	json_str(jsonl, backend);
+	fprintf(jsonl, ",\"skipped\":");
+	json_str(jsonl, why);
+	fprintf(jsonl, "}\n");
+	fflush(jsonl);
+}
+
+static struct row row_new(const char *bench, const char *backend, const char *unit)
+{
+	struct row r = { .bench = bench, .backend = backend, .unit = unit, .ratio = NAN };
+
+	return r;
+}
+
+static void row_ratio(struct row *r, double base, const char *name)
+{
+	if (base > 0 && !isnan(base)) {
+		r->ratio = r->st.med / base;
+		r->baseline = name;
+	}
+}
+
+/* ---- backends -------------------------------------------------------- */
+
+static const enum ww_backend all_backends[] = { WW_BACKEND_PAGEMAP_SCAN, WW_BACKEND_UFFD_WP,
+						WW_BACKEND_SOFT_DIRTY, WW_BACKEND_MPROTECT };
+#define NBACKENDS 4
+
+/* Probe b; print "skipped: reason" for bench when it does not work here. */
+static bool backend_usable(enum ww_backend b, const char *bench)
+{
+	char why[256] = "";
+
+	if (!(want_backends & (1u << b)))
+		return false;
+	if (ww_backend_probe(b, 0, why, sizeof(why)) == 0)
+		return true;
+	emit_skip(bench, ww_backend_name(b), why);
+	return false;
+}
+
+static struct ww_tracker *tracker_open(enum ww_backend b)
+{
+	struct ww_opts o = { .sz = sizeof(o), .backend = b };
+	struct ww_tracker *t;
+	int err = ww_open(&o, &t);
+
+	if (err)
+		die("ww_open %s: %s", ww_backend_name(b), strerror(-err));
+	return t;
+}
+
+/* ---- the bare kernel interface, no library ---------------------------- */
+
+struct bare {
+	int uffd, pm;
+};
+
+/* A userfaultfd with the given features and /proc/self/pagemap; false and a
+ * reason when the kernel refuses. */
+static bool bare_open(struct bare *b, uint64_t features, char *why, size_t whylen)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+
+	b->pm = -1;
+	b->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY);
+	if (b->uffd < 0) {
+		snprintf(why, whylen, "userfaultfd(2): %s", strerror(errno));
+		return false;
+	}
+	if (ioctl(b->uffd, UFFDIO_API, &api) || (api.features & features) != features) {
+		snprintf(why, whylen, "UFFDIO_API: no WP_ASYNC (needs Linux 6.7+)");
+		close(b->uffd);
+		return false;
+	}
+	b->pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (b->pm < 0) {
+		snprintf(why, whylen, "/proc/self/pagemap: %s", strerror(errno));
+		close(b->uffd);
+		return false;
+	}
+	return true;
+}
+
+static void bare_close(struct bare *b)
+{
+	close(b->pm);
+	close(b->uffd);
+}
+
+static void bare_register(struct bare *b, void *addr, size_t len)
+{
+	struct uffdio_register r = { .range = { (uintptr_t)addr, len },
+				     .mode = UFFDIO_REGISTER_MODE_WP };
+
+	if (ioctl(b->uffd, UFFDIO_REGISTER, &r))
+		die("UFFDIO_REGISTER: %s", strerror(errno));
+}
+
+static void bare_unregister(struct bare *b, void *addr, size_t len)
+{
+	struct uffdio_range r = { (uintptr_t)addr, len };
+
+	ioctl(b->uffd, UFFDIO_UNREGISTER, &r);
+}
+
+static void bare_wp(struct bare *b, void *addr, size_t len, bool on)
+{
+	struct uffdio_writeprotect w = { .range = { (uintptr_t)addr, len },
+					 .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0 };
+
+	if (ioctl(b->uffd, UFFDIO_WRITEPROTECT, &w))
+		die("UFFDIO_WRITEPROTECT: %s", strerror(errno));
+}
+
+/* Regions per PAGEMAP_SCAN call. The kernel bounces results through a
+ * buffer of min(vec_len, 512) entries; at 512 (12 KiB) it leaves the small
+ * slab caches and every call costs ~0.4 us more (measured), so the bare
+ * interface is driven in batches of 256, as the library does. */
+#define BARE_BATCH 256
+
+/* PAGEMAP_SCAN over [addr, addr+len) with the library's flags and masks
+ * (written pages, WP_MATCHING when reset); loops on walk_end. Returns the
+ * number of pages reported. vec NULL: re-arm only, no output. */
+static size_t bare_scan_anyof(struct bare *b, char *addr, size_t len, bool reset,
+			      struct page_region *vec, size_t vec_len, uint64_t anyof)
+{
+	uintptr_t pos = (uintptr_t)addr, end = (uintptr_t)addr + len;
+	size_t pages = 0, stored = 0;
+
+	while (pos < end) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = PM_SCAN_CHECK_WPASYNC | (reset ? PM_SCAN_WP_MATCHING : 0),
+			.start = pos,
+			.end = end,
+			.category_mask = PAGE_IS_WRITTEN,
+			.category_anyof_mask = anyof,
+			.return_mask = PAGE_IS_WRITTEN,
+		};
+		int n;
+
+		if (vec) {
+			if (stored == vec_len)
+				stored = 0; /* full: reuse, only the page count is kept */
+			a.vec = (uintptr_t)(vec + stored);
+			a.vec_len = vec_len - stored < BARE_BATCH ? vec_len - stored : BARE_BATCH;
+		}
+		n = ioctl(b->pm, PAGEMAP_SCAN, &a);
+		if (n < 0)
+			die("PAGEMAP_SCAN: %s", strerror(errno));
+		for (int i = 0; i < n; i++)
+			pages += (vec[stored + i].end - vec[stored + i].start) / ps;
+		stored += (size_t)n;
+		if (a.walk_end <= pos)
+			die("PAGEMAP_SCAN made no progress");
+		pos = a.walk_end;
+	}
+	return pages;
+}
+
+static size_t bare_scan(struct bare *b, char *addr, size_t len, bool reset, struct page_region *vec,
+			size_t vec_len)
+{
+	return bare_scan_anyof(b, addr, len, reset, vec, vec_len, 0);
+}
+
+static bool bare_usable(const char *bench, char *why, size_t whylen)
+{
+	struct bare b;
+
+	if (!(want_backends & 1u)) /* bit 0 (AUTO's slot) selects the bare kernel */
+		return false;
+	if (!bare_open(&b, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, why, whylen)) {
+		emit_skip(bench, "bare-kernel", why);
+		return false;
+	}
+	bare_close(&b);
+	return true;
+}
+
+/* Library collect with WW_RESET over the whole range; returns pages reported
+ * and stores the number of runs in *runs. */
+static size_t lib_collect(struct ww_tracker *t, char *addr, size_t len, struct iovec *iov,
+			  size_t max, size_t *runs)
+{
+	void *next = addr;
+	size_t pages = 0;
+
+	*runs = 0;
+	while ((char *)next < addr + len) {
+		char *from = next;
+		ssize_t n =
+			ww_collect(t, from, len - (size_t)(from - addr), WW_RESET, iov, max, &next);
+
+		if (n < 0)
+			die("ww_collect: %s", strerror((int)-n));
+		for (ssize_t i = 0; i < n; i++)
+			pages += iov[i].iov_len / ps;
+		*runs += (size_t)n;
+	}
+	return pages;
+}
+
+/* ---- 1. first write after reset ---------------------------------------- */
+
+static void touch_pages(char *m, size_t npages, char v)
+{
+	for (size_t i = 0; i < npages; i++)
+		((volatile char *)m)[i * ps] = v;
+}
+
+/* One participant of the first-write benchmark, on its own region. */
+struct fw {
+	const char *name;
+	int kind; /* 0 none, 1 bare re-armed by scan, 2 bare by UFFDIO_WRITEPROTECT, 3 lib */
+	enum ww_backend b;
+	struct ww_tracker *t;
+	struct bare bare;
+	char *m;
+	double v[MAXREP];
+	struct row row;
+};
+
+/* Re-arm (untimed) before the timed writes. */
+static void fw_rearm(struct fw *f, size_t len, struct iovec *iov, struct page_region *vec)
+{
+	size_t runs;
+
+	if (f->kind == 1)
+		bare_scan(&f->bare, f->m, len, true, vec, 64);
+	else if (f->kind == 2)
+		bare_wp(&f->bare, f->m, len, true);
+	else if (f->kind == 3)
+		lib_collect(f->t, f->m, len, iov, 64, &runs);
+}
+
+/*
+ * Every participant is set up at once on its own region and the repetitions
+ * go round-robin, so that noise from other work on the machine hits all of
+ * them alike.
+ */
+static void bench_first_write(void)
+{
+	size_t len = quick ? 4 * MiB : 16 * MiB, npages = len / ps;
+	int reps = quick ? 7 : 21, warm = 2, n = 0;
+	double none_med = NAN, bare_med = NAN, mp_med = NAN;
+	struct fw fw[3 + NBACKENDS];
+	struct iovec iov[64];
+	struct page_region vec[64];
+	char why[256];
+
+	section("first-write: one write per page after reset (per page)", "ratio");
+	memset(fw, 0, sizeof(fw));
+	fw[n++] = (struct fw){ .name = "none", .kind = 0 };
+	if (bare_usable("first-write", why, sizeof(why))) {
+		fw[n++] = (struct fw){ .name = "bare-kernel", .kind = 1 };
+		fw[n++] = (struct fw){ .name = "bare-kernel-uffdio-wp", .kind = 2 };
+	}
+	for (int k = 0; k < NBACKENDS; k++)
+		if (backend_usable(all_backends[k], "first-write"))
+			fw[n++] = (struct fw){ .name = ww_backend_name(all_backends[k]),
+					       .kind = 3,
+					       .b = all_backends[k] };
+	for (int i = 0; i < n; i++) {
+		struct fw *f = &fw[i];
+
+		f->m = region_map(len, true, false);
+		if (f->kind == 1 || f->kind == 2) {
+			bare_open(&f->bare, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+				  why, sizeof(why));
+			bare_register(&f->bare, f->m, len);
+			bare_wp(&f->bare, f->m, len, true);
+		} else if (f->kind == 3) {
+			f->t = tracker_open(f->b);
+			if (ww_track(f->t, f->m, len))
+				die("ww_track %s: %s", f->name, strerror(errno));
+		}
+	}
+	for (int r = 0; r < warm + reps; r++)
+		for (int i = 0; i < n; i++) {
+			uint64_t t0;
+
+			fw_rearm(&fw[i], len, iov, vec);
+			t0 = now_ns();
+			touch_pages(fw[i].m, npages, (char)r);
+			if (r >= warm)
+				fw[i].v[r - warm] = (double)(now_ns() - t0) / (double)npages;
+		}
+	for (int i = 0; i < n; i++) {
+		struct fw *f = &fw[i];
+		size_t got = npages, runs;
+
+		if (f->kind == 1 || f->kind == 2) {
+			got = bare_scan(&f->bare, f->m, len, true, vec, 64);
+			bare_wp(&f->bare, f->m, len, false);
+			bare_unregister(&f->bare, f->m, len);
+			bare_close(&f->bare);
+		} else if (f->kind == 3) {
+			got = lib_collect(f->t, f->m, len, iov, 64, &runs);
+			ww_close(f->t);
+		}
+		munmap(f->m, len);
+		f->row = row_new("first-write", f->name, "ns/page");
+		snprintf(f->row.params, sizeof(f->row.params), "pages=%zu%s", npages,
+			 f->kind == 1 ? " reset=scan-wp-matching" :
+			 f->kind == 2 ? " reset=uffdio-writeprotect" :
+					"");
+		f->row.st = stats_of(f->v, reps);
+		if (got != npages)
+			snprintf(f->row.note, sizeof(f->row.note),
+				 "WRONG: %zu pages reported, %zu written", got, npages);
+		if (f->kind == 0)
+			none_med = f->row.st.med;
+		else if (f->kind == 1)
+			bare_med = f->row.st.med;
+		else if (f->b == WW_BACKEND_MPROTECT)
+			mp_med = f->row.st.med;
+	}
+	for (int i = 0; i < n; i++) {
+		struct row *r = &fw[i].row;
+		size_t off = 0;
+
+		if (fw[i].kind == 1)
+			row_ratio(r, none_med, "none");
+		else if (fw[i].kind >= 2)
+			row_ratio(r, bare_med, "bare-kernel");
+		if (!isnan(bare_med) && fw[i].kind)
+			off += (size_t)snprintf(r->extra + off, sizeof(r->extra) - off,
+						",\"vs_bare_kernel\":%.4g", r->st.med / bare_med);
+		if (!isnan(mp_med))
+			off += (size_t)snprintf(r->extra + off, sizeof(r->extra) - off,
+						",\"vs_mprotect\":%.4g", r->st.med / mp_med);
+		if (!isnan(none_med))
+			snprintf(r->extra + off, sizeof(r->extra) - off, ",\"vs_none\":%.4g",
+				 r->st.med / none_med);
+		if (fw[i].kind == 3 && !isnan(mp_med) && fw[i].b != WW_BACKEND_MPROTECT)
+			snprintf(r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
+				 "%smprotect is %.1fx this", *r->note ? "; " : "",
+				 mp_med / r->st.med);
+		emit(r);
+	}
+}
+
+/* ---- 2. collect with WW_RESET over growing regions ---------------------- */
+
+/* Write the pages of one dirty pattern: den 0 none, 1 every page (in
+ * order), else one page at a random place in every den pages. */
+static size_t dirty_pages(char *m, size_t npages, size_t den, uint64_t *seed, char v)
+{
+	size_t n = 0;
+
+	if (den == 0)
+		return 0;
+	if (den == 1) {
+		touch_pages(m, npages, v);
+		return npages;
+	}
+	for (size_t b = 0; b + den <= npages; b += den, n++)
+		((volatile char *)m)[(b + rnd_next(seed) % den) * ps] = v;
+	return n;
+}
+
+static const char *frac_name(size_t den)
+{
+	switch (den) {
+	case 0:
+		return "0";
+	case 1:
+		return "all";
+	case 64:
+		return "1/64";
+	default:
+		return "1/16";
+	}
+}
+
+struct target {
+	const char *name;
+	enum ww_backend b; /* AUTO: the bare kernel */
+	uint64_t anyof; /* bare only: category_anyof_mask of the scan */
+	struct ww_tracker *t;
+	struct bare bare;
+};
+
+static void target_track(struct target *tg, char *m, size_t len)
+{
+	char why[256];
+
+	if (tg->b == WW_BACKEND_AUTO) {
+		if (!bare_open(&tg->bare, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, why,
+			       sizeof(why)))
+			die("%s", why);
+		bare_register(&tg->bare, m, len);
+		bare_wp(&tg->bare, m, len, true);
+		return;
+	}
+	tg->t = tracker_open(tg->b);
+	if (ww_track(tg->t, m, len))
+		die("ww_track %s: %s", tg->name, strerror(errno));
+}
+
+static void target_untrack(struct target *tg, char *m, size_t len)
+{
+	if (tg->b == WW_BACKEND_AUTO) {
+		bare_wp(&tg->bare, m, len, false);
+		bare_unregister(&tg->bare, m, len);
+		bare_close(&tg->bare);
+		return;
+	}
+	ww_close(tg->t);
+	tg->t = NULL;
+}
+
+/* Timed collect+reset of the whole region; *pages gets what was reported. */
+static double target_collect(struct target *tg, char *m, size_t len, void *buf, size_t max,
+			     size_t *pages)
+{
+	uint64_t t0 = now_ns(), t1;
+	size_t runs;
+
+	if (tg->b == WW_BACKEND_AUTO) {
+		*pages = bare_scan_anyof(&tg->bare, m, len, true, buf, max, tg->anyof);
+		t1 = now_ns();
+	} else {
+		struct iovec *iov = buf;
+		void *next;
+		ssize_t n = ww_collect(tg->t, m, len, WW_RESET, iov, max, &next);
+
+		t1 = now_ns();
+		if (n < 0)
+			die("ww_collect %s: %s", tg->name, strerror((int)-n));
+		*pages = 0;
+		for (ssize_t i = 0; i < n; i++)
+			*pages += iov[i].iov_len / ps;
+		if ((char *)next != m + len) /* never with max this large */
+			*pages += lib_collect(tg->t, next, len - (size_t)((char *)next - m), iov,
+					      max, &runs);
+	}
+	return (double)(t1 - t0) / 1e3;
+}
+
+static int targets_list(struct target *tg, const char *bench)
+{
+	char why[256];
+	int n = 0;
+
+	if (bare_usable(bench, why, sizeof(why)))
+		tg[n++] = (struct target){ .name = "bare-kernel", .b = WW_BACKEND_AUTO };
+	for (int k = 0; k < NBACKENDS; k++)
+		if (backend_usable(all_backends[k], bench))
+			tg[n++] = (struct target){ .name = ww_backend_name(all_backends[k]),
+						   .b = all_backends[k] };
+	return n;
+}
+
+/* Emit one collect row: samples v, the last rep's written and reported
+ * page counts, and the paired bare-kernel median (NAN: none). */
+static void collect_row(const struct target *tg, size_t len, size_t den, double *v, int reps,
+			size_t want, size_t got, double base)
+{
+	struct row r = row_new("collect", tg->name, "us/call");
+	double gib = (double)len / GiB;
+
+	snprintf(r.params, sizeof(r.params), "size_mib=%zu dirty=%s den=%zu", (size_t)(len / MiB),
+		 frac_name(den), den);
+	r.st = stats_of(v, reps);
+	if (tg->b != WW_BACKEND_AUTO || tg->anyof)
+		row_ratio(&r, base, "bare-kernel");
+	snprintf(r.extra, sizeof(r.extra),
+		 ",\"per_gib_ms\":%.4g,\"pages_dirty\":%zu,\"pages_reported\":%zu",
+		 r.st.med / 1e3 / gib, want, got);
+	if (!isnan(r.ratio))
+		snprintf(r.extra + strlen(r.extra), sizeof(r.extra) - strlen(r.extra),
+			 ",\"baseline_median\":%.4g", base);
+	if (got > want && tg->b == WW_BACKEND_MPROTECT)
+		snprintf(r.note, sizeof(r.note),
+			 "reported %zu of %zu dirty pages: whole-span fallback (vm.max_map_count)",
+			 got, want);
+	else if (got > want)
+		snprintf(r.note, sizeof(r.note), "false positives: %zu pages reported, %zu written",
+			 got, want);
+	else if (got < want)
+		snprintf(r.note, sizeof(r.note), "LOST WRITES: %zu pages reported, %zu written",
+			 got, want);
+	else
+		snprintf(r.note, sizeof(r.note), "%.3g ms/GiB", r.st.med / 1e3 / gib);
+	emit(&r);
+}
+
+/*
+ * Each backend runs paired with the bare kernel on a twin region, the two
+ * alternating rep by rep, so that noise from other work on the machine hits
+ * both sides of a ratio alike. (One region cannot serve both: a VMA takes one
+ * userfaultfd only.) The bare rows shown are those of the first pairing.
+ */
+static void bench_collect(void)
+{
+	static const size_t sizes_full[] = { 4 * MiB, 64 * MiB, 1 * GiB, 4 * GiB };
+	static const size_t sizes_quick[] = { 4 * MiB, 64 * MiB };
+	static const size_t dens[] = { 0, 64, 16, 1 };
+	const size_t *sizes = quick ? sizes_quick : sizes_full;
+	size_t nsizes = quick ? 2 : 4;
+	struct target tg[NBACKENDS + 2], *bare = NULL;
+	int ntg, first;
+
+	section("collect: ww_collect(WW_RESET) over the whole region (per call)", "ratio");
+	ntg = targets_list(tg, "collect");
+	if (ntg > 0 && tg[0].b == WW_BACKEND_AUTO) {
+		bare = &tg[0];
+		/* The scan a tracker that arms only present pages needs (holes it
+		 * never armed read as written): the kernel's generic path. */
+		tg[ntg++] = (struct target){ .name = "bare-kernel-anyof",
+					     .b = WW_BACKEND_AUTO,
+					     .anyof = PAGE_IS_PRESENT | PAGE_IS_SWAPPED };
+	}
+	first = bare ? 1 : 0;
+	for (size_t si = 0; si < nsizes; si++) {
+		size_t len = sizes[si], npages = len / ps, max = npages / 16 + 2;
+		int reps = len <= 4 * MiB ? 31 : len <= 64 * MiB ? 15 : len <= GiB ? 7 : 3;
+		int warm = len >= 4 * GiB ? 0 : 1;
+		void *buf = malloc(max * sizeof(struct page_region));
+		char *a = bare ? region_map(len, true, false) : NULL;
+		char *m = ntg > first ? region_map(len, true, false) : NULL;
+
+		if (quick)
+			reps = reps > 7 ? 7 : reps;
+		/* k == ntg with no backend: the bare kernel alone. */
+		for (int k = first; k < ntg || (k == first && ntg == first && bare); k++) {
+			struct target *t = k < ntg ? &tg[k] : NULL;
+
+			if (bare)
+				target_track(bare, a, len);
+			if (t)
+				target_track(t, m, len);
+			for (size_t di = 0; di < 4; di++) {
+				size_t den = dens[di], wa = 0, ga = 0, wm = 0, gm = 0;
+				uint64_t sa = 0x9e3779b97f4a7c15ULL + den, sm = sa;
+				double va[MAXREP], vm[MAXREP], us, base = NAN;
+
+				for (int rep = 0; rep < warm + reps; rep++) {
+					if (bare) {
+						wa = dirty_pages(a, npages, den, &sa, (char)rep);
+						us = target_collect(bare, a, len, buf, max, &ga);
+						if (rep >= warm)
+							va[rep - warm] = us;
+					}
+					if (t) {
+						wm = dirty_pages(m, npages, den, &sm, (char)rep);
+						us = target_collect(t, m, len, buf, max, &gm);
+						if (rep >= warm)
+							vm[rep - warm] = us;
+					}
+				}
+				if (bare) {
+					double tmp[MAXREP];
+
+					memcpy(tmp, va, sizeof(va[0]) * (size_t)reps);
+					base = stats_of(tmp, reps).med;
+					if (k == first)
+						collect_row(bare, len, den, va, reps, wa, ga, NAN);
+				}
+				if (t)
+					collect_row(t, len, den, vm, reps, wm, gm, base);
+			}
+			if (bare)
+				target_untrack(bare, a, len);
+			if (t)
+				target_untrack(t, m, len);
+		}
+		if (a)
+			munmap(a, len);
+		if (m)
+			munmap(m, len);
+		free(buf);
+	}
+}
+
+/* Reset alone: the two ways the kernel re-arms a range, and ww_reset(). */
+static void bench_reset(void)
+{
+	size_t len = quick ? 64 * MiB : 1 * GiB, npages = len / ps;
+	static const size_t dens[] = { 0, 16, 1 };
+	int reps = quick ? 5 : 7;
+	struct target tg[NBACKENDS + 1];
+	double base[3] = { NAN, NAN, NAN }; /* bare-scan-wp-novec */
+	char *m;
+	int ntg;
+
+	section("reset: re-arm the whole region after some writes (per call)", "ratio");
+	ntg = targets_list(tg, "reset");
+	if (ntg == 0)
+		return;
+	m = region_map(len, true, false);
+	for (int k = 0; k < ntg; k++) {
+		/* The bare kernel gets two rows: UFFDIO_WRITEPROTECT over the
+		 * range, and PAGEMAP_SCAN WP_MATCHING with no output vector. */
+		int ways = tg[k].b == WW_BACKEND_AUTO ? 2 : 1;
+
+		for (int way = 0; way < ways; way++) {
+			target_track(&tg[k], m, len);
+			for (size_t di = 0; di < 3; di++) {
+				uint64_t seed = 42;
+				double v[MAXREP];
+				struct row r;
+				const char *name = tg[k].b != WW_BACKEND_AUTO ? tg[k].name :
+						   way == 0		      ? "bare-uffdio-wp" :
+										"bare-scan-wp-novec";
+
+				r = row_new("reset", name, "us/call");
+				for (int rep = 0; rep < 1 + reps; rep++) {
+					uint64_t t0;
+
+					dirty_pages(m, npages, dens[di], &seed, (char)rep);
+					t0 = now_ns();
+					if (tg[k].b != WW_BACKEND_AUTO)
+						ww_reset(tg[k].t, m, len);
+					else if (way == 0)
+						bare_wp(&tg[k].bare, m, len, true);
+					else
+						bare_scan(&tg[k].bare, m, len, true, NULL, 0);
+					if (rep >= 1)
+						v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+				}
+				snprintf(r.params, sizeof(r.params),
+					 "size_mib=%zu dirty=%s den=%zu", (size_t)(len / MiB),
+					 frac_name(dens[di]), dens[di]);
+				r.st = stats_of(v, reps);
+				if (tg[k].b == WW_BACKEND_AUTO && way == 1)
+					base[di] = r.st.med;
+				else if (tg[k].b != WW_BACKEND_AUTO)
+					row_ratio(&r, base[di], "bare-scan-wp-novec");
+				emit(&r);
+			}
+			target_untrack(&tg[k], m, len);
+		}
+	}
+	munmap(m, len);
+}
+
+/* ---- 3. sparse reservation ---------------------------------------------- */
+
+#define SPARSE_LEN (64 * GiB)
+#define SPARSE_CHUNKS 1024 /* 1024 x 64 KiB = 64 MiB populated */
+#define SPARSE_CHUNK (64 * KiB)
+
+/* 64 GiB reserved, one 64 KiB chunk populated at a random page of every
+ * 64 MiB: page tables for the data alone are about 1024 x 4 KiB. */
+static size_t sparse_off[SPARSE_CHUNKS]; /* where each chunk starts */
+
+static char *sparse_map(void)
+{
+	char *m = region_map(SPARSE_LEN, false, true);
+	uint64_t seed = 7;
+	size_t stride = SPARSE_LEN / SPARSE_CHUNKS;
+
+	for (size_t c = 0; c < SPARSE_CHUNKS; c++) {
+		sparse_off[c] =
+			c * stride + (rnd_next(&seed) % ((stride - SPARSE_CHUNK) / ps)) * ps;
+		memset(m + sparse_off[c], 1, SPARSE_CHUNK);
+	}
+	return m;
+}
+
+/* The ways to arm the sparse reservation with the bare kernel. */
+enum sparse_way { ARM_PRESENT_ONLY, ARM_WP_ALL, ARM_SCAN_ALL, NWAYS };
+static const char *const sparse_way_name[] = { "bare-arm-present-only", "bare-uffdio-wp",
+					       "bare-scan-wp-matching" };
+
+static void bare_arm_sparse(struct bare *b, char *m, enum sparse_way way)
+{
+	/* With an output vector, although nothing needs the output: without
+	 * one, this WP_MATCHING scan of 64 GiB took 23 ms instead of 3.6 ms
+	 * (measured on 6.18). */
+	static struct page_region vec[BARE_BATCH];
+
+	bare_register(b, m, SPARSE_LEN);
+	if (way == ARM_WP_ALL)
+		bare_wp(b, m, SPARSE_LEN, true);
+	else if (way == ARM_SCAN_ALL)
+		bare_scan(b, m, SPARSE_LEN, true, NULL, 0);
+	else /* registered, unarmed pages read as written: arm the present ones */
+		bare_scan_anyof(b, m, SPARSE_LEN, true, vec, BARE_BATCH,
+				PAGE_IS_PRESENT | PAGE_IS_SWAPPED);
+}
+
+static void bench_sparse(void)
+{
+	int reps = quick ? 1 : 3;
+	struct target tg[NBACKENDS + 1];
+	int ntg;
+	double base_ms = NAN, base_cms = NAN; /* bare-arm-present-only */
+
+	section("sparse: track 64 GiB MAP_NORESERVE with 64 MiB populated in 1024 places", "ratio");
+	ntg = targets_list(tg, "sparse");
+	for (int k = 0; k < ntg; k++) {
+		int ways = tg[k].b == WW_BACKEND_AUTO ? NWAYS : 1;
+
+		for (int way = 0; way < ways; way++) {
+			double ms[MAXREP], pte[MAXREP], cms[MAXREP];
+			const char *name =
+				tg[k].b == WW_BACKEND_AUTO ? sparse_way_name[way] : tg[k].name;
+			struct row r;
+			size_t got = 0, want = 0;
+
+			/* The process's first 64 GiB reservation pays one-off costs:
+			 * the first participant gets an untimed warm-up round. */
+			for (int rep = k == 0 && way == 0 ? -1 : 0; rep < reps; rep++) {
+				char *m = sparse_map();
+				long before = vm_pte_kib(), after;
+				uint64_t t0 = now_ns();
+				char why[256];
+				struct page_region vec[256];
+				struct iovec iov[256];
+
+				if (tg[k].b == WW_BACKEND_AUTO) {
+					if (!bare_open(&tg[k].bare,
+						       UFFD_FEATURE_WP_ASYNC |
+							       UFFD_FEATURE_WP_UNPOPULATED,
+						       why, sizeof(why)))
+						die("%s", why);
+					bare_arm_sparse(&tg[k].bare, m, (enum sparse_way)way);
+				} else {
+					target_track(&tg[k], m, SPARSE_LEN);
+				}
+				if (rep >= 0)
+					ms[rep] = (double)(now_ns() - t0) / 1e6;
+				after = vm_pte_kib();
+				if (rep >= 0)
+					pte[rep] = (double)(after - before) / 1024.0;
+				/* 100 writes into 100 populated chunks and one into a
+				 * hole (after chunk 1), then one collect. */
+				want = 101;
+				for (size_t w = 0; w < 100; w++)
+					m[sparse_off[w * (SPARSE_CHUNKS / 100)]] = 2;
+				if (sparse_off[1] + SPARSE_CHUNK >= sparse_off[2])
+					die("sparse: no hole after chunk 1");
+				m[sparse_off[1] + SPARSE_CHUNK] = 2;
+				t0 = now_ns();
+				if (tg[k].b == WW_BACKEND_AUTO && way == ARM_PRESENT_ONLY) {
+					/* Unarmed holes read as written: only present or
+					 * swapped pages count (the generic, slower path). */
+					got = bare_scan_anyof(&tg[k].bare, m, SPARSE_LEN, true, vec,
+							      256,
+							      PAGE_IS_PRESENT | PAGE_IS_SWAPPED);
+				} else if (tg[k].b == WW_BACKEND_AUTO) {
+					got = bare_scan(&tg[k].bare, m, SPARSE_LEN, true, vec, 256);
+				} else {
+					size_t runs;
+
+					got = lib_collect(tg[k].t, m, SPARSE_LEN, iov, 256, &runs);
+				}
+				if (rep >= 0)
+					cms[rep] = (double)(now_ns() - t0) / 1e6;
+				if (tg[k].b == WW_BACKEND_AUTO) {
+					bare_wp(&tg[k].bare, m, SPARSE_LEN, false);
+					bare_unregister(&tg[k].bare, m, SPARSE_LEN);
+					bare_close(&tg[k].bare);
+				} else {
+					target_untrack(&tg[k], m, SPARSE_LEN);
+				}
+				munmap(m, SPARSE_LEN);
+			}
+			r = row_new("sparse-track", name, "ms");
+			snprintf(r.params, sizeof(r.params), "reserved_gib=64 populated_mib=64");
+			r.st = stats_of(ms, reps);
+			if (tg[k].b == WW_BACKEND_AUTO && way == ARM_PRESENT_ONLY)
+				base_ms = r.st.med;
+			else
+				row_ratio(&r, base_ms, "bare-arm-present-only");
+			emit(&r);
+			r = row_new("sparse-pte", name, "MiB");
+			snprintf(r.params, sizeof(r.params), "reserved_gib=64 populated_mib=64");
+			r.st = stats_of(pte, reps);
+			snprintf(r.note, sizeof(r.note), "VmPTE added by tracking; goal < 8 MiB");
+			emit(&r);
+			r = row_new("sparse-collect", name, "ms");
+			snprintf(r.params, sizeof(r.params), "reserved_gib=64 populated_mib=64");
+			r.st = stats_of(cms, reps);
+			if (tg[k].b == WW_BACKEND_AUTO && way == ARM_PRESENT_ONLY)
+				base_cms = r.st.med;
+			else
+				row_ratio(&r, base_cms, "bare-arm-present-only");
+			if (got != want)
+				snprintf(r.note, sizeof(r.note),
+					 "%zu pages reported after %zu writes", got, want);
+			else
+				snprintf(r.note, sizeof(r.note),
+					 "collect after 100 writes + 1 into a hole: all reported");
+			emit(&r);
+		}
+	}
+}
+
+/* ---- 4. writers racing a collector -------------------------------------- */
+
+struct race {
+	char *m;
+	size_t npages;
+	atomic_bool stop;
+	atomic_ulong writes, collects;
+	struct target *tg;
+	void *buf;
+	size_t max;
+	long interval_us; /* collector's pause between collects; 0: none */
+};
+
+static void *race_writer(void *arg)
+{
+	struct race *rc = arg;
+	uint64_t seed = (uint64_t)(uintptr_t)&seed | 1;
+	unsigned long n = 0;
+
+	while (!atomic_load_explicit(&rc->stop, memory_order_relaxed)) {
+		for (int i = 0; i < 64; i++)
+			((volatile char *)rc->m)[(rnd_next(&seed) % rc->npages) * ps] = (char)i;
+		n += 64;
+	}
+	atomic_fetch_add(&rc->writes, n);
+	return NULL;
+}
+
+static void *race_collector(void *arg)
+{
+	struct race *rc = arg;
+	unsigned long n = 0;
+	size_t pages;
+
+	while (!atomic_load_explicit(&rc->stop, memory_order_relaxed)) {
+		target_collect(rc->tg, rc->m, rc->npages * ps, rc->buf, rc->max, &pages);
+		n++;
+		if (rc->interval_us) {
+			struct timespec d = { 0, rc->interval_us * 1000L };
+
+			nanosleep(&d, NULL);
+		}
+	}
+	atomic_fetch_add(&rc->collects, n);
+	return NULL;
+}
+
+/* Writes per second by two writers over duration_ms, with the collector
+ * running when tg is not NULL; *cps gets collects per second. */
+static double race_run(char *m, size_t npages, struct target *tg, void *buf, size_t max,
+		       long interval_us, int duration_ms, double *cps)
+{
+	struct race rc = { .m = m,
+			   .npages = npages,
+			   .tg = tg,
+			   .buf = buf,
+			   .max = max,
+			   .interval_us = interval_us };
+	pthread_t w[2], c;
+	struct timespec d = { duration_ms / 1000, (duration_ms % 1000) * 1000000L };
+	uint64_t t0 = now_ns();
+	double secs;
+
+	for (int i = 0; i < 2; i++)
+		pthread_create(&w[i], NULL, race_writer, &rc);
+	if (tg)
+		pthread_create(&c, NULL, race_collector, &rc);
+	nanosleep(&d, NULL);
+	atomic_store(&rc.stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(w[i], NULL);
+	if (tg)
+		pthread_join(c, NULL);
+	secs = (double)(now_ns() - t0) / 1e9;
+	*cps = (double)atomic_load(&rc.collects) / secs;
+	return (double)atomic_load(&rc.writes) / secs / 1e6;
+}
+
+/*
+ * Writers without tracking run paired with each backend, alternating rep by
+ * rep, so the ratio compares runs made under the same machine load. Two
+ * collector cadences: a tight loop (worst case: on 2 cores the collector
+ * owns one) and one collect per millisecond.
+ */
+static void bench_threads(void)
+{
+	static const long intervals[] = { 0, 1000 };
+	size_t len = quick ? 16 * MiB : 64 * MiB, npages = len / ps, max = npages + 1;
+	int reps = 3, dur = quick ? 200 : 500;
+	struct target tg[NBACKENDS + 1];
+	void *buf = malloc(max * sizeof(struct page_region));
+	char *m = region_map(len, true, false);
+	int ntg;
+
+	section("threads: 2 writers at random pages, 1 collector looping WW_RESET", "ratio");
+	ntg = targets_list(tg, "threads");
+	for (size_t ii = 0; ii < 2; ii++) {
+		for (int k = 0; k < ntg; k++) {
+			double v[MAXREP], vn[MAXREP], c[MAXREP], cn, none_med;
+			struct stats cs;
+			struct row r;
+
+			for (int rep = 0; rep < reps; rep++) {
+				vn[rep] = race_run(m, npages, NULL, NULL, 0, 0, dur, &cn);
+				target_track(&tg[k], m, len);
+				v[rep] = race_run(m, npages, &tg[k], buf, max, intervals[ii], dur,
+						  &c[rep]);
+				target_untrack(&tg[k], m, len);
+			}
+			r = row_new("threads", "none", "Mwrites/s");
+			snprintf(r.params, sizeof(r.params),
+				 "size_mib=%zu writers=2 interval_us=%ld", (size_t)(len / MiB),
+				 intervals[ii]);
+			r.st = stats_of(vn, reps);
+			none_med = r.st.med;
+			if (k == 0)
+				emit(&r);
+			r = row_new("threads", tg[k].name, "Mwrites/s");
+			snprintf(r.params, sizeof(r.params),
+				 "size_mib=%zu writers=2 interval_us=%ld", (size_t)(len / MiB),
+				 intervals[ii]);
+			r.st = stats_of(v, reps);
+			row_ratio(&r, none_med, "none");
+			cs = stats_of(c, reps);
+			snprintf(r.extra, sizeof(r.extra),
+				 ",\"collects_per_s\":%.4g,\"baseline_median\":%.4g", cs.med,
+				 none_med);
+			snprintf(r.note, sizeof(r.note), "%.0f collects/s", cs.med);
+			emit(&r);
+		}
+	}
+	munmap(m, len);
+	free(buf);
+}
+
+/* ---- 5. what programs do without write tracking ------------------------- */
+
+/* A fast 64-bit page hash: four independent multiply-xor lanes. */
+static uint64_t page_hash(const void *p)
+{
+	const uint64_t *w = p, k = 0x9e3779b97f4a7c15ULL;
+	uint64_t h0 = 1, h1 = 2, h2 = 3, h3 = 4;
+
+	for (size_t i = 0; i < ps / 8; i += 4) {
+		h0 = (h0 ^ w[i]) * k;
+		h1 = (h1 ^ w[i + 1]) * k;
+		h2 = (h2 ^ w[i + 2]) * k;
+		h3 = (h3 ^ w[i + 3]) * k;
+	}
+	return h0 ^ (h1 >> 7) ^ (h2 << 11) ^ (h3 >> 17);
+}
+
+static void write_100(char *m, size_t npages, uint64_t *seed)
+{
+	/* 100 distinct scattered pages: one in each of 100 equal slices. A
+	 * 64-bit stamp that never repeats, so every write changes the page. */
+	static uint64_t stamp;
+	size_t slice = npages / 100;
+
+	for (size_t i = 0; i < 100; i++) {
+		uint64_t v = ++stamp;
+
+		memcpy(m + (i * slice + rnd_next(seed) % slice) * ps + 8, &v, sizeof(v));
+	}
+}
+
+static void bench_alternatives(void)
+{
+	size_t len = quick ? 256 * MiB : 1 * GiB, npages = len / ps;
+	int reps = quick ? 3 : 5;
+	double v[MAXREP], fork_med, cmp_med, hash_med, base = NAN;
+	char *m = region_map(len, true, false), *copy;
+	uint64_t seed = 99, *hashes;
+	struct target tg[NBACKENDS + 1];
+	struct row r, rows[NBACKENDS + 4];
+	int ntg, nrows = 0;
+	char params[160];
+
+	snprintf(params, sizeof(params), "size_mib=%zu written_pages=100", (size_t)(len / MiB));
+	section("alternatives: find 100 written pages in a populated region", "ratio");
+	for (size_t i = 0; i < npages; i++)
+		m[i * ps] = (char)i;
+
+	/* fork(): what a fork-based snapshot pays up front (the parent's side,
+	 * before any copy-on-write fault). */
+	for (int rep = 0; rep < 1 + reps; rep++) {
+		uint64_t t0 = now_ns();
+		pid_t pid = fork();
+		double us = (double)(now_ns() - t0) / 1e3;
+
+		if (pid == 0)
+			_exit(0);
+		if (pid < 0)
+			die("fork: %s", strerror(errno));
+		waitpid(pid, NULL, 0);
+		if (rep >= 1)
+			v[rep - 1] = us;
+	}
+	r = row_new("alternatives", "fork-snapshot", "us/call");
+	snprintf(r.params, sizeof(r.params), "%s", params);
+	r.st = stats_of(v, reps);
+	fork_med = r.st.med;
+	rows[nrows++] = r;
+
+	/* Compare every page against a copy, refresh the copy of what changed. */
+	copy = region_map(len, true, false);
+	memcpy(copy, m, len);
+	for (int rep = 0; rep < 1 + reps; rep++) {
+		size_t found = 0;
+		uint64_t t0;
+
+		write_100(m, npages, &seed);
+		t0 = now_ns();
+		for (size_t i = 0; i < npages; i++)
+			if (memcmp(m + i * ps, copy + i * ps, ps)) {
+				memcpy(copy + i * ps, m + i * ps, ps);
+				found++;
+			}
+		if (rep >= 1)
+			v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+		if (found != 100)
+			die("memcmp found %zu pages, not 100", found);
+	}
+	munmap(copy, len);
+	r = row_new("alternatives", "memcmp-copy", "us/call");
+	snprintf(r.params, sizeof(r.params), "%s", params);
+	r.st = stats_of(v, reps);
+	cmp_med = r.st.med;
+	rows[nrows++] = r;
+
+	/* Hash every page, compare with the stored hashes. */
+	hashes = malloc(npages * sizeof(*hashes));
+	for (size_t i = 0; i < npages; i++)
+		hashes[i] = page_hash(m + i * ps);
+	for (int rep = 0; rep < 1 + reps; rep++) {
+		size_t found = 0;
+		uint64_t t0;
+
+		write_100(m, npages, &seed);
+		t0 = now_ns();
+		for (size_t i = 0; i < npages; i++) {
+			uint64_t h = page_hash(m + i * ps);
+
+			if (h != hashes[i]) {
+				hashes[i] = h;
+				found++;
+			}
+		}
+		if (rep >= 1)
+			v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+		if (found != 100)
+			die("hash found %zu pages, not 100", found);
+	}
+	free(hashes);
+	r = row_new("alternatives", "hash-pages", "us/call");
+	snprintf(r.params, sizeof(r.params), "%s", params);
+	r.st = stats_of(v, reps);
+	hash_med = r.st.med;
+	rows[nrows++] = r;
+
+	ntg = targets_list(tg, "alternatives");
+	for (int k = 0; k < ntg; k++) {
+		struct page_region *buf = malloc(256 * sizeof(*buf));
+		size_t got = 0;
+
+		target_track(&tg[k], m, len);
+		for (int rep = 0; rep < 1 + reps; rep++) {
+			double us;
+
+			write_100(m, npages, &seed);
+			us = target_collect(&tg[k], m, len, buf, 256, &got);
+			if (rep >= 1)
+				v[rep - 1] = us;
+		}
+		target_untrack(&tg[k], m, len);
+		free(buf);
+		r = row_new("alternatives", tg[k].name, "us/call");
+		snprintf(r.params, sizeof(r.params), "%s", params);
+		r.st = stats_of(v, reps);
+		snprintf(
+			r.extra, sizeof(r.extra),
+			",\"fork_over_this\":%.4g,\"memcmp_over_this\":%.4g,\"hash_over_this\":%.4g",
+			fork_med / r.st.med, cmp_med / r.st.med, hash_med / r.st.med);
+		snprintf(r.note, sizeof(r.note),
+			 "%.0fx faster than fork, %.0fx than memcmp, %.0fx than hash%s",
+			 fork_med / r.st.med, cmp_med / r.st.med, hash_med / r.st.med,
+			 got == 100 ? "" : " (page count is not 100)");
+		if (tg[k].b == WW_BACKEND_PAGEMAP_SCAN)
+			base = r.st.med;
+		rows[nrows++] = r;
+	}
+	for (int i = 0; i < nrows; i++) {
+		if (i < 3 || strcmp(rows[i].backend, "pagemap-scan"))
+			row_ratio(&rows[i], base, "pagemap-scan");
+		emit(&rows[i]);
+	}
+	munmap(m, len);
+}
+
+/* ---- driver ---------------------------------------------------------- */
+
+static void system_info(void)
+{
+	struct utsname u;
+	char cpu[128] = "unknown", line[256], date[64];
+	time_t now = time(NULL);
+	FILE *f = fopen("/proc/cpuinfo", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+			snprintf(cpu, sizeof(cpu), "%s", strchr(line, ':') + 2);
+			cpu[strcspn(cpu, "\n")] = 0;
+			break;
+		}
+	if (f)
+		fclose(f);
+	uname(&u);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	fprintf(human, "ww-bench: kernel %s, %s, %ld cpus, %s%s\n", u.release, cpu,
+		sysconf(_SC_NPROCESSORS_ONLN), date, quick ? ", --quick" : "");
+	if (jsonl) {
+		fprintf(jsonl, "{\"benchmark\":\"system\",\"kernel\":");
+		json_str(jsonl, u.release);
+		fprintf(jsonl, ",\"cpu\":");
+		json_str(jsonl, cpu);
+		fprintf(jsonl, ",\"cpus\":%ld,\"date\":\"%s\",\"quick\":%s}\n",
+			sysconf(_SC_NPROCESSORS_ONLN), date, quick ? "true" : "false");
+	}
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} benches[] = {
+	{ "first-write", bench_first_write },
+	{ "collect", bench_collect },
+	{ "reset", bench_reset },
+	{ "sparse", bench_sparse },
+	{ "threads", bench_threads },
+	{ "alternatives", bench_alternatives },
+};
+#define NBENCH (sizeof(benches) / sizeof(benches[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: ww-bench [--quick] [--json[=FILE]] [--bench LIST] [--backend LIST]\n"
+		   "  --quick         small regions, few repetitions (seconds, for development)\n"
+		   "  --json          JSON Lines on stdout (the table goes to stderr)\n"
+		   "  --json=FILE     JSON Lines into FILE (the table stays on stdout)\n"
+		   "  --bench LIST    comma-separated, from: first-write collect reset sparse\n"
+		   "                  threads alternatives (default: all)\n"
+		   "  --backend LIST  comma-separated, from: bare-kernel pagemap-scan uffd-wp\n"
+		   "                  soft-dirty mprotect (default: all)\n");
+}
+
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = list; p && *p;) {
+		const char *c = strchr(p, ',');
+		size_t l = c ? (size_t)(c - p) : strlen(p);
+
+		if (l == n && !strncmp(p, name, n))
+			return true;
+		p = c ? c + 1 : NULL;
+	}
+	return false;
+}
+
+int main(int argc, char **argv)
+{
+	const char *bench_list = NULL;
+
+	ps = (size_t)sysconf(_SC_PAGESIZE);
+	human = stdout;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--quick")) {
+			quick = true;
+		} else if (!strcmp(a, "--json")) {
+			jsonl = stdout;
+			human = stderr;
+		} else if (!strncmp(a, "--json=", 7)) {
+			jsonl = fopen(a + 7, "we");
+			if (!jsonl)
+				die("%s: %s", a + 7, strerror(errno));
+		} else if (!strcmp(a, "--bench") && i + 1 < argc) {
+			bench_list = argv[++i];
+		} else if (!strcmp(a, "--backend") && i + 1 < argc) {
+			const char *l = argv[++i];
+
+			for (const char *p = l; *p;) {
+				const char *c = strchr(p, ',');
+				size_t n = c ? (size_t)(c - p) : strlen(p);
+				bool known = n == 11 && !strncmp(p, "bare-kernel", n);
+
+				for (int b = 1; b < WW_BACKEND_COUNT; b++) {
+					const char *name = ww_backend_name((enum ww_backend)b);
+
+					known |= strlen(name) == n && !strncmp(p, name, n);
+				}
+				if (!known)
+					die("unknown backend '%.*s'", (int)n, p);
+				p = c ? c + 1 : p + n;
+			}
+			want_backends = in_list(l, "bare-kernel") ? 1u : 0;
+			for (int b = 1; b < WW_BACKEND_COUNT; b++)
+				if (in_list(l, ww_backend_name((enum ww_backend)b)))
+					want_backends |= 1u << b;
+		} else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (bench_list)
+		for (const char *p = bench_list; *p;) {
+			const char *c = strchr(p, ',');
+			size_t l = c ? (size_t)(c - p) : strlen(p);
+			bool ok = false;
+
+			for (size_t k = 0; k < NBENCH; k++)
+				ok |= strlen(benches[k].name) == l &&
+				      !strncmp(p, benches[k].name, l);
+			if (!ok)
+				die("unknown benchmark '%.*s'", (int)l, p);
+			p = c ? c + 1 : p + l;
+		}
+	system_info();
+	for (size_t k = 0; k < NBENCH; k++)
+		if (!bench_list || in_list(bench_list, benches[k].name)) {
+			uint64_t t0 = now_ns();
+
+			benches[k].fn();
+			fprintf(human, "(%s took %.1f s)\n", benches[k].name,
+				(double)(now_ns() - t0) / 1e9);
+		}
+	if (jsonl && jsonl != stdout)
+		fclose(jsonl);
+	return 0;
+}
