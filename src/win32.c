@@ -669,7 +669,24 @@ WW_API uint32_t ww_ResetWriteWatch(void *base, size_t size)
 		return ~0u;
 	}
 	pending_clear_range(a, page_idx(a, s), page_idx(a, e));
-	err = ww_reset(tracker, (void *)s, e - s);
+	/*
+	 * Only committed runs can hold written pages (reserved pages are
+	 * PROT_NONE since the last re-track), so only they are reset: cheaper
+	 * for a large mostly-reserved heap, and uffd-wp on Linux 6.1 refuses
+	 * to write-protect a range of unpopulated PROT_NONE memory.
+	 */
+	err = 0;
+	for (size_t i = page_idx(a, s), n = page_idx(a, e); i < n && !err;) {
+		size_t j;
+
+		while (i < n && !a->prot[i])
+			i++;
+		for (j = i; j < n && a->prot[j]; j++)
+			;
+		if (i < j)
+			err = ww_reset(tracker, (void *)(a->base + i * ps), (j - i) * ps);
+		i = j;
+	}
 	pthread_mutex_unlock(&reg_lock);
 	if (err) {
 		set_error(error_of(err));
