@@ -8,11 +8,12 @@
  * and one JSON line per backend; ratio = layer median / core median.
  *
  * Usage: win32_bench [-n REPS] [BACKEND...]   (default: every backend)
- * Each backend runs in a child process, because the layer's shared tracker
- * is chosen once per process (WRITEWATCH_BACKEND).
+ * Each variant of each backend runs in a child process: the layer's shared
+ * tracker is chosen once per process (WRITEWATCH_BACKEND), and see measure().
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 
 #define PAGES 2048
 #define DIRTY 1024
+#define BATCHES 10 /* child processes per variant, alternating */
 
 static size_t ps;
 static size_t dirty[DIRTY]; /* page indexes, ascending */
@@ -81,92 +83,148 @@ static void dirty_pages(char *m, unsigned char v)
 		m[dirty[i] * ps + 8] = (char)v;
 }
 
-static int run(const char *name, int reps)
+/*
+ * Time reps cycles of one variant (layer: GetWriteWatch+RESET on a
+ * write-watch allocation; core: ww_collect+WW_RESET on a tracked mapping)
+ * into tm[0..reps). Each variant runs in its own
+ * process with only its own memory: the mprotect backend reads
+ * /proc/self/maps at each collect, up to the range, so a second fragmented
+ * region below the measured one would be charged to it.
+ */
+static int measure(const char *name, bool layer, int reps, double *tm)
 {
 	static void *addrs[PAGES];
 	static struct iovec out[DIRTY];
-	double *tw = calloc((size_t)reps, sizeof(double)),
-	       *tc = calloc((size_t)reps, sizeof(double));
 	struct ww_opts o = { .sz = sizeof(o) };
-	struct ww_tracker *t;
-	char *w, *c;
+	struct ww_tracker *t = NULL;
+	char *m;
 
 	setenv("WRITEWATCH_BACKEND", name, 1);
-	if (!tw || !tc || ww_backend_from_name(name, &o.backend) < 0)
+	if (ww_backend_from_name(name, &o.backend) < 0)
 		return 1;
-	w = ww_VirtualAlloc(NULL, PAGES * ps, WW_MEM_RESERVE | WW_MEM_COMMIT | WW_MEM_WRITE_WATCH,
-			    WW_PAGE_READWRITE);
-	if (!w) {
-		fprintf(stderr, "%s: VirtualAlloc failed: error %u\n", name, ww_GetLastError());
-		return 1;
-	}
-	c = mmap(NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (c == MAP_FAILED || ww_open(&o, &t) || ww_track(t, c, PAGES * ps)) {
-		fprintf(stderr, "%s: tracker: %s\n", name, strerror(errno));
-		return 1;
+	if (layer) {
+		m = ww_VirtualAlloc(NULL, PAGES * ps,
+				    WW_MEM_RESERVE | WW_MEM_COMMIT | WW_MEM_WRITE_WATCH,
+				    WW_PAGE_READWRITE);
+		if (!m) {
+			fprintf(stderr, "%s: VirtualAlloc failed: error %u\n", name,
+				ww_GetLastError());
+			return 1;
+		}
+	} else {
+		m = mmap(NULL, PAGES * ps, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+			 0);
+		if (m == MAP_FAILED || ww_open(&o, &t) || ww_track(t, m, PAGES * ps)) {
+			fprintf(stderr, "%s: tracker: %s\n", name, strerror(errno));
+			return 1;
+		}
 	}
 	for (int r = -3; r < reps; r++) { /* three warm-up rounds */
-		uintptr_t count = PAGES;
-		uint32_t gran;
 		size_t got = 0;
-		void *next = c;
 		double t0;
 
-		dirty_pages(w, (unsigned char)r);
+		dirty_pages(m, (unsigned char)r);
 		t0 = now_us();
-		if (ww_GetWriteWatch(WW_WRITE_WATCH_FLAG_RESET, w, PAGES * ps, addrs, &count,
-				     &gran)) {
-			fprintf(stderr, "%s: GetWriteWatch failed: %u\n", name, ww_GetLastError());
-			return 1;
-		}
-		if (r >= 0)
-			tw[r] = now_us() - t0;
-		if (count != DIRTY) {
-			fprintf(stderr, "%s: GetWriteWatch found %lu pages, not %d\n", name,
-				(unsigned long)count, DIRTY);
-			return 1;
-		}
+		if (layer) {
+			uintptr_t count = PAGES;
+			uint32_t gran;
 
-		dirty_pages(c, (unsigned char)r);
-		t0 = now_us();
-		while ((char *)next < c + PAGES * ps) {
-			ssize_t n = ww_collect(t, next, (size_t)(c + PAGES * ps - (char *)next),
-					       WW_RESET, out, DIRTY, &next);
-
-			if (n < 0) {
-				fprintf(stderr, "%s: ww_collect: %s\n", name, strerror(errno));
+			if (ww_GetWriteWatch(WW_WRITE_WATCH_FLAG_RESET, m, PAGES * ps, addrs,
+					     &count, &gran)) {
+				fprintf(stderr, "%s: GetWriteWatch failed: %u\n", name,
+					ww_GetLastError());
 				return 1;
 			}
-			for (ssize_t i = 0; i < n; i++)
-				got += out[i].iov_len / ps;
+			got = count;
+		} else {
+			void *next = m;
+
+			while ((char *)next < m + PAGES * ps) {
+				ssize_t n =
+					ww_collect(t, next, (size_t)(m + PAGES * ps - (char *)next),
+						   WW_RESET, out, DIRTY, &next);
+
+				if (n < 0) {
+					fprintf(stderr, "%s: ww_collect: %s\n", name,
+						strerror(errno));
+					return 1;
+				}
+				for (ssize_t i = 0; i < n; i++)
+					got += out[i].iov_len / ps;
+			}
 		}
 		if (r >= 0)
-			tc[r] = now_us() - t0;
+			tm[r] = now_us() - t0;
 		if (got != DIRTY) {
-			fprintf(stderr, "%s: ww_collect found %zu pages, not %d\n", name, got,
-				DIRTY);
+			fprintf(stderr, "%s: found %zu pages, not %d\n", name, got, DIRTY);
 			return 1;
 		}
 	}
-	qsort(tw, (size_t)reps, sizeof(double), cmp_double);
-	qsort(tc, (size_t)reps, sizeof(double), cmp_double);
-	{
-		double mw = tw[reps / 2], mc = tc[reps / 2];
+	return 0;
+}
 
-		printf("win32_getwritewatch %s: GetWriteWatch+RESET median %.1f us (min %.1f, max "
-		       "%.1f), ww_collect+WW_RESET median %.1f us (min %.1f, max %.1f), ratio "
-		       "%.2f, %d reps, %d of %d pages\n",
-		       name, mw, tw[0], tw[reps - 1], mc, tc[0], tc[reps - 1], mw / mc, reps, DIRTY,
-		       PAGES);
-		printf("{\"benchmark\":\"win32_getwritewatch\",\"backend\":\"%s\",\"median_us\":%.2f,"
-		       "\"min_us\":%.2f,\"max_us\":%.2f,\"ratio\":%.3f,\"collect_median_us\":%.2f,"
-		       "\"reps\":%d,\"pages\":%d,\"dirty\":%d}\n",
-		       name, mw, tw[0], tw[reps - 1], mw / mc, mc, reps, PAGES, DIRTY);
+/* measure() in a child process; the times come back through a pipe. */
+static int measure_child(const char *name, bool layer, int reps, double *tm)
+{
+	size_t want = (size_t)reps * sizeof(double), got = 0;
+	int fds[2], st;
+	pid_t pid;
+
+	if (pipe(fds))
+		return 1;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		close(fds[0]);
+		if (measure(name, layer, reps, tm) || write(fds[1], tm, want) != (ssize_t)want)
+			_exit(1);
+		_exit(0);
 	}
-	ww_close(t);
-	ww_VirtualFree(w, 0, WW_MEM_RELEASE);
-	free(tw);
-	free(tc);
+	close(fds[1]);
+	while (pid > 0 && got < want) {
+		ssize_t r = read(fds[0], (char *)tm + got, want - got);
+
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fds[0]);
+	if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) ||
+	    got != want)
+		return 1;
+	return 0;
+}
+
+/*
+ * Alternate BATCHES child processes of each variant, so that load from
+ * other processes (this machine's cores are shared) falls on both alike.
+ */
+static int run(const char *name, int reps)
+{
+	int per = (reps + BATCHES - 1) / BATCHES, n = per * BATCHES;
+	double *w = calloc((size_t)n, sizeof(double)), *c = calloc((size_t)n, sizeof(double));
+	double mw, mc;
+
+	if (!w || !c)
+		return 1;
+	for (int i = 0; i < BATCHES; i++)
+		if (measure_child(name, true, per, w + i * per) ||
+		    measure_child(name, false, per, c + i * per))
+			return 1;
+	qsort(w, (size_t)n, sizeof(double), cmp_double);
+	qsort(c, (size_t)n, sizeof(double), cmp_double);
+	mw = w[n / 2];
+	mc = c[n / 2];
+	printf("win32_getwritewatch %s: GetWriteWatch+RESET median %.1f us (min %.1f, max %.1f), "
+	       "ww_collect+WW_RESET median %.1f us (min %.1f, max %.1f), ratio %.2f, %d reps, "
+	       "%d of %d pages\n",
+	       name, mw, w[0], w[n - 1], mc, c[0], c[n - 1], mw / mc, n, DIRTY, PAGES);
+	printf("{\"benchmark\":\"win32_getwritewatch\",\"backend\":\"%s\",\"median_us\":%.2f,"
+	       "\"min_us\":%.2f,\"max_us\":%.2f,\"ratio\":%.3f,\"collect_median_us\":%.2f,"
+	       "\"reps\":%d,\"pages\":%d,\"dirty\":%d}\n",
+	       name, mw, w[0], w[n - 1], mw / mc, mc, n, PAGES, DIRTY);
+	free(w);
+	free(c);
 	return 0;
 }
 
@@ -174,7 +232,7 @@ int main(int argc, char **argv)
 {
 	static const char *all[] = { "pagemap-scan", "uffd-wp", "soft-dirty", "mprotect" };
 	const char **names = all;
-	int n = 4, reps = 501, status = 0, opt;
+	int n = 4, reps = 500, status = 0, opt;
 
 	while ((opt = getopt(argc, argv, "n:h")) != -1) {
 		if (opt == 'n' && atoi(optarg) > 0) {
@@ -194,8 +252,6 @@ int main(int argc, char **argv)
 	for (int i = 0; i < n; i++) {
 		enum ww_backend b;
 		char why[256];
-		pid_t pid;
-		int st;
 
 		if (ww_backend_from_name(names[i], &b) < 0) {
 			fprintf(stderr, "unknown backend %s\n", names[i]);
@@ -205,11 +261,7 @@ int main(int argc, char **argv)
 			printf("win32_getwritewatch %s: skipped: %s\n", names[i], why);
 			continue;
 		}
-		fflush(stdout);
-		pid = fork();
-		if (pid == 0)
-			exit(run(names[i], reps));
-		if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		if (run(names[i], reps))
 			status = 1;
 	}
 	return status;

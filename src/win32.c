@@ -33,7 +33,8 @@
 #include "writewatch/win32.h"
 
 #define WORD_BITS 64
-#define RUNS 256 /* runs per ww_collect call: 4 KiB of stack */
+#define RUNS 256 /* runs per ww_collect call from the stack buffer */
+#define RUNS_MAX 65536 /* runs per call from the shared buffer: 1 MiB */
 #define ERROR_GEN_FAILURE 31u
 
 struct alloc {
@@ -48,6 +49,10 @@ static struct alloc **allocs; /* sorted by base, disjoint */
 static size_t nallocs, cap_allocs;
 static struct ww_tracker *tracker;
 static size_t ps;
+/* Run buffer for ww_collect, under reg_lock. Some mechanisms pay per call
+ * (mprotect re-reads /proc/self/maps), so one call should take all runs. */
+static struct iovec *runs_buf;
+static size_t runs_cap;
 static _Thread_local uint32_t last_error;
 
 static void set_error(uint32_t e)
@@ -187,6 +192,37 @@ static void alloc_free(struct alloc *a)
 	free(a);
 }
 
+/*
+ * A run buffer for a range of pages (at most one run per two pages) of at
+ * most want runs: the shared one, grown if it can be, else the caller's
+ * stack buffer of RUNS. Caller holds reg_lock.
+ */
+static struct iovec *runs_get(size_t pages, size_t want, struct iovec *stack, size_t *max)
+{
+	size_t n = pages / 2 + 1;
+
+	n = n < want ? n : want;
+	n = n < RUNS_MAX ? n : RUNS_MAX;
+	if (n <= RUNS) {
+		*max = n;
+		return stack;
+	}
+	if (n > runs_cap) {
+		struct iovec *b = realloc(runs_buf, n * sizeof(*b));
+
+		if (b) {
+			runs_buf = b;
+			runs_cap = n;
+		}
+	}
+	if (runs_cap < RUNS) {
+		*max = RUNS < n ? RUNS : n;
+		return stack;
+	}
+	*max = runs_cap < n ? runs_cap : n;
+	return runs_buf;
+}
+
 /* The shared tracker, opened on first need. Caller holds reg_lock. */
 static int tracker_get(void)
 {
@@ -201,12 +237,16 @@ static int tracker_get(void)
  */
 static int preserve(struct alloc *a, uintptr_t s, uintptr_t e)
 {
-	struct iovec runs[RUNS];
+	struct iovec stack[RUNS], *runs;
 	uintptr_t pos = s;
 
 	while (pos < e) {
 		void *next;
-		ssize_t got = ww_collect(tracker, (void *)pos, e - pos, 0, runs, RUNS, &next);
+		size_t max;
+		ssize_t got;
+
+		runs = runs_get((e - pos) / ps, SIZE_MAX, stack, &max);
+		got = ww_collect(tracker, (void *)pos, e - pos, 0, runs, max, &next);
 
 		if (got < 0)
 			return (int)got;
@@ -546,7 +586,7 @@ static void merge(struct alloc *a, uintptr_t pos, uintptr_t cend, const struct i
 WW_API uint32_t ww_GetWriteWatch(uint32_t flags, void *base, size_t size, void **addresses,
 				 uintptr_t *count, uint32_t *granularity)
 {
-	struct iovec runs[RUNS];
+	struct iovec stack[RUNS], *runs;
 	uintptr_t s, e, pos, cap, n = 0;
 	struct alloc *a;
 	bool reset = flags & WW_WRITE_WATCH_FLAG_RESET;
@@ -579,10 +619,14 @@ WW_API uint32_t ww_GetWriteWatch(uint32_t flags, void *base, size_t size, void *
 	 * does re-arm is either returned or kept in pending.
 	 */
 	for (pos = s; n < cap && pos < e;) {
-		size_t max = cap - n < RUNS ? (size_t)(cap - n) : RUNS;
+		size_t max;
 		void *next;
-		ssize_t got = ww_collect(tracker, (void *)pos, e - pos, reset ? WW_RESET : 0, runs,
-					 max, &next);
+		ssize_t got;
+
+		runs = runs_get((e - pos) / ps, cap - n > SIZE_MAX ? SIZE_MAX : (size_t)(cap - n),
+				stack, &max);
+		got = ww_collect(tracker, (void *)pos, e - pos, reset ? WW_RESET : 0, runs, max,
+				 &next);
 
 		if (got < 0) {
 			err = (int)got;
@@ -625,7 +669,24 @@ WW_API uint32_t ww_ResetWriteWatch(void *base, size_t size)
 		return ~0u;
 	}
 	pending_clear_range(a, page_idx(a, s), page_idx(a, e));
-	err = ww_reset(tracker, (void *)s, e - s);
+	/*
+	 * Only committed runs can hold written pages (reserved pages are
+	 * PROT_NONE since the last re-track), so only they are reset: cheaper
+	 * for a large mostly-reserved heap, and uffd-wp on Linux 6.1 refuses
+	 * to write-protect a range of unpopulated PROT_NONE memory.
+	 */
+	err = 0;
+	for (size_t i = page_idx(a, s), n = page_idx(a, e); i < n && !err;) {
+		size_t j;
+
+		while (i < n && !a->prot[i])
+			i++;
+		for (j = i; j < n && a->prot[j]; j++)
+			;
+		if (i < j)
+			err = ww_reset(tracker, (void *)(a->base + i * ps), (j - i) * ps);
+		i = j;
+	}
 	pthread_mutex_unlock(&reg_lock);
 	if (err) {
 		set_error(error_of(err));

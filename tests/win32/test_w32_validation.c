@@ -96,7 +96,11 @@ int main(int argc, char **argv)
 		printf("note: the address after the allocation is taken; adjacent case not run\n");
 	}
 
-	/* The same range that failed one byte too long works exactly. */
+	/* The same range that failed one byte too long works exactly. (Reset
+	 * and write again first: on soft-dirty, the adjacent allocation's VMA
+	 * merge reads dirty as a whole, a documented false positive.) */
+	CHECK_EQ(ww_ResetWriteWatch(base, N * PS), 0);
+	base[0] = 2;
 	count = 5;
 	CHECK_EQ(ww_GetWriteWatch(0, base, N * PS, addrs, &count, &gran), 0);
 	CHECK_EQ(count, 1);
