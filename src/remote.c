@@ -108,17 +108,36 @@ static int wait_tracee(pid_t pid, int *st)
 	}
 }
 
+/* At a syscall stop: PTRACE_SYSCALL_INFO_ENTRY or _EXIT, or -1 when the
+ * kernel cannot tell (before 5.3; then stops simply alternate). */
+static int syscall_op(pid_t pid)
+{
+	struct __ptrace_syscall_info info;
+
+	if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof(info), &info) <= 0)
+		return -1;
+	return info.op;
+}
+
+/* Signals held back while the registers are borrowed (see inject()). */
+#define HOLD_MAX 64
+struct held {
+	int n;
+	siginfo_t si[HOLD_MAX];
+};
+
 /*
  * Run one syscall in the stopped tracee: from any ptrace-stop, through its
- * syscall-entry stop, to its syscall-exit stop. A signal that arrives
- * meanwhile is held back (its stop is suppressed) and handed back in
- * *held_sig, to be delivered when we detach.
+ * syscall-entry stop, to its syscall-exit stop. A signal that gets through
+ * meanwhile (SIGSTOP always; any signal when the target's mask could not be
+ * touched) must not be delivered onto the injected registers: its stop is
+ * suppressed and its siginfo kept in *h, to be sent again after detach.
  */
 static int inject(pid_t pid, const ww__regs *base, uintptr_t insn, long nr,
-		  const unsigned long args[6], long *ret, int *held_sig)
+		  const unsigned long args[6], long *ret, struct held *h)
 {
 	ww__regs r = *base;
-	int st, err, entered = 0;
+	int st, err, entered = 0, op;
 
 	ww__regs_syscall(&r, insn, nr, args);
 	err = ww__regs_set(pid, &r);
@@ -131,6 +150,13 @@ static int inject(pid_t pid, const ww__regs *base, uintptr_t insn, long nr,
 		if (err)
 			return err;
 		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			/* The first stop may be the exit of a syscall the
+			 * tracee was entering when we took over: ask. */
+			op = syscall_op(pid);
+			if (op == PTRACE_SYSCALL_INFO_ENTRY || (op < 0 && !entered)) {
+				entered = 1;
+				continue;
+			}
 			if (entered) {
 				err = ww__regs_get(pid, &r);
 				if (err)
@@ -138,11 +164,11 @@ static int inject(pid_t pid, const ww__regs *base, uintptr_t insn, long nr,
 				*ret = ww__regs_result(&r);
 				return 0;
 			}
-			entered = 1;
-		} else if ((st >> 16) == 0 && !*held_sig) {
-			/* signal-delivery-stop: only SIGSTOP and synchronous
-			 * signals get past the blocked mask; hold it. */
-			*held_sig = WSTOPSIG(st);
+			/* an exit before our entry: the syscall we skipped */
+		} else if ((st >> 16) == 0 && h->n < HOLD_MAX) {
+			/* signal-delivery-stop */
+			if (ptrace(PTRACE_GETSIGINFO, pid, NULL, &h->si[h->n]) == 0)
+				h->n++;
 		}
 		/* Group-stops and other event stops: just keep going. */
 	}
@@ -155,44 +181,98 @@ static int inject(pid_t pid, const ww__regs *base, uintptr_t insn, long nr,
  * the target yet, and our exit detaches it). SIGCHLD is blocked in the
  * helper, so sigtimedwait sees each stop notification. */
 #define STOP_TIMEOUT_S 3
-static int wait_interrupt(pid_t pid)
+/* waitpid for a stop of pid, for at most *left (which is decreased). */
+static int wait_timed(pid_t pid, int *st, struct timespec *left)
 {
-	struct timespec left = { STOP_TIMEOUT_S, 0 };
 	sigset_t chld;
-	int st;
 
 	sigemptyset(&chld);
 	sigaddset(&chld, SIGCHLD);
 	for (;;) {
-		pid_t r = waitpid(pid, &st, __WALL | WNOHANG);
+		pid_t r = waitpid(pid, st, __WALL | WNOHANG);
+		struct timespec t0, t1;
 
 		if (r < 0 && errno != EINTR)
 			return -errno;
-		if (r == 0) {
-			struct timespec t0, t1;
-
-			clock_gettime(CLOCK_MONOTONIC, &t0);
-			if (sigtimedwait(&chld, NULL, &left) < 0 && errno == EAGAIN)
-				return -ETIMEDOUT;
-			clock_gettime(CLOCK_MONOTONIC, &t1);
-			left.tv_sec -= t1.tv_sec - t0.tv_sec;
-			left.tv_nsec -= t1.tv_nsec - t0.tv_nsec;
-			while (left.tv_nsec < 0) {
-				left.tv_nsec += 1000000000L;
-				left.tv_sec--;
-			}
-			if (left.tv_sec < 0)
-				return -ETIMEDOUT;
+		if (r == pid)
+			return WIFSTOPPED(*st) ? 0 : -ESRCH;
+		if (r != 0)
 			continue;
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (sigtimedwait(&chld, NULL, left) < 0 && errno == EAGAIN)
+			return -ETIMEDOUT;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		left->tv_sec -= t1.tv_sec - t0.tv_sec;
+		left->tv_nsec -= t1.tv_nsec - t0.tv_nsec;
+		while (left->tv_nsec < 0) {
+			left->tv_nsec += 1000000000L;
+			left->tv_sec--;
 		}
-		if (r != pid)
-			continue;
-		if (!WIFSTOPPED(st))
-			return -ESRCH;
+		if (left->tv_sec < 0)
+			return -ETIMEDOUT;
+	}
+}
+
+static int wait_interrupt(pid_t pid)
+{
+	struct timespec left = { STOP_TIMEOUT_S, 0 };
+	int st, err;
+
+	for (;;) {
+		err = wait_timed(pid, &st, &left);
+		if (err)
+			return err;
 		if ((st >> 16) == PTRACE_EVENT_STOP)
 			return 0;
 		if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(st)) < 0)
 			return -errno;
+	}
+}
+
+/*
+ * The tracee was interrupted inside a syscall that installed a temporary
+ * signal mask (ppoll, pselect, sigsuspend, epoll_pwait): the kernel restores
+ * the real mask only when the tracee resumes, and PTRACE_SETSIGMASK would
+ * lose it. So let it resume as it would have (restart, mask restored,
+ * signals delivered) up to its next syscall entry, normally the restarted
+ * call itself: there the mask is the real one and the registers can be
+ * rewound to re-execute that call. 0 at an entry stop, else a negative
+ * errno (-ETIMEDOUT: the tracee was stopped again and may be detached).
+ */
+static int step_to_entry(pid_t pid)
+{
+	struct timespec left = { STOP_TIMEOUT_S, 0 };
+	long sig = 0;
+	int st, err;
+
+	for (;;) {
+		if (ptrace(PTRACE_SYSCALL, pid, NULL, (void *)sig) < 0)
+			return -errno;
+		sig = 0;
+		err = wait_timed(pid, &st, &left);
+		if (err == -ETIMEDOUT) {
+			struct timespec again = { STOP_TIMEOUT_S, 0 };
+
+			if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0)
+				return -errno;
+			do
+				err = wait_timed(pid, &st, &again);
+			while (!err && (st >> 16) != PTRACE_EVENT_STOP &&
+			       ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(st)) == 0);
+			return err ? err : -ETIMEDOUT;
+		}
+		if (err)
+			return err;
+		if (WSTOPSIG(st) == (SIGTRAP | 0x80)) {
+			int op = syscall_op(pid);
+
+			if (op == PTRACE_SYSCALL_INFO_ENTRY)
+				return 0;
+			if (op < 0)
+				return -ENOSYS;
+		} else if ((st >> 16) == 0) {
+			sig = WSTOPSIG(st); /* deliver it, as it would have been */
+		}
 	}
 }
 
@@ -218,7 +298,8 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 	ww__regs saved, fixed;
 	uint64_t oldmask = 0, allmask = ~0ULL;
 	bool masked = false;
-	int held = 0, err, pidfd;
+	struct held held = { 0 };
+	int err, pidfd;
 	long nr_in, fd = -1, rc;
 	unsigned long a[6] = { 0 };
 
@@ -254,8 +335,23 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		goto detach;
 	}
 	fixed = saved;
-	ww__regs_restart_fixup(&fixed);
 	nr_in = ww__regs_in_syscall(&saved);
+	if (ww__regs_restart_fixup(&fixed) && sigmask_syscall(nr_in)) {
+		/* see step_to_entry(); the rewound registers re-execute
+		 * whichever syscall it is entering */
+		err = step_to_entry(pid);
+		if (!err)
+			err = ww__regs_get(pid, &saved);
+		if (err) {
+			/* nothing changed; -ETIMEDOUT: stopped again, detachable */
+			res.err = err;
+			res.stage = ST_STOP;
+			goto detach;
+		}
+		fixed = saved;
+		ww__regs_rewind_entry(&fixed);
+		nr_in = -1; /* at an entry, the mask is the real one */
+	}
 	if (!insn) {
 		/* No syscall instruction in the vDSO: the one the tracee is
 		 * stopped in will do, if it is stopped in one. */
@@ -321,9 +417,19 @@ restore:
 		res.stage = ST_RESTORE;
 	}
 detach:
-	/* A held signal is delivered now, on the restored registers. */
-	if (ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)held) == 0 || errno == ESRCH)
+	if (ptrace(PTRACE_DETACH, pid, NULL, NULL) == 0 || errno == ESRCH)
 		res.restored = 1;
+	/* Held signals go back now, onto the restored registers: queued ones
+	 * with their siginfo (the kernel lets another process queue si_code <
+	 * 0 except SI_TKILL), the rest by tgkill (sender fields become ours). */
+	for (int i = 0; i < held.n; i++) {
+		siginfo_t *si = &held.si[i];
+
+		if (si->si_code < 0 && si->si_code != SI_TKILL &&
+		    syscall(SYS_rt_tgsigqueueinfo, pid, pid, si->si_signo, si) == 0)
+			continue;
+		syscall(SYS_tgkill, pid, pid, si->si_signo);
+	}
 	if (res.err && *ourfd >= 0) {
 		close(*ourfd);
 		*ourfd = -1;

@@ -8,12 +8,13 @@
  * the mechanism) tracks every write-watch allocation from reservation to
  * release, reserved parts included.
  *
- * Protection changes (commit, decommit, VirtualProtect) go around the
- * tracker: some mechanisms read or own page protections (mprotect) and some
- * per-PTE state is lost when a range is remapped (decommit), so the changed
- * range is untracked, changed and tracked again. The dirty state that must
- * survive that (Windows keeps a page written before VirtualProtect dirty) is
- * first copied into a per-allocation "pending" bitmap; GetWriteWatch reports
+ * Protection changes (commit, VirtualProtect) are made in place where the
+ * mechanism keeps its state through mprotect (userfaultfd). Where it owns
+ * page protections (mprotect), and for decommit (a fresh mapping has no
+ * tracking state), the changed range is untracked, changed and tracked
+ * again. The dirty state that must survive that (Windows keeps a page
+ * written before VirtualProtect dirty) is first copied into a
+ * per-allocation "pending" bitmap; GetWriteWatch reports
  * the union of pending bits and the tracker's written pages, and with RESET
  * clears exactly the pages it returns. Pages the tracker re-armed beyond the
  * caller's capacity go back into the pending bitmap, so no write is lost.
@@ -222,17 +223,42 @@ static int preserve(struct alloc *a, uintptr_t s, uintptr_t e)
 }
 
 /*
+ * Whether a protection change can be made under the tracker's feet. The
+ * userfaultfd mechanisms keep their per-PTE write-protect state through
+ * mprotect (the kernel never makes a uffd-wp page writable), and a page
+ * committed from PROT_NONE is a hole that reads written only once written,
+ * so for them the change needs no re-tracking, and leaves no window in which
+ * a write to the changed pages could go unseen. The mprotect mechanism owns
+ * page protections (read at track time, restored at reset), and soft-dirty
+ * cannot be tested here, so for those the range is re-tracked.
+ */
+static bool change_in_place(void)
+{
+	enum ww_backend b = ww_tracker_backend(tracker);
+
+	return b == WW_BACKEND_PAGEMAP_SCAN || b == WW_BACKEND_UFFD_WP;
+}
+
+/*
  * Change [s, e) of a (page-aligned, inside a) to Windows protection wp, or
- * replace it by fresh reserved memory when decommit. Tracking is taken off
- * the range for the change and put back after, so every mechanism sees the
- * new protections and starts clean; dirty state is kept in pending (or
- * dropped, for decommit). Caller holds reg_lock.
+ * replace it by fresh reserved memory when decommit. Unless the mechanism
+ * allows a change in place, tracking is taken off the range for the change
+ * and put back after, so the mechanism sees the new protections and starts
+ * clean; dirty state is kept in pending (or dropped, for decommit, which
+ * always re-tracks: the new mapping has no tracking state at all). Caller
+ * holds reg_lock.
  */
 static uint32_t change(struct alloc *a, uintptr_t s, uintptr_t e, uint32_t wp, bool decommit)
 {
 	int err = 0, terr;
 	size_t i = page_idx(a, s), n = page_idx(a, e);
 
+	if (a->watch && !decommit && change_in_place()) {
+		if (mprotect((void *)s, e - s, prot_of(wp)))
+			return error_of(-errno);
+		memset(a->prot + i, (int)wp, n - i);
+		return 0;
+	}
 	if (a->watch) {
 		err = decommit ? 0 : preserve(a, s, e);
 		if (!err)

@@ -265,6 +265,21 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 			continue;
 		m->id = w->next_id++;
 		m->alive = true;
+		if (w->max_bytes && m->end - m->start > w->max_bytes) {
+			/* A huge reservation (a sanitizer's shadow, a runtime's
+			 * heap arena): registering, arming and scanning it each
+			 * interval costs time in proportion to its size. Say
+			 * so: its writes are not reported. */
+			m->tracked = false;
+			m->too_big = true;
+			w->skipped++;
+			fprintf(stderr,
+				"writewatch: not watching %#" PRIxPTR "-%#" PRIxPTR
+				" %s (%zu MiB, over the --max-mapping limit): its writes are not "
+				"reported\n",
+				m->start, m->end, m->name, (m->end - m->start) >> 20);
+			continue;
+		}
 		m->bits = calloc(pages_of(w, m) / 8 + 1, 1);
 		cand = calloc(pages_of(w, m) / 8 + 1, 1);
 		if (cand)

@@ -24,6 +24,7 @@ struct pw_map {
 	char *name;
 	int id; /* unique for the session, in order of first sight */
 	bool tracked; /* false: could not be registered; kept to not retry */
+	bool too_big; /* not watched: larger than max_bytes */
 	bool alive; /* seen in the latest maps scan */
 	size_t written; /* pages written since pw_clear_written() */
 	size_t ever; /* distinct pages written since first seen */
@@ -41,6 +42,8 @@ struct procwatch {
 	struct iovec *runs;
 	size_t maxruns;
 	size_t ws_forgotten; /* distinct pages written in mappings now gone */
+	size_t max_bytes; /* larger mappings are not watched (0: no limit) */
+	size_t skipped; /* mappings not watched because of max_bytes */
 };
 
 /* Called for each written run: map, first page index within it, pages. */

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -33,7 +34,7 @@
 #endif
 
 struct wopts {
-	double interval, duration, bandwidth, max_downtime_ms;
+	double interval, duration, bandwidth, max_downtime_ms, max_mapping;
 	bool json, plain;
 	int top;
 	const char *svg;
@@ -296,6 +297,7 @@ static void print_summary(struct session *s)
 		       "\"mean_dirty_rate_bytes_s\": %.0f",
 		       (int)s->pid, s->mechanism, s->end, s->elapsed, s->interval, ps, s->total, ws,
 		       ws * ps, s->peak_rate, mean);
+		printf(", \"unwatched_mappings\": %zu", s->w.skipped);
 		if (s->exited && WIFEXITED(s->status))
 			printf(", \"exit_status\": %d", WEXITSTATUS(s->status));
 		else if (s->exited && WIFSIGNALED(s->status))
@@ -320,6 +322,9 @@ static void print_summary(struct session *s)
 	printf("\nsummary: pid %d, %s, %s after %.1fs (%d intervals)\n", (int)s->pid, s->mechanism,
 	       s->end, s->elapsed, s->interval);
 	printf("  write working set  %zu pages (%s)\n", ws, a);
+	if (s->w.skipped)
+		printf("  not watched        %zu mapping%s over --max-mapping (see above)\n",
+		       s->w.skipped, s->w.skipped == 1 ? "" : "s");
 	printf("  dirty rate         peak %s/s, mean %s/s\n", b, c);
 	human(a, sizeof(a), m.stop_bytes);
 	printf("  live migration at %s/s: %d pre-copy round%s, then stop-and-copy of %.0f pages "
@@ -499,7 +504,12 @@ static int watch(struct session *s)
 		if (next < t)
 			next = t + s->o.interval;
 		if (err == -ESRCH || gone) {
-			gone = child_gone(s);
+			/* a readable pidfd means it exited, even if it is a
+			 * zombie nobody has reaped yet */
+			gone = child_gone(s) || gone;
+			if (gone && s->child && !s->exited &&
+			    waitpid(s->pid, &s->status, 0) == s->pid)
+				s->exited = true;
 			if (!gone && err == -ESRCH) {
 				s->end = "exec";
 				fprintf(stderr,
@@ -543,6 +553,10 @@ static int watch(struct session *s)
 		printf("  heatmap written to %s\n", s->o.svg);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
+	for (size_t i = 0; i < s->nmaps; i++)
+		free(s->maps[i].name);
+	free(s->maps);
+	free(s->recs);
 	return err ? 1 : 0;
 }
 
@@ -597,7 +611,9 @@ static void usage(FILE *f, const char *cmd)
 		"soft-dirty)\n"
 		"      --bandwidth RATE     migration link, bytes/s, suffix K/M/G[i] (default 1G)\n"
 		"      --max-downtime MS    acceptable stop-and-copy time (default 300)\n"
-		"      --svg FILE           write a heatmap of writes over time\n",
+		"      --svg FILE           write a heatmap of writes over time\n"
+		"      --max-mapping SIZE   skip (and name) larger mappings (default: RAM size;\n"
+		"                           0: no limit)\n",
 		cmd, strcmp(cmd, "run") ? "PID" : "-- CMD [ARGS...]",
 		strcmp(cmd, "run") ? "process PID" : "CMD");
 }
@@ -614,6 +630,7 @@ static int parse(int argc, char **argv, struct wopts *o, const char *cmd)
 		{ "bandwidth", required_argument, NULL, 'B' },
 		{ "max-downtime", required_argument, NULL, 'D' },
 		{ "svg", required_argument, NULL, 's' },
+		{ "max-mapping", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -621,6 +638,8 @@ static int parse(int argc, char **argv, struct wopts *o, const char *cmd)
 	int c;
 
 	*o = (struct wopts){ .interval = 1, .bandwidth = 1e9, .max_downtime_ms = 300, .top = 20 };
+	/* default: the machine's RAM; a larger mapping is a sparse reservation */
+	o->max_mapping = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
 	while ((c = getopt_long(argc, argv, "+i:d:jpn:b:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'i':
@@ -660,6 +679,10 @@ static int parse(int argc, char **argv, struct wopts *o, const char *cmd)
 		case 's':
 			o->svg = optarg;
 			break;
+		case 'M':
+			if (!parse_num(optarg, &o->max_mapping, true))
+				goto bad;
+			break;
 		case 'h':
 			usage(stdout, cmd);
 			return 1;
@@ -697,6 +720,7 @@ static int open_watch(struct session *s)
 		return err;
 	}
 	s->mechanism = ww_backend_name(ww_tracker_backend(s->w.t));
+	s->w.max_bytes = (size_t)s->o.max_mapping;
 	return 0;
 }
 
@@ -729,17 +753,26 @@ int cmd_attach(int argc, char **argv)
 static pid_t spawn_stopped(char **argv)
 {
 	int ep[2], st, e = 0;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (pipe2(ep, O_CLOEXEC))
 		return -1;
+	parent = getpid();
 	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
 		close(ep[0]);
+		/* If writewatch dies while we are held stopped, go on
+		 * unwatched rather than stay stopped forever (SIGCONT is
+		 * harmless when it fires later, at writewatch's normal exit). */
+		prctl(PR_SET_PDEATHSIG, SIGCONT);
 		/* the exec stops us with SIGTRAP before the first instruction */
 		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+		/* writewatch died already: our tracer would be whoever
+		 * inherited us; never start the command under them */
+		if (getppid() != parent)
+			_exit(127);
 		execvp(argv[0], argv);
 		e = errno;
 		if (write(ep[1], &e, sizeof(e)) < 0)
@@ -747,7 +780,10 @@ static pid_t spawn_stopped(char **argv)
 		_exit(127);
 	}
 	close(ep[1]);
-	if (waitpid(pid, &st, 0) != pid || !WIFSTOPPED(st) || read(ep[0], &e, sizeof(e)) > 0) {
+	if (waitpid(pid, &st, 0) != pid)
+		st = 0;
+	/* the pipe closes at a successful exec; an errno arrives otherwise */
+	if (read(ep[0], &e, sizeof(e)) > 0 || !WIFSTOPPED(st)) {
 		fprintf(stderr, "writewatch run: cannot run %s: %s\n", argv[0],
 			strerror(e ? e : ECHILD));
 		close(ep[0]);
@@ -758,8 +794,14 @@ static pid_t spawn_stopped(char **argv)
 	}
 	close(ep[0]);
 	/* Hand the exec stop over to a plain SIGSTOP and let go of it: the
-	 * injection helper attaches with PTRACE_SEIZE, we send SIGCONT. */
-	ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)SIGSTOP);
+	 * injection helper attaches with PTRACE_SEIZE, we send SIGCONT. The
+	 * SIGSTOP is queued with kill() before a plain detach, not passed to
+	 * PTRACE_DETACH: a SIGCONT generated later (the parent-death signal, if
+	 * writewatch is killed now) discards a pending SIGSTOP, whereas one
+	 * handed over by the detach is acted on after it and would leave the
+	 * command stopped for good. */
+	kill(pid, SIGSTOP);
+	ptrace(PTRACE_DETACH, pid, NULL, NULL);
 	while (waitpid(pid, &st, WUNTRACED) == pid && !WIFSTOPPED(st)) {
 		if (WIFEXITED(st) || WIFSIGNALED(st))
 			return -1;
@@ -783,7 +825,9 @@ int cmd_run(int argc, char **argv)
 	if (s.pid < 0)
 		return 1;
 	if (open_watch(&s)) {
-		kill(s.pid, SIGCONT);
+		/* it has not run a single instruction: end it rather than run
+		 * it unwatched */
+		kill(s.pid, SIGKILL);
 		waitpid(s.pid, &st, 0);
 		return 1;
 	}

@@ -68,7 +68,8 @@ static sigset_t fork_saved_mask;
 
 static __thread uintptr_t last_fault __attribute__((tls_model("initial-exec")));
 /*
- * Bumped, under a span lock, each time collect or reset re-protects pages.
+ * Bumped each time track, collect or reset re-protects pages (collect and
+ * reset under the span lock).
  * A thread's retry is "the same fault again" (the application protected the
  * page itself) only if no re-protect happened in between: without this, a
  * stale last_fault from an earlier race on the same page, after a reset and
@@ -541,6 +542,7 @@ static int mp_track(void *priv, uintptr_t s, uintptr_t e)
 	}
 	/* Publish before protecting, so no fault can miss the span. */
 	table_publish(nt);
+	atomic_fetch_add(&reprotect_gen, 1);
 	err = set_prot(sp, s, e, false);
 	if (err) {
 		set_prot(sp, s, e, true);

@@ -62,7 +62,7 @@ struct pms {
 		uintptr_t s, e;
 	} * mk;
 	size_t nmk, capmk;
-	pid_t pid; /* 0: this process */
+	pid_t pid; /* 0: this process; else the one whose uffd we hold */
 };
 
 /* Features this kernel supports, read once from a scratch userfaultfd. */
@@ -87,8 +87,9 @@ static void feat_query(void)
 }
 
 /* A userfaultfd in WP_ASYNC mode, with shmem/hugetlb WP where available:
- * our own (pid 0), or one created inside process pid. UFFDIO_API acts on the
- * uffd's context, so it is called from here in both cases. */
+ * our own (pid 0), or one created inside process pid (src/remote.c).
+ * UFFDIO_API acts on the uffd's context, so it is called from here in both
+ * cases. */
 static int uffd_async(pid_t pid, char *why, size_t whylen)
 {
 	uint64_t want, got = 0;

@@ -60,6 +60,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -86,12 +87,17 @@
 
 struct uw_range {
 	uintptr_t start, end;
-	_Atomic uint64_t *bits; /* one per page: written since last reset */
+	/* Two bitmaps in one mapping, one bit per page each: written since
+	 * the last reset, then (at RM_OF) dropped by MADV_DONTNEED and maybe
+	 * not yet zapped (see uw_collect). */
+	_Atomic uint64_t *bits;
 	size_t bits_len; /* bytes mapped at bits */
+	bool anon; /* all anonymous private: registered for missing faults */
+	size_t unit; /* kernel page size: 2 MiB or 1 GiB for hugetlb, else 4 KiB */
 };
 
 struct uw {
-	int uffd, stopfd;
+	int uffd, stopfd, pagemap;
 	pid_t owner; /* a forked child's copy is inert */
 	bool populate; /* no WP_UNPOPULATED: populate ranges MISSING can't cover */
 	bool missing; /* register MODE_MISSING too (off: test hook) */
@@ -174,7 +180,10 @@ static int uffd_sync(bool *user_only, bool *populate, char *why, size_t whylen)
 		return ww__why(why, whylen, -EOPNOTSUPP,
 			       "kernel lacks userfaultfd write-protect (needs Linux 5.7+ on "
 			       "x86-64, 6.10+ on arm64)");
-	want = feat_supported & (UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+	/* EVENT_REMOVE and EVENT_UNMAP: pages the application discards or
+	 * unmaps change content without a write; they are reported. */
+	want = feat_supported & (UFFD_FEATURE_WP_UNPOPULATED | UFFD_FEATURE_WP_HUGETLBFS_SHMEM |
+				 UFFD_FEATURE_EVENT_REMOVE | UFFD_FEATURE_EVENT_UNMAP);
 	if (force_populate())
 		want &= ~(uint64_t)UFFD_FEATURE_WP_UNPOPULATED;
 	*user_only = false;
@@ -219,6 +228,33 @@ static void own_free(void *p, size_t len)
 static bool overlaps(uintptr_t s, uintptr_t e, const void *p, size_t len)
 {
 	return p && s < (uintptr_t)p + len && (uintptr_t)p < e;
+}
+
+static size_t words_of(uintptr_t s, uintptr_t e)
+{
+	return ((e - s) / ww__page_size() + WORD_BITS - 1) / WORD_BITS;
+}
+
+/* The removed-pages bitmap of r, after its written-pages bitmap. */
+#define RM_OF(r) ((r)->bits + words_of((r)->start, (r)->end))
+
+static _Atomic uint64_t *bitmaps_alloc(uintptr_t s, uintptr_t e, size_t *len)
+{
+	*len = 2 * words_of(s, e) * sizeof(uint64_t);
+	return own_alloc(len);
+}
+
+static bool bit_get(_Atomic uint64_t *b, size_t i)
+{
+	return atomic_load(&b[i / WORD_BITS]) & (1ULL << (i % WORD_BITS));
+}
+
+static void bit_put(_Atomic uint64_t *b, size_t i, bool v)
+{
+	if (v)
+		atomic_fetch_or(&b[i / WORD_BITS], 1ULL << (i % WORD_BITS));
+	else
+		atomic_fetch_and(&b[i / WORD_BITS], ~(1ULL << (i % WORD_BITS)));
 }
 
 /* Index of the range holding a, or nranges. Caller holds the lock or is the
@@ -278,44 +314,90 @@ static size_t bits_next(_Atomic uint64_t *bits, size_t i, size_t n, bool v)
  * read, so that the first write faults. Failures (untracked or unmapped
  * meanwhile, EEXIST: filled by another fault) need no handling. The writers
  * are woken after the lock is dropped, so they never contend for it. */
+/* Under the lock: pages [s, e) were discarded (remove) or unmapped. The
+ * kernel zaps them after this event is read, so they are marked written and,
+ * for a discard, "removed": collect keeps reporting such a page until it has
+ * seen the zap (see uw_collect). An unmapped page stays written: re-arming it
+ * fails, and collect says so. */
+static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
+{
+	size_t ps = ww__page_size();
+
+	for (size_t r = 0; r < u->nranges; r++) {
+		struct uw_range *g = &u->ranges[r];
+		uintptr_t a = g->start > s ? g->start : s, b = g->end < e ? g->end : e;
+
+		/* shmem and hugetlbfs keep their content through a discard */
+		if (remove && !g->anon)
+			continue;
+		a = a & ~(uintptr_t)(ps - 1);
+		for (; a < b; a += ps) {
+			bit_put(g->bits, (a - g->start) / ps, true);
+			if (remove)
+				bit_put(RM_OF(g), (a - g->start) / ps, true);
+		}
+	}
+}
+
 static void handle_batch(struct uw *u, size_t n)
 {
 	size_t ps = ww__page_size();
+	uintptr_t wake[UW_BATCH][2];
 
 	pthread_mutex_lock(&u->lock);
 	for (size_t i = 0; i < n; i++) {
 		struct uffd_msg *m = &u->msgs[i];
 		uint64_t f = m->arg.pagefault.flags;
-		uintptr_t a = (uintptr_t)m->arg.pagefault.address, page;
-		size_t r;
+		uintptr_t a = (uintptr_t)m->arg.pagefault.address, page, end;
+		size_t r, unit = ps;
 
+		wake[i][0] = wake[i][1] = 0;
+		if (m->event == UFFD_EVENT_REMOVE || m->event == UFFD_EVENT_UNMAP) {
+			mark_removed(u, m->arg.remove.start, m->arg.remove.end,
+				     m->event == UFFD_EVENT_REMOVE);
+			continue;
+		}
 		if (m->event != UFFD_EVENT_PAGEFAULT)
 			continue;
-		page = a & ~(uintptr_t)(ps - 1);
 		r = range_find(u, a);
-		if (r < u->nranges && (f & (UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE))) {
-			size_t idx = (page - u->ranges[r].start) / ps;
+		if (r < u->nranges)
+			unit = u->ranges[r].unit;
+		/* A hugetlb page is protected and resolved whole. */
+		page = a & ~(uintptr_t)(unit - 1);
+		end = page + unit;
+		if (r < u->nranges) {
+			struct uw_range *g = &u->ranges[r];
+			uintptr_t p0 = page > g->start ? page : g->start;
+			uintptr_t p1 = end < g->end ? end : g->end;
 
-			atomic_fetch_or(&u->ranges[r].bits[idx / WORD_BITS],
-					1ULL << (idx % WORD_BITS));
+			for (uintptr_t p = p0; p < p1; p += ps) {
+				size_t idx = (p - g->start) / ps;
+
+				/* A missing page that was discarded: its
+				 * content changed (to zeros) since it was last
+				 * reported. */
+				if (!(f & UFFD_PAGEFAULT_FLAG_WP) && bit_get(RM_OF(g), idx)) {
+					bit_put(RM_OF(g), idx, false);
+					bit_put(g->bits, idx, true);
+				}
+				if (f & (UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE))
+					bit_put(g->bits, idx, true);
+			}
 		}
 		if (f & UFFD_PAGEFAULT_FLAG_WP)
-			ww__uffd_wp_mode(u->uffd, page, page + ps,
-					 UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+			ww__uffd_wp_mode(u->uffd, page, end, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
 		else
 			ww__uffd_copy(
 				u->uffd, page, u->zero, ps,
 				UFFDIO_COPY_MODE_DONTWAKE |
 					(f & UFFD_PAGEFAULT_FLAG_WRITE ? 0 : UFFDIO_COPY_MODE_WP));
+		wake[i][0] = page;
+		wake[i][1] = end;
 	}
 	pthread_mutex_unlock(&u->lock);
-	for (size_t i = 0; i < n; i++) {
-		struct uffd_msg *m = &u->msgs[i];
-		uintptr_t page = (uintptr_t)m->arg.pagefault.address & ~(uintptr_t)(ps - 1);
-
-		if (m->event == UFFD_EVENT_PAGEFAULT)
-			ww__uffd_wake(u->uffd, page, page + ps);
-	}
+	for (size_t i = 0; i < n; i++)
+		if (wake[i][1])
+			ww__uffd_wake(u->uffd, wake[i][0], wake[i][1]);
 }
 
 static void *handler(void *arg)
@@ -358,6 +440,7 @@ static int uw_open(pid_t pid, void **priv)
 	u->self_len = len;
 	u->owner = getpid();
 	u->stopfd = -1;
+	u->pagemap = -1;
 	pthread_mutex_init(&u->lock, NULL);
 	u->uffd = uffd_sync(&u->user_only, &u->populate, NULL, 0);
 	if (u->uffd < 0) {
@@ -375,6 +458,11 @@ static int uw_open(pid_t pid, void **priv)
 	u->zero = own_alloc(&len);
 	if (!u->zero) {
 		err = -ENOMEM;
+		goto fail;
+	}
+	u->pagemap = ww__pagemap_open(0);
+	if (u->pagemap < 0) {
+		err = u->pagemap;
 		goto fail;
 	}
 	u->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -408,6 +496,8 @@ fail:
 		close(u->stopfd);
 	if (u->uffd >= 0)
 		close(u->uffd);
+	if (u->pagemap >= 0)
+		close(u->pagemap);
 	own_free(u->stack, u->stack_len);
 	own_free(u->zero, ww__page_size());
 	pthread_mutex_destroy(&u->lock);
@@ -429,6 +519,7 @@ static void uw_close(void *priv)
 	}
 	close(u->stopfd);
 	close(u->uffd);
+	close(u->pagemap);
 	for (size_t i = 0; i < u->nranges; i++)
 		own_free((void *)u->ranges[i].bits, u->ranges[i].bits_len);
 	own_free(u->ranges, u->ranges_len);
@@ -530,10 +621,43 @@ static int populate(uintptr_t s, uintptr_t e)
 	return r < 0 ? r : c.err;
 }
 
+/* UFFDIO_WRITEPROTECT fails with EAGAIN while a discard or unmap event is
+ * on its way to the handler; the handler is never waiting for the caller
+ * here (no lock held), so waiting for it is safe. */
+static int wp_retry(struct uw *u, uintptr_t s, uintptr_t e, bool protect)
+{
+	int err;
+
+	while ((err = ww__uffd_wp(u->uffd, s, e, protect)) == -EAGAIN)
+		sched_yield();
+	return err;
+}
+
+static int anon_step(const struct ww__map *m, void *arg)
+{
+	uintptr_t *se = arg;
+
+	if (m->start >= se[1])
+		return 1;
+	if (m->end <= se[0])
+		return 0;
+	/* shared, file, shmem or hugetlbfs mappings have an inode */
+	return m->shared || m->inode ? 2 : 0;
+}
+
+/* Whether [s, e) is all anonymous private memory: the only kind this
+ * backend fills on missing faults (4 KiB zero pages). */
+static bool all_anon_private(uintptr_t s, uintptr_t e)
+{
+	uintptr_t se[2] = { s, e };
+
+	return ww__maps_foreach(0, anon_step, se) != 2;
+}
+
 static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct uw *u = priv;
-	size_t ps = ww__page_size(), np = (e - s) / ps, at, blen;
+	size_t at, blen, unit;
 	uint64_t ioctls = 0, mode;
 	_Atomic uint64_t *bits;
 	int err;
@@ -550,8 +674,9 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	err = ranges_reserve(u, 1);
 	if (err)
 		return err;
-	blen = (np + WORD_BITS - 1) / WORD_BITS * sizeof(uint64_t);
-	bits = own_alloc(&blen);
+	if (ww__vma_page_size(0, s, &unit, NULL) || unit < ww__page_size())
+		unit = ww__page_size();
+	bits = bitmaps_alloc(s, e, &blen);
 	if (!bits)
 		return -ENOMEM;
 	/* In the table before the first fault can arrive. */
@@ -560,18 +685,25 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 		at++;
 	pthread_mutex_lock(&u->lock);
 	memmove(&u->ranges[at + 1], &u->ranges[at], (u->nranges - at) * sizeof(*u->ranges));
-	u->ranges[at] = (struct uw_range){ s, e, bits, blen };
+	u->ranges[at] = (struct uw_range){ s, e, bits, blen, false, unit };
 	u->nranges++;
 	pthread_mutex_unlock(&u->lock);
 
-	mode = UFFDIO_REGISTER_MODE_WP | (u->missing ? UFFDIO_REGISTER_MODE_MISSING : 0);
+	/* Missing faults: anonymous private memory only (shmem and hugetlbfs
+	 * keep their write-protect bits as PTE markers, and a hugetlb page
+	 * cannot be filled 4 KiB at a time). */
+	mode = UFFDIO_REGISTER_MODE_WP;
+	if (u->missing && all_anon_private(s, e))
+		mode |= UFFDIO_REGISTER_MODE_MISSING;
 	err = ww__uffd_register(u->uffd, s, e, mode, &ioctls);
 	if (err == -EINVAL && mode != UFFDIO_REGISTER_MODE_WP) {
-		/* Missing faults: anonymous memory only (shmem and hugetlbfs
-		 * would need features we don't ask for; they keep their
-		 * write-protect bits as PTE markers anyway). */
 		mode = UFFDIO_REGISTER_MODE_WP;
 		err = ww__uffd_register(u->uffd, s, e, mode, &ioctls);
+	}
+	if (!err && (mode & UFFDIO_REGISTER_MODE_MISSING)) {
+		array_lock(u);
+		u->ranges[at].anon = true;
+		array_unlock(u);
 	}
 	if (err) {
 		ww__dbg("uffd-wp: UFFDIO_REGISTER %#lx-%#lx: %s", (unsigned long)s,
@@ -589,7 +721,7 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 		else if (u->populate && !(mode & UFFDIO_REGISTER_MODE_MISSING))
 			err = populate(s, e);
 		if (!err)
-			err = ww__uffd_wp(u->uffd, s, e, true);
+			err = wp_retry(u, s, e, true);
 		if (!err)
 			return 0; /* never clear bits here: a write after arming counts */
 		ww__uffd_wp(u->uffd, s, e, false);
@@ -604,22 +736,23 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 }
 
 /* Copy range r's bits for pages [s, e) into dst (fresh, zeroed). */
-static void bits_copy(_Atomic uint64_t *dst, const struct uw_range *r, uintptr_t s, uintptr_t e)
+static void bits_copy(struct uw_range *dst, const struct uw_range *r)
 {
-	size_t ps = ww__page_size(), np = (e - s) / ps, off = (s - r->start) / ps;
+	size_t ps = ww__page_size(), np = (dst->end - dst->start) / ps;
+	size_t off = (dst->start - r->start) / ps;
 
 	for (size_t i = 0; i < np; i++) {
-		size_t j = off + i;
-
-		if (atomic_load(&r->bits[j / WORD_BITS]) & (1ULL << (j % WORD_BITS)))
-			atomic_fetch_or(&dst[i / WORD_BITS], 1ULL << (i % WORD_BITS));
+		if (bit_get(r->bits, off + i))
+			bit_put(dst->bits, i, true);
+		if (bit_get(RM_OF(r), off + i))
+			bit_put(RM_OF(dst), i, true);
 	}
 }
 
 static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct uw *u = priv;
-	size_t ps = ww__page_size(), i = range_find(u, s), keep = 0;
+	size_t i = range_find(u, s), keep = 0;
 	struct uw_range r, piece[2];
 	int err;
 
@@ -627,15 +760,17 @@ static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 		return -ENOENT;
 	r = u->ranges[i];
 	if (r.start < s)
-		piece[keep++] = (struct uw_range){ .start = r.start, .end = s };
+		piece[keep++] = (struct uw_range){
+			.start = r.start, .end = s, .anon = r.anon, .unit = r.unit
+		};
 	if (e < r.end)
-		piece[keep++] = (struct uw_range){ .start = e, .end = r.end };
+		piece[keep++] = (struct uw_range){
+			.start = e, .end = r.end, .anon = r.anon, .unit = r.unit
+		};
 	/* Allocate everything first, so a failure changes nothing. */
 	err = ranges_reserve(u, 1);
 	for (size_t k = 0; k < keep && !err; k++) {
-		piece[k].bits_len = ((piece[k].end - piece[k].start) / ps + WORD_BITS - 1) /
-				    WORD_BITS * sizeof(uint64_t);
-		piece[k].bits = own_alloc(&piece[k].bits_len);
+		piece[k].bits = bitmaps_alloc(piece[k].start, piece[k].end, &piece[k].bits_len);
 		if (!piece[k].bits) {
 			while (k--)
 				own_free((void *)piece[k].bits, piece[k].bits_len);
@@ -649,7 +784,7 @@ static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 		/* Drop the protection (this wakes any blocked writer), then
 		 * the registration; memory the application unmapped since is
 		 * not an error. */
-		ww__uffd_wp(u->uffd, s, e, false);
+		wp_retry(u, s, e, false);
 		err = ww__uffd_unregister(u->uffd, s, e);
 		if (err && err != -EINVAL && err != -ENOMEM && err != -ENOENT) {
 			for (size_t k = 0; k < keep; k++)
@@ -661,7 +796,7 @@ static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 	 * handler sets meanwhile lands in the old bitmap only. */
 	array_lock(u);
 	for (size_t k = 0; k < keep; k++)
-		bits_copy(piece[k].bits, &r, piece[k].start, piece[k].end);
+		bits_copy(&piece[k], &r);
 	memmove(&u->ranges[i + keep], &u->ranges[i + 1], (u->nranges - i - 1) * sizeof(r));
 	for (size_t k = 0; k < keep; k++)
 		u->ranges[i + k] = piece[k];
@@ -677,6 +812,66 @@ static void block_signals(sigset_t *old)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, old);
+}
+
+/* Under the lock: protect pages [a, b) of r, then clear their bits. EAGAIN
+ * means an event is on its way to the handler, which may be waiting for
+ * this lock: let it have it, then try again. */
+static int protect_clear(struct uw *u, struct uw_range *r, size_t a, size_t b)
+{
+	size_t ps = ww__page_size();
+	int err;
+
+	while ((err = ww__uffd_wp(u->uffd, r->start + a * ps, r->start + b * ps, true)) ==
+	       -EAGAIN) {
+		pthread_mutex_unlock(&u->lock);
+		sched_yield();
+		pthread_mutex_lock(&u->lock);
+	}
+	if (!err) {
+		bits_clear(r->bits, a, b);
+		bits_clear(RM_OF(r), a, b);
+	}
+	return err;
+}
+
+/* Under the lock: re-arm the reported run [a, b) of r. A discarded page is
+ * zapped by the kernel only after the handler has read the event; until the
+ * page is seen gone from the page table (pagemap: neither present nor
+ * swapped), its bit stays set, so it is reported again after the zap. Once
+ * gone, it can come back only through a missing fault, which the handler
+ * sees. */
+static int rearm_run(struct uw *u, struct uw_range *r, size_t a, size_t b)
+{
+	size_t ps = ww__page_size(), c = a;
+	uint64_t ent[64];
+	bool any = false;
+	int err;
+
+	for (size_t i = a; i < b && !any; i++)
+		any = bit_get(RM_OF(r), i);
+	if (!any)
+		return protect_clear(u, r, a, b);
+	for (size_t base = a; base < b; base += 64) {
+		size_t n = b - base < 64 ? b - base : 64;
+
+		err = ww__pagemap_read(u->pagemap, r->start + base * ps, ent, n);
+		if (err)
+			return err;
+		for (size_t j = 0; j < n; j++) {
+			size_t i = base + j;
+
+			if (!bit_get(RM_OF(r), i) || !(ent[j] & (WW_PM_PRESENT | WW_PM_SWAP)))
+				continue;
+			if (c < i) {
+				err = protect_clear(u, r, c, i);
+				if (err)
+					return err;
+			}
+			c = i + 1; /* still there: not zapped yet, keep it */
+		}
+	}
+	return c < b ? protect_clear(u, r, c, b) : 0;
 }
 
 /* Collect from one range. With WW_RESET, each run is re-protected and then
@@ -696,6 +891,9 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 	if (ri == u->nranges)
 		return -ENOENT;
 	r = &u->ranges[ri];
+	/* A hugetlb page is re-armed whole: a reset may not split one. */
+	if (flags & WW_RESET && ((s | e) & (r->unit - 1)))
+		return -EINVAL;
 	i = (s - r->start) / ps;
 	end = (e - r->start) / ps;
 	while (i < end && n < max && !err) {
@@ -716,11 +914,9 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 			b = bits_next(r->bits, a, end, false);
 			if (flags & WW_RESET) {
 				/* Protect, then clear: see the file comment. */
-				err = ww__uffd_wp(u->uffd, r->start + a * ps, r->start + b * ps,
-						  true);
+				err = rearm_run(u, r, a, b);
 				if (err)
 					break;
-				bits_clear(r->bits, a, b);
 			}
 			runs[k].iov_base = (void *)(r->start + a * ps);
 			runs[k].iov_len = (b - a) * ps;
@@ -757,11 +953,11 @@ static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
 	if (ri == u->nranges)
 		return -ENOENT;
 	r = &u->ranges[ri];
+	if ((s | e) & (r->unit - 1))
+		return -EINVAL; /* would split a hugetlb page */
 	block_signals(&mask);
 	pthread_mutex_lock(&u->lock);
-	err = ww__uffd_wp(u->uffd, s, e, true); /* protect, then clear */
-	if (!err)
-		bits_clear(r->bits, (s - r->start) / ps, (e - r->start) / ps);
+	err = protect_clear(u, r, (s - r->start) / ps, (e - r->start) / ps);
 	pthread_mutex_unlock(&u->lock);
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	return err;

@@ -59,6 +59,10 @@ long ww__regs_in_syscall(const ww__regs *r);
  * changed anything. */
 bool ww__regs_restart_fixup(ww__regs *r);
 
+/* Registers of a tracee at a syscall-entry stop, rewritten so that
+ * restoring them (after other syscalls ran) executes that syscall afresh. */
+void ww__regs_rewind_entry(ww__regs *r);
+
 /* Registers that execute syscall nr(args) at the instruction at insn. */
 void ww__regs_syscall(ww__regs *r, uintptr_t insn, long nr, const unsigned long args[6]);
 

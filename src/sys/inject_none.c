@@ -67,3 +67,8 @@ uintptr_t ww__regs_pc(const ww__regs *r)
 	(void)r;
 	return 0;
 }
+
+void ww__regs_rewind_entry(ww__regs *r)
+{
+	(void)r;
+}

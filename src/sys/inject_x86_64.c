@@ -102,3 +102,11 @@ uintptr_t ww__regs_pc(const ww__regs *r)
 {
 	return (uintptr_t)r->rip;
 }
+
+void ww__regs_rewind_entry(ww__regs *r)
+{
+	/* at entry rax reads -ENOSYS; the number is in orig_rax */
+	r->rax = r->orig_rax;
+	r->rip -= 2;
+	r->orig_rax = (unsigned long)-1;
+}

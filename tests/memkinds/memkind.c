@@ -44,6 +44,24 @@ enum mk_kind mk_kind_arg(int argc, char **argv)
 	exit(2);
 }
 
+#define TMPFS_MAGIC 0x01021994
+
+const char *mk_disk_dir(void)
+{
+	/* The build directory is on the disk file system (ext4 on the CI
+	 * machine), unlike /tmp on many systems. */
+	const char *dirs[] = { getenv("MEMKIND_DIR"), ".", "/var/tmp" };
+	struct statfs sf;
+
+	for (size_t i = 0; i < 3; i++)
+		if (dirs[i] && !statfs(dirs[i], &sf) && sf.f_type != TMPFS_MAGIC &&
+		    !access(dirs[i], W_OK))
+			return dirs[i];
+	printf("SKIP: no disk file system to write to (MEMKIND_DIR, ., /var/tmp are "
+	       "tmpfs or missing)\n");
+	exit(SKIP);
+}
+
 /* A file of len bytes in dir, unlinked at once (the mapping keeps it). */
 static int temp_file(const char *dir, size_t len)
 {
@@ -163,25 +181,27 @@ char *mk_map(enum mk_kind k, size_t len, struct mk_mem *mm)
 		CHECK(ftruncate(mm->fd, (off_t)len) == 0);
 		m = mmap(hint, len, rw, MAP_SHARED | fix, mm->fd, 0);
 		break;
-	case MK_SHM_FILE:
-		if (statfs("/dev/shm", &sf) || sf.f_type != 0x01021994 /* TMPFS_MAGIC */) {
-			printf("SKIP: /dev/shm is not a tmpfs here\n");
+	case MK_SHM_FILE: {
+		/* /dev/shm, or any tmpfs at hand (a VM's root may be one) */
+		const char *dirs[] = { "/dev/shm", getenv("TMPDIR"), "/tmp", "." }, *dir = NULL;
+
+		for (size_t i = 0; i < 4 && !dir; i++)
+			if (dirs[i] && !statfs(dirs[i], &sf) && sf.f_type == TMPFS_MAGIC)
+				dir = dirs[i];
+		if (!dir) {
+			printf("SKIP: no tmpfs here (/dev/shm, $TMPDIR, /tmp, .)\n");
 			exit(SKIP);
 		}
-		mm->fd = temp_file("/dev/shm", len);
+		mm->fd = temp_file(dir, len);
 		m = mmap(hint, len, rw, MAP_SHARED | fix, mm->fd, 0);
 		break;
+	}
 	case MK_DISK_FILE:
 	case MK_PRIVATE_FILE: {
 		/* The build directory is on the disk file system (ext4 on the
 		 * CI machine), unlike /tmp on many systems. */
-		const char *dir = getenv("MEMKIND_DIR") ? getenv("MEMKIND_DIR") : ".";
+		const char *dir = mk_disk_dir();
 
-		CHECK(statfs(dir, &sf) == 0);
-		if (sf.f_type == 0x01021994) {
-			printf("SKIP: %s is a tmpfs; set MEMKIND_DIR to a disk file system\n", dir);
-			exit(SKIP);
-		}
 		mm->fd = temp_file(dir, len);
 		/* File content that differs from zero, so a private mapping's
 		 * copy-on-write and a reset to file content are visible. */

@@ -38,6 +38,10 @@ enum mk_kind mk_kind_arg(int argc, char **argv);
  * machine cannot provide the kind. */
 char *mk_map(enum mk_kind k, size_t len, struct mk_mem *mm);
 
+/* A writable directory on a disk file system (not tmpfs): MEMKIND_DIR, the
+ * working directory or /var/tmp; exits 77 if there is none. */
+const char *mk_disk_dir(void);
+
 /* Make [off, off+len) present the way a program would (see memkind.c). */
 void mk_populate(struct mk_mem *mm, size_t off, size_t len);
 

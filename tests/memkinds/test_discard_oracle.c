@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	pthread_t th;
 	long rounds = 0;
 
-	if (harness_backend != WW_BACKEND_PAGEMAP_SCAN) {
+	if (harness_backend != WW_BACKEND_PAGEMAP_SCAN && harness_backend != WW_BACKEND_UFFD_WP) {
 		printf("SKIP: %s does not report MADV_DONTNEED (documented in "
 		       "docs/memkinds.md)\n",
 		       argv[1]);

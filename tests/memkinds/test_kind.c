@@ -12,6 +12,7 @@
  *  - the data is intact (and reaches the file for shared file mappings, and
  *    does not for a private file mapping); untrack leaves memory writable.
  */
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -34,6 +35,31 @@ static void put(char *m, size_t off, const char *s, size_t n)
 		written[o / PS] = 1;
 }
 
+/* soft-dirty may report pages that were not written (whole VMAs after a VMA
+ * change, documented in DESIGN.md): for it only coverage is checked. */
+static bool exact(void)
+{
+	return harness_backend != WW_BACKEND_SOFT_DIRTY;
+}
+
+#define CLEAN(expr)                      \
+	do {                             \
+		size_t c_ = (expr);      \
+		if (exact())             \
+			CHECK_EQ(c_, 0); \
+	} while (0)
+
+/* A write that never returns (a tracker's fault handler stuck) fails the
+ * test with a message instead of a bare timeout. */
+static void on_alarm(int sig)
+{
+	static const char msg[] = "hang: a tracked access did not return within 20 s\n";
+
+	(void)sig;
+	(void)!write(2, msg, sizeof(msg) - 1);
+	_exit(1);
+}
+
 static size_t collect(struct ww_tracker *t, char *m, unsigned int flags)
 {
 	return harness_collect_all(t, m, LEN, flags, runs, MAXRUNS);
@@ -48,6 +74,9 @@ int main(int argc, char **argv)
 	volatile unsigned long sum = 0;
 	size_t n, unit = 0;
 	int err;
+
+	signal(SIGALRM, on_alarm);
+	alarm(20);
 
 	/* First half present, second half a hole (for files: not yet mapped
 	 * in this process, for anonymous memory: never touched). */
@@ -69,6 +98,12 @@ int main(int argc, char **argv)
 		ww_close(t);
 		return 0;
 	}
+	if (err == -EOPNOTSUPP && harness_backend == WW_BACKEND_SOFT_DIRTY && k == MK_HUGETLB) {
+		/* the kernel keeps no soft-dirty bit for hugetlb pages */
+		printf("ok: %s on %s: -EOPNOTSUPP, as documented\n", argv[1], mk_name(k));
+		ww_close(t);
+		return 0;
+	}
 	CHECK_EQ(err, 0);
 	CHECK_EQ(ww_tracker_granularity(t, m + LEN - 1, &unit), 0);
 	/* The kernel page size, except that a backend may say a write can
@@ -86,14 +121,14 @@ int main(int argc, char **argv)
 	}
 
 	/* clean at track, and reads never dirty */
-	CHECK_EQ(collect(t, m, 0), 0);
+	CLEAN(collect(t, m, 0));
 	for (size_t o = 0; o < LEN; o += 512)
 		sum += (unsigned char)m[o];
 	n = collect(t, m, 0);
 	if (n)
 		fprintf(stderr, "reads reported as writes: %zu runs, first %p+%zu\n", n,
 			runs[0].iov_base, runs[0].iov_len);
-	CHECK_EQ(n, 0);
+	CLEAN(n);
 	CHECK(memcmp(m, shadow, LEN) == 0);
 
 	/* writes of every shape, populated and hole */
@@ -105,26 +140,26 @@ int main(int argc, char **argv)
 	put(m, 3 * (LEN / 4) + 7, "jk", 2);
 	put(m, LEN - 1, "z", 1);
 	n = collect(t, m, WW_RESET);
-	mk_check_cover("first writes", runs, n, m, LEN, written, unit);
+	mk_check_cover("first writes", runs, n, m, LEN, written, exact() ? unit : LEN);
 
 	/* re-armed: nothing until the next write */
-	CHECK_EQ(collect(t, m, 0), 0);
+	CLEAN(collect(t, m, 0));
 	memset(written, 0, sizeof(written));
 	put(m, 9 * PS + 1, "l", 1);
 	put(m, LEN / 2 + 5 * PS + 124, "m", 1);
 	n = collect(t, m, 0);
-	mk_check_cover("second writes", runs, n, m, LEN, written, unit);
+	mk_check_cover("second writes", runs, n, m, LEN, written, exact() ? unit : LEN);
 
 	/* ww_reset drops them, the next write shows again */
 	CHECK_EQ(ww_reset(t, m, LEN), 0);
-	CHECK_EQ(collect(t, m, 0), 0);
+	CLEAN(collect(t, m, 0));
 	for (size_t o = 0; o < LEN; o += 4096)
 		sum += (unsigned char)m[o];
-	CHECK_EQ(collect(t, m, 0), 0);
+	CLEAN(collect(t, m, 0));
 	memset(written, 0, sizeof(written));
 	put(m, 20 * PS, "n", 1);
 	n = collect(t, m, WW_RESET);
-	mk_check_cover("after ww_reset", runs, n, m, LEN, written, unit);
+	mk_check_cover("after ww_reset", runs, n, m, LEN, written, exact() ? unit : LEN);
 
 	/* hugetlb pages are re-armed whole: a range that splits one is
 	 * refused (documented), and nothing is lost by the attempt */
@@ -137,7 +172,8 @@ int main(int argc, char **argv)
 		CHECK_EQ(ww_collect(t, m + PS, PS, WW_RESET, o1, 4, &nx), -EINVAL);
 		CHECK_EQ(ww_reset(t, m + PS, PS), -EINVAL);
 		n = collect(t, m, WW_RESET);
-		mk_check_cover("after a refused partial reset", runs, n, m, LEN, written, unit);
+		mk_check_cover("after a refused partial reset", runs, n, m, LEN, written,
+			       exact() ? unit : LEN);
 	}
 
 	/* the data is intact, and went where the mapping kind says */

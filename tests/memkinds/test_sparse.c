@@ -88,7 +88,8 @@ int main(int argc, char **argv)
 	       before, after, after - before, NPIECE, limit_kb, RES / (2UL << 20) * 4);
 	CHECK(after - before <= limit_kb);
 
-	CHECK_EQ(collect(t, m, 0), 0);
+	if (harness_backend != WW_BACKEND_SOFT_DIRTY)
+		CHECK_EQ(collect(t, m, 0), 0);
 
 	/* a write in a hole, far from any piece */
 	hole = m + 5 * STRIDE + STRIDE / 2 + 3 * PS;
@@ -105,11 +106,17 @@ int main(int argc, char **argv)
 
 	n = collect(t, m, WW_RESET);
 	CHECK(reported(out, n, hole));
+	if (harness_backend == WW_BACKEND_SOFT_DIRTY) {
+		/* not exact by design (DESIGN.md): coverage only */
+		printf("ok: %s: sparse 64 GiB (coverage only)\n", argv[1]);
+		ww_close(t);
+		return 0;
+	}
 	CHECK(!reported(out, n, hole2));
 	CHECK(!reported(out, n, hole2 + PS));
 	CHECK(!reported(out, n, hole + PS));
-	if (harness_backend == WW_BACKEND_MPROTECT) {
-		/* documented: discards raise no fault, mprotect cannot see them */
+	if (harness_backend != WW_BACKEND_PAGEMAP_SCAN) {
+		/* documented: mprotect and uffd-wp do not report discards */
 		CHECK_EQ(n, 1);
 		CHECK_EQ(out[0].iov_len, PS);
 		printf("ok: %s: sparse 64 GiB (discards not seen, as documented)\n", argv[1]);

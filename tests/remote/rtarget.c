@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -137,4 +138,42 @@ void rtarget_state(pid_t pid, char *state, long *tracer)
 			*tracer = strtol(line + 10, NULL, 10);
 	}
 	fclose(f);
+}
+
+void rtarget_subreaper(void)
+{
+	CHECK(prctl(PR_SET_CHILD_SUBREAPER, 1) == 0);
+}
+
+void rtarget_reap_others(pid_t keep)
+{
+	for (;;) {
+		struct dirent *d;
+		bool any = false;
+		DIR *dp = opendir("/proc");
+
+		CHECK(dp);
+		while ((d = readdir(dp))) {
+			char path[300], buf[512], *p;
+			long pid = strtol(d->d_name, NULL, 10), ppid;
+			FILE *f;
+
+			if (pid <= 0 || pid == keep)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+			f = fopen(path, "re");
+			if (!f)
+				continue;
+			p = fgets(buf, sizeof(buf), f) ? strrchr(buf, ')') : NULL;
+			fclose(f);
+			/* ") S PPID ..." */
+			if (p && sscanf(p + 2, "%*c %ld", &ppid) == 1 && ppid == getpid()) {
+				waitpid((pid_t)pid, NULL, 0);
+				any = true;
+			}
+		}
+		closedir(dp);
+		if (!any)
+			return;
+	}
 }

@@ -33,6 +33,14 @@ void rtarget_fds(pid_t pid, char *buf, size_t len);
 /* True if it holds a userfaultfd. */
 bool rtarget_has_uffd(pid_t pid);
 
+/* Become a child subreaper, so that injection helpers orphaned by a killed
+ * tracker become our children (call once, before starting trackers). */
+void rtarget_subreaper(void);
+
+/* Wait for every child of ours except keep (the target) to exit: after a
+ * tracker was killed, its helper may still be about to attach. */
+void rtarget_reap_others(pid_t keep);
+
 /* Its State letter and TracerPid. */
 void rtarget_state(pid_t pid, char *state, long *tracer);
 

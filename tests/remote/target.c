@@ -3,9 +3,12 @@
  * The process the remote tests watch. It maps PAGES pages, prints
  * "ADDR PAGES" on stdout, then obeys one-line commands on stdin:
  * "w K" writes the next K distinct pages of the mapping and answers "ok",
+ * "c" answers "c N", N the SIGRTMIN signals handled so far (SA_RESTART),
  * "q" exits 0. While it waits for a command it sits where the test asked
  * (argv[1]): "read" blocks in read(2), "sleep" polls and sleeps in
- * nanosleep(2), "spin" computes in user space between polls. Every mode
+ * nanosleep(2), "spin" computes in user space between polls, "ppoll" waits
+ * in ppoll(2) with a temporary empty signal mask (SIGUSR2 stays blocked
+ * outside it: exit 6 if that changes). Every mode
  * checks its own work, so an injection that corrupts a register, a syscall
  * result or a restart shows up as a wrong exit status: 3 (spin result
  * wrong), 4 (a syscall failed that must not), 5 (bad command).
@@ -13,6 +16,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +53,24 @@ static int next_byte(const char *mode, uint64_t want)
 			fprintf(stderr, "target: read: %s\n", strerror(errno));
 			exit(4);
 		}
-		if (!strcmp(mode, "sleep")) {
+		if (!strcmp(mode, "ppoll")) {
+			struct pollfd pfd = { 0, POLLIN, 0 };
+			sigset_t none, now;
+
+			/* wait with every signal allowed; outside, SIGUSR2 stays
+			 * blocked: an injection that loses the mask ppoll saved
+			 * shows up here */
+			sigemptyset(&none);
+			if (ppoll(&pfd, 1, NULL, &none) < 0 && errno != EINTR) {
+				fprintf(stderr, "target: ppoll: %s\n", strerror(errno));
+				exit(4);
+			}
+			sigprocmask(SIG_SETMASK, NULL, &now);
+			if (!sigismember(&now, SIGUSR2) || sigismember(&now, SIGRTMIN)) {
+				fprintf(stderr, "target: signal mask changed\n");
+				exit(6);
+			}
+		} else if (!strcmp(mode, "sleep")) {
 			struct timespec ts = { 0, 2000000 };
 
 			/* restarted transparently after a ptrace stop: EINTR
@@ -181,8 +203,27 @@ static int vfork_mode(char **argv)
 	return c < 0 ? 4 : 0;
 }
 
+static volatile sig_atomic_t rt_count;
+
+static void on_rt(int sig)
+{
+	(void)sig;
+	rt_count++;
+}
+
 int main(int argc, char **argv)
 {
+	/* counts queued real-time signals: "c" answers "c N" */
+	struct sigaction sa = { .sa_handler = on_rt, .sa_flags = SA_RESTART };
+
+	sigaction(SIGRTMIN, &sa, NULL);
+	{
+		sigset_t usr2;
+
+		sigemptyset(&usr2);
+		sigaddset(&usr2, SIGUSR2);
+		sigprocmask(SIG_BLOCK, &usr2, NULL);
+	}
 	if (argc == 3 && !strcmp(argv[1], "vfork"))
 		return vfork_mode(argv);
 	if (argc == 3 && !strcmp(argv[1], "churn"))
@@ -212,6 +253,11 @@ int main(int argc, char **argv)
 		line[len] = '\0';
 		if (c < 0 || !strcmp(line, "q"))
 			break;
+		if (!strcmp(line, "c")) {
+			printf("c %ld\n", (long)rt_count);
+			fflush(stdout);
+			continue;
+		}
 		if (line[0] != 'w')
 			return 5;
 		for (size_t k = strtoul(line + 1, NULL, 10); k; k--, next++)

@@ -18,6 +18,10 @@ Cases (one behaviour each; exit 0 pass, 1 fail, 77 skip with the reason):
               registers or collects): each time the target is soon released
               (not stopped or traced), keeps its descriptors, answers, and at
               the end exits 0.
+  runkill     SIGKILL of writewatch run at random moments, also while it holds
+              the new command stopped before its first instruction: the
+              command is never left stopped or traced: it runs to its normal end
+              (exit 0), or never starts (127) if writewatch died before that.
   churn       run on a target that forks, mremaps, mmaps, munmaps and execs:
               each mapping's writes are reported (exactly, for these), the
               session ends with "exec" and says so.
@@ -209,8 +213,35 @@ def case_permission():
     check(t.quit() == 0, "target exit status changed")
 
 
+def reap_others(keep):
+    """Wait for every child but keep: an injection helper orphaned by the
+    kill is reparented to us (we are a subreaper) and may still attach."""
+    while True:
+        kids = []
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) == keep:
+                continue
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    st = f.read()
+            except OSError:
+                continue
+            if int(st[st.rindex(")") + 2:].split()[1]) == os.getpid():
+                kids.append(int(d))
+        if not kids:
+            return
+        for k in kids:
+            try:
+                os.waitpid(k, 0)
+            except ChildProcessError:
+                pass
+
+
 def case_kill():
+    import ctypes
     import random
+    libc = ctypes.CDLL(None, use_errno=True)
+    check(libc.prctl(36, 1, 0, 0, 0) == 0, "PR_SET_CHILD_SUBREAPER failed")
     t = Target()
     before = fds(t.p.pid)
     for i in range(15):
@@ -219,6 +250,7 @@ def case_kill():
         time.sleep(random.uniform(0, 0.05))
         ww.kill()
         ww.wait()
+        reap_others(t.p.pid)
         # the injection helper finishes on its own: wait for the release
         # (a liveness bound, not a timing assertion)
         for _ in range(1000):
@@ -229,6 +261,36 @@ def case_kill():
         t.untouched(before)
         t.write(2)
     check(t.quit() == 0, "target exit status changed")
+
+
+def case_runkill():
+    import ctypes
+    import random
+    libc = ctypes.CDLL(None, use_errno=True)
+    check(libc.prctl(36, 1, 0, 0, 0) == 0, "PR_SET_CHILD_SUBREAPER failed")
+    for i in range(12):
+        ww = subprocess.Popen([WW, "run", "--json", "-i", "0.05", "--", TARGET, "auto", "8", "1",
+                               "2", "20"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(random.uniform(0, 0.01))
+        ww.kill()
+        ww.wait()
+        # the command (and any injection helper) is now our child: it must
+        # end on its own, with status 0 (a liveness bound, not a timing one)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                pid, st = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                time.sleep(0.01)
+                continue
+            # 0: it ran to its end; 127: writewatch died before starting it
+            if os.WIFEXITED(st) and os.WEXITSTATUS(st) in (0, 127):
+                continue
+            fail("a child ended with status %#x" % st)
+        else:
+            fail("the command was left stopped or hanging after writewatch was killed")
 
 
 def case_churn():
@@ -257,5 +319,6 @@ def case_churn():
 
 probe()
 {"exact": case_exact, "attach": case_attach, "sigint": case_sigint,
- "permission": case_permission, "churn": case_churn, "kill": case_kill}[CASE]()
+ "permission": case_permission, "churn": case_churn, "kill": case_kill,
+ "runkill": case_runkill}[CASE]()
 print("ok:", CASE)

@@ -72,6 +72,7 @@ int main(int argc, char **argv)
 		return SKIP;
 	}
 	rtarget_fds(tg.pid, before, sizeof(before));
+	rtarget_subreaper();
 	srand((unsigned int)time(NULL) ^ (unsigned int)getpid());
 	for (int i = 0; i < KILLS; i++) {
 		int rep[2];
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
 		if (read(rep[0], &ch, 1) == 1)
 			opened++;
 		close(rep[0]);
+		rtarget_reap_others(tg.pid); /* the helper, if it outlived c */
 		wait_released(tg.pid);
 		rtarget_write(&tg, 3);
 		rtarget_fds(tg.pid, after, sizeof(after));
