@@ -4,7 +4,7 @@
 BUILD ?= build
 MESON_ARGS ?=
 
-.PHONY: all deps setup build run test test-kernels bench install clean
+.PHONY: all deps setup build run test test-kernels bench fuzz install clean
 
 all: build
 
@@ -20,11 +20,15 @@ setup: $(BUILD)/build.ninja
 build: setup
 	meson compile -C $(BUILD)
 
-# The main job: what works on this machine, then the example.
+# The main job: what works on this machine, the two-minute example, then
+# writewatch watching a demo workload (hot set, cold set, streaming buffer)
+# from its first instruction, with the live-migration estimate at the end.
 run: build
 	$(BUILD)/tools/writewatch probe
 	@echo
 	$(BUILD)/examples/track_buffer
+	@echo
+	$(BUILD)/tools/writewatch run --bandwidth 100M -- $(BUILD)/examples/demo_workload 5
 
 # Every test: the behavioural suite once per backend, the probe test, then
 # the installed-library contract check; ends with a per-backend summary.
@@ -37,6 +41,15 @@ test: build
 # this one: a kernel x backend x test matrix; fails on any failure.
 test-kernels:
 	tests/vm/run.sh
+
+# Every benchmark, side by side, a few minutes; not part of `make test`.
+bench: build
+	$(BUILD)/bench/ww-bench --json=$(BUILD)/bench-results.jsonl
+	python3 bench/goals.py $(BUILD)/bench-results.jsonl
+
+# The libFuzzer harness on every backend that works here (clang, ASan+UBSan).
+fuzz:
+	fuzz/run.sh 60
 
 install: build
 	meson install -C $(BUILD)

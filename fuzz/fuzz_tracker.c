@@ -5,8 +5,8 @@
  * or overlapping ranges of a small arena, checked against a reference model
  * that holds, per page, "tracked", "written since the last reset" and the
  * content at the last reset. It aborts on a false negative (a page written
- * since its last reset and not discarded since, or, for pagemap-scan, which
- * sees discards, a page whose content differs from its content at the last
+ * since its last reset and not discarded since, or, for the backends that
+ * see discards (pagemap-scan, uffd-wp), a page whose content differs from its content at the last
  * reset, that a collect does not report), on a false positive for the exact
  * backends
  * (pagemap-scan, mprotect: a page neither written nor discarded reported),
@@ -16,6 +16,10 @@
  *
  * The arena's first half is anonymous private memory, its second half a
  * shared memfd mapping (shmem), so ranges cross from one kind to the other.
+ *
+ * Operations also include mapping fresh memory over tracked pages (mmap
+ * MAP_FIXED): then a collect or reset over them may fail with -EFAULT, or
+ * must report them.
  *
  * Input: 6 bytes per operation: op, offset (2 bytes), length (2 bytes), arg.
  */
@@ -40,6 +44,7 @@ static size_t ps;
 static enum ww_backend backend;
 static bool exact; /* backend promises no false positives */
 static bool sees_discards; /* MADV_DONTNEED'd pages are reported */
+static bool no_replace; /* FUZZ_NO_REPLACE: skip MAP_FIXED (a known open bug) */
 static char *arena;
 static unsigned char shadow[NP * 65536]; /* what the memory holds */
 static unsigned char snap[NP * 65536]; /* what it held at the last reset */
@@ -50,6 +55,7 @@ struct page {
 		     * discarded since (a discarded write is gone: if the page
 		     * was empty at the last reset, nothing changed) */
 	bool loose; /* discarded since the last reset: may be reported */
+	bool replaced; /* tracked, then mapped over (MAP_FIXED) */
 };
 static struct page model[NP];
 
@@ -94,7 +100,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		exit(77);
 	}
 	exact = backend == WW_BACKEND_PAGEMAP_SCAN || backend == WW_BACKEND_MPROTECT;
-	sees_discards = backend == WW_BACKEND_PAGEMAP_SCAN;
+	sees_discards = backend == WW_BACKEND_PAGEMAP_SCAN || backend == WW_BACKEND_UFFD_WP;
+	no_replace = getenv("FUZZ_NO_REPLACE") != NULL;
 	return 0;
 }
 
@@ -117,6 +124,14 @@ static bool any_tracked(size_t s, size_t e)
 {
 	for (size_t p = s; p < e; p++)
 		if (model[p].tracked)
+			return true;
+	return false;
+}
+
+static bool any_replaced(size_t s, size_t e)
+{
+	for (size_t p = s; p < e; p++)
+		if (model[p].replaced)
 			return true;
 	return false;
 }
@@ -146,6 +161,9 @@ static void do_collect(struct ww_tracker *t, size_t off, size_t len, unsigned in
 		void *next = NULL;
 
 		r = ww_collect(t, p, (size_t)(end - p), flags, out, max, &next);
+		/* memory replaced under the tracker: a clear error is fine */
+		if (r == -EFAULT && any_replaced(s, e))
+			return;
 		if (r < 0 || (size_t)r > max)
 			FAIL("collect %p+%zu max %zu: %zd", (void *)p, (size_t)(end - p), max, r);
 		if (!next || (char *)next <= p || (char *)next > end)
@@ -165,13 +183,15 @@ static void do_collect(struct ww_tracker *t, size_t off, size_t len, unsigned in
 		if (model[q].dirty && !rep[q])
 			FAIL("false negative: page %zu written since its last reset, not reported",
 			     q);
+		if (model[q].replaced && !rep[q])
+			FAIL("false negative: page %zu replaced by a new mapping, not reported", q);
 		if (sees_discards && !rep[q] && memcmp(shadow + q * ps, snap + q * ps, ps))
 			FAIL("false negative: page %zu changed since its last reset, not reported",
 			     q);
-		if (exact && rep[q] && !model[q].dirty && !model[q].loose)
+		if (exact && rep[q] && !model[q].dirty && !model[q].loose && !model[q].replaced)
 			FAIL("false positive: page %zu reported, neither written nor discarded", q);
 		if (flags & WW_RESET) {
-			model[q].dirty = model[q].loose = false;
+			model[q].dirty = model[q].loose = model[q].replaced = false;
 			memcpy(snap + q * ps, shadow + q * ps, ps);
 		}
 	}
@@ -207,7 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char *a = arena + off;
 
 		span(off, len, &s, &e);
-		switch (data[0] % 8) {
+		switch (data[0] % 9) {
 		case 0: /* track */
 			r = ww_track(t, a, len);
 			if (len == 0) {
@@ -283,13 +303,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else if (!all_tracked(s, e)) {
 				if (r != -ENOENT)
 					FAIL("reset of untracked pages %zu-%zu: %d", s, e, r);
+			} else if (r == -EFAULT && any_replaced(s, e)) {
+				break;
 			} else if (r != 0) {
 				FAIL("reset pages %zu-%zu: %d", s, e, r);
 			} else {
 				for (size_t p = s; p < e; p++)
-					model[p].dirty = model[p].loose = false;
+					model[p].dirty = model[p].loose = model[p].replaced = false;
 				memcpy(snap + s * ps, shadow + s * ps, (e - s) * ps);
 			}
+			break;
+		case 8: /* the application maps fresh memory over a few anonymous
+			 * pages (mmap MAP_FIXED): content zero, tracking gone */
+			if (e - s > 4)
+				e = s + 4;
+			if (e > NP / 2)
+				e = NP / 2;
+			if (s >= e || no_replace)
+				break;
+			if (mmap(arena + s * ps, (e - s) * ps, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != arena + s * ps)
+				FAIL("mmap MAP_FIXED: %s", strerror(errno));
+			memset(shadow + s * ps, 0, (e - s) * ps);
+			for (size_t p = s; p < e; p++)
+				if (model[p].tracked)
+					model[p].replaced = true;
 			break;
 		}
 		if (memcmp(arena, shadow, alen))

@@ -13,13 +13,17 @@ out=${FUZZ_OUT:-$root/build-fuzz}
 cc=${CC:-clang}
 mkdir -p "$out"
 
-srcs="$root/src/tracker.c $root/src/probe.c $root/src/log.c $root/src/sys/sys.c"
-for f in "$root"/src/backend/*.c; do srcs="$srcs $f"; done
-# shellcheck disable=SC2086
-$cc -std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer \
+# The library from its own meson build (so the source list is meson's), with
+# clang, ASan + UBSan, and libFuzzer's coverage instrumentation.
+if [ ! -f "$out/build.ninja" ]; then
+    CC=$cc meson setup "$out" -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dc_args=-fsanitize=fuzzer-no-link -Ddefault_library=static >/dev/null
+fi
+ninja -C "$out" libwritewatch.a >/dev/null
+$cc -std=c11 -g -O1 -fno-omit-frame-pointer \
     -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$root/include" -I"$root/src" -Wall -Wextra -Wno-unused-parameter \
-    -o "$out/fuzz_tracker" "$here/fuzz_tracker.c" $srcs -lpthread
+    -I"$root/include" -Wall -Wextra \
+    -o "$out/fuzz_tracker" "$here/fuzz_tracker.c" "$out/libwritewatch.a" -lpthread
 
 # The mprotect backend takes SIGSEGV for its own faults and chains the rest
 # to the handler it found (ASan's). ASan's handle_segv stays on, so real

@@ -297,7 +297,7 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 	struct helper_result res = { 0 };
 	ww__regs saved, fixed;
 	uint64_t oldmask = 0, allmask = ~0ULL;
-	bool masked = false;
+	bool masked = false, at_entry = false;
 	struct held held = { 0 };
 	int err, pidfd;
 	long nr_in, fd = -1, rc;
@@ -351,13 +351,16 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		fixed = saved;
 		ww__regs_rewind_entry(&fixed);
 		nr_in = -1; /* at an entry, the mask is the real one */
+		at_entry = true;
 	}
 	if (!insn) {
 		/* No syscall instruction in the vDSO: the one the tracee is
 		 * stopped in will do, if it is stopped in one. */
 		ww__regs tmp = saved;
 
-		if (ww__regs_restart_fixup(&tmp) && insn_at(pid, ww__regs_pc(&tmp)))
+		if (at_entry && insn_at(pid, ww__regs_pc(&fixed)))
+			insn = ww__regs_pc(&fixed);
+		else if (ww__regs_restart_fixup(&tmp) && insn_at(pid, ww__regs_pc(&tmp)))
 			insn = ww__regs_pc(&tmp);
 		if (!insn) {
 			res.err = -ENOEXEC;

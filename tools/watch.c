@@ -4,8 +4,8 @@
  * process's writes, interval by interval, as a live view, plain lines or
  * JSON Lines, then a summary with the write working set, dirty rates and a
  * pre-copy live-migration estimate; optionally an SVG heatmap. `run` starts
- * CMD stopped at its first instruction (PTRACE_TRACEME, then detach into a
- * SIGSTOP), registers its mappings and only then lets it go.
+ * CMD stopped at its first instruction (see spawn_stopped()), registers its
+ * mappings and only then lets it go.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -749,7 +749,15 @@ int cmd_attach(int argc, char **argv)
 	return watch(&s);
 }
 
-/* Start argv stopped at its first instruction, not traced. */
+/*
+ * Start argv stopped at its first instruction, not traced. The child stops
+ * itself before exec; we seize it with PTRACE_O_TRACEEXEC (an exec event
+ * stop, no SIGTRAP that could kill it if we die), let it exec, queue a
+ * SIGSTOP at the exec stop and detach: it stops before returning to user
+ * space. If writewatch dies at any point, PDEATHSIG SIGCONT lets the
+ * command go on unwatched (SIGCONT is harmless when it fires later, at
+ * writewatch's normal exit).
+ */
 static pid_t spawn_stopped(char **argv)
 {
 	int ep[2], st, e = 0;
@@ -763,16 +771,10 @@ static pid_t spawn_stopped(char **argv)
 		return -1;
 	if (pid == 0) {
 		close(ep[0]);
-		/* If writewatch dies while we are held stopped, go on
-		 * unwatched rather than stay stopped forever (SIGCONT is
-		 * harmless when it fires later, at writewatch's normal exit). */
 		prctl(PR_SET_PDEATHSIG, SIGCONT);
-		/* the exec stops us with SIGTRAP before the first instruction */
-		ptrace(PTRACE_TRACEME, 0, NULL, NULL);
-		/* writewatch died already: our tracer would be whoever
-		 * inherited us; never start the command under them */
 		if (getppid() != parent)
-			_exit(127);
+			_exit(127); /* writewatch is gone already */
+		raise(SIGSTOP);
 		execvp(argv[0], argv);
 		e = errno;
 		if (write(ep[1], &e, sizeof(e)) < 0)
@@ -780,26 +782,29 @@ static pid_t spawn_stopped(char **argv)
 		_exit(127);
 	}
 	close(ep[1]);
-	if (waitpid(pid, &st, 0) != pid)
-		st = 0;
-	/* the pipe closes at a successful exec; an errno arrives otherwise */
-	if (read(ep[0], &e, sizeof(e)) > 0 || !WIFSTOPPED(st)) {
-		fprintf(stderr, "writewatch run: cannot run %s: %s\n", argv[0],
-			strerror(e ? e : ECHILD));
-		close(ep[0]);
-		if (WIFSTOPPED(st))
-			kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		return -1;
+	if (waitpid(pid, &st, WUNTRACED) != pid || !WIFSTOPPED(st) ||
+	    ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)PTRACE_O_TRACEEXEC) < 0) {
+		e = errno;
+		goto fail;
+	}
+	kill(pid, SIGCONT);
+	for (;;) {
+		int sig = 0;
+
+		if (waitpid(pid, &st, __WALL) != pid || !WIFSTOPPED(st))
+			goto fail; /* exec failed: the errno is in the pipe */
+		if ((st >> 16) == PTRACE_EVENT_EXEC)
+			break;
+		if ((st >> 16) == 0 && WSTOPSIG(st) != SIGSTOP)
+			sig = WSTOPSIG(st); /* pass signals on, but not our SIGSTOP */
+		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)sig);
 	}
 	close(ep[0]);
-	/* Hand the exec stop over to a plain SIGSTOP and let go of it: the
-	 * injection helper attaches with PTRACE_SEIZE, we send SIGCONT. The
-	 * SIGSTOP is queued with kill() before a plain detach, not passed to
-	 * PTRACE_DETACH: a SIGCONT generated later (the parent-death signal, if
-	 * writewatch is killed now) discards a pending SIGSTOP, whereas one
-	 * handed over by the detach is acted on after it and would leave the
-	 * command stopped for good. */
+	/* The SIGSTOP is queued with kill() before a plain detach, not passed
+	 * to PTRACE_DETACH: a SIGCONT generated later (the parent-death
+	 * signal, if writewatch is killed now) discards a pending SIGSTOP,
+	 * whereas one handed over by the detach would be acted on after it
+	 * and leave the command stopped for good. */
 	kill(pid, SIGSTOP);
 	ptrace(PTRACE_DETACH, pid, NULL, NULL);
 	while (waitpid(pid, &st, WUNTRACED) == pid && !WIFSTOPPED(st)) {
@@ -807,6 +812,14 @@ static pid_t spawn_stopped(char **argv)
 			return -1;
 	}
 	return pid;
+fail:
+	if (read(ep[0], &e, sizeof(e)) <= 0 && !e)
+		e = ECHILD;
+	fprintf(stderr, "writewatch run: cannot run %s: %s\n", argv[0], strerror(e));
+	close(ep[0]);
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	return -1;
 }
 
 int cmd_run(int argc, char **argv)

@@ -778,7 +778,12 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 
 static int pms_reset(void *priv, uintptr_t s, uintptr_t e)
 {
-	return arm_range(priv, s, e, false);
+	int err = arm_range(priv, s, e, false);
+
+	/* EPERM (PM_SCAN_CHECK_WPASYNC) or ENOENT (UFFDIO_WRITEPROTECT): part
+	 * of the range is no longer registered, the application replaced it
+	 * (mmap MAP_FIXED). Say so as collect does. */
+	return err == -EPERM || err == -ENOENT ? -EFAULT : err;
 }
 
 /* Write one page of a scratch mapping and check the scan sees exactly it,

@@ -306,14 +306,6 @@ static size_t bits_next(_Atomic uint64_t *bits, size_t i, size_t n, bool v)
 	return n;
 }
 
-/* For each fault of the batch, under the lock: record a write (a
- * write-protect fault, or a write to a missing page; a read of a missing
- * page is no write), then make the access possible without waking: a
- * write-protected page is un-protected; a missing page is filled with zeros,
- * as the kernel would have, writable for a write and write-protected for a
- * read, so that the first write faults. Failures (untracked or unmapped
- * meanwhile, EEXIST: filled by another fault) need no handling. The writers
- * are woken after the lock is dropped, so they never contend for it. */
 /* Under the lock: pages [s, e) were discarded (remove) or unmapped. The
  * kernel zaps them after this event is read, so they are marked written and,
  * for a discard, "removed": collect keeps reporting such a page until it has
@@ -339,12 +331,19 @@ static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
 	}
 }
 
-static void handle_batch(struct uw *u, size_t n)
+/* For each fault of the batch, under the lock: record a write (a
+ * write-protect fault, or a write to a missing page; a read of a missing
+ * page is no write), then make the access possible without waking: a
+ * write-protected page is un-protected; a missing page is filled with zeros,
+ * as the kernel would have, writable for a write and write-protected for a
+ * read, so that the first write faults. Failures (untracked or unmapped
+ * meanwhile, EEXIST: filled by another fault) need no handling. wake[]
+ * gets the ranges to wake once the lock is dropped, so the woken writers
+ * never contend for it. */
+static void handle_batch(struct uw *u, size_t n, uintptr_t wake[][2])
 {
 	size_t ps = ww__page_size();
-	uintptr_t wake[UW_BATCH][2];
 
-	pthread_mutex_lock(&u->lock);
 	for (size_t i = 0; i < n; i++) {
 		struct uffd_msg *m = &u->msgs[i];
 		uint64_t f = m->arg.pagefault.flags;
@@ -394,15 +393,13 @@ static void handle_batch(struct uw *u, size_t n)
 		wake[i][0] = page;
 		wake[i][1] = end;
 	}
-	pthread_mutex_unlock(&u->lock);
-	for (size_t i = 0; i < n; i++)
-		if (wake[i][1])
-			ww__uffd_wake(u->uffd, wake[i][0], wake[i][1]);
 }
 
 static void *handler(void *arg)
 {
 	struct uw *u = arg;
+	uintptr_t wake[UW_BATCH][2];
+	size_t n;
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = u->uffd, .events = POLLIN },
@@ -415,10 +412,17 @@ static void *handler(void *arg)
 			break;
 		if (!(p[0].revents & POLLIN))
 			continue;
+		/* Read under the lock: the kernel lets a discarding or
+		 * unmapping thread go on as soon as its event is read, and
+		 * a collect it makes next must find the event recorded. */
+		pthread_mutex_lock(&u->lock);
 		r = read(u->uffd, u->msgs, sizeof(u->msgs));
-		if (r <= 0)
-			continue; /* EAGAIN: another wakeup took the messages */
-		handle_batch(u, (size_t)r / sizeof(u->msgs[0]));
+		n = r > 0 ? (size_t)r / sizeof(u->msgs[0]) : 0; /* EAGAIN: none */
+		handle_batch(u, n, wake);
+		pthread_mutex_unlock(&u->lock);
+		for (size_t i = 0; i < n; i++)
+			if (wake[i][1])
+				ww__uffd_wake(u->uffd, wake[i][0], wake[i][1]);
 	}
 	return NULL;
 }

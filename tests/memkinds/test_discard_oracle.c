@@ -5,8 +5,8 @@
  * main thread collects with WW_RESET and copies every reported page into a
  * shadow. At the end the shadow must equal the memory byte for byte: every
  * change of content, by a write or by a discard, was reported, under races.
- * Only for backends that report discards (pagemap-scan); the others document
- * that they cannot see them and skip.
+ * Only for backends that report discards (pagemap-scan, uffd-wp); the others
+ * document that they cannot see them and skip.
  */
 #include <pthread.h>
 #include <stdatomic.h>

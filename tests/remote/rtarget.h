@@ -18,6 +18,17 @@ struct rtarget {
 	size_t pages;
 };
 
+/* The target is built like the tests; under ThreadSanitizer its runtime
+ * changes what some tests rely on (vfork becomes fork, queued signals of one
+ * number merge), so those tests skip. */
+#if defined(__SANITIZE_THREAD__)
+#define RTARGET_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define RTARGET_TSAN 1
+#endif
+#endif
+
 /* Start path with mode and pages; fails the test if it does not start. */
 void rtarget_start(struct rtarget *t, const char *path, const char *mode, size_t pages);
 

@@ -22,6 +22,9 @@ Cases (one behaviour each; exit 0 pass, 1 fail, 77 skip with the reason):
               the new command stopped before its first instruction: the
               command is never left stopped or traced: it runs to its normal end
               (exit 0), or never starts (127) if writewatch died before that.
+  svg         --svg writes a well-formed SVG whose bands name the written
+              mappings (the target's mapping among them) and which has cells in
+              as many columns as the mapping had written intervals.
   churn       run on a target that forks, mremaps, mmaps, munmaps and execs:
               each mapping's writes are reported (exactly, for these), the
               session ends with "exec" and says so.
@@ -293,6 +296,33 @@ def case_runkill():
             fail("the command was left stopped or hanging after writewatch was killed")
 
 
+def case_svg():
+    import tempfile
+    import xml.etree.ElementTree as ET
+    K, ROUNDS = 4, 5
+    with tempfile.TemporaryDirectory() as d:
+        svg = os.path.join(d, "w.svg")
+        r = subprocess.run([WW, "run", "--json", "-i", "0.1", "--svg", svg, "--", TARGET,
+                            "auto", "64", str(K), str(ROUNDS), "100"],
+                           capture_output=True, text=True, timeout=60)
+        check(r.returncode == 0, "run exited %d: %s" % (r.returncode, r.stderr))
+        start = int([l for l in r.stderr.splitlines()
+                     if l.startswith("target: mapping")][0].split()[2], 16)
+        root = ET.parse(svg).getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    labels = [t.text or "" for t in root.iter(ns + "text")]
+    check(any(("0x%x" % start) in l for l in labels),
+          "no band labelled with the mapping 0x%x: %s" % (start, labels))
+    ivs, _ = parse(r.stdout)
+    written = [i for i, o in enumerate(ivs)
+               if any(int(m["start"], 16) == start for m in o["mappings"])]
+    cells = [e for e in root.iter(ns + "rect") if e.get("height") == "1"]
+    check(len(cells) > 0, "no cells")
+    xs = set(e.get("x") for e in cells)
+    check(len(xs) >= len(written), "%d columns with writes, want at least %d"
+          % (len(xs), len(written)))
+
+
 def case_churn():
     r = subprocess.run([WW, "run", "--json", "-i", "0.1", "--", TARGET, "churn", "100"],
                        capture_output=True, text=True, timeout=60)
@@ -320,5 +350,5 @@ def case_churn():
 probe()
 {"exact": case_exact, "attach": case_attach, "sigint": case_sigint,
  "permission": case_permission, "churn": case_churn, "kill": case_kill,
- "runkill": case_runkill}[CASE]()
+ "runkill": case_runkill, "svg": case_svg}[CASE]()
 print("ok:", CASE)

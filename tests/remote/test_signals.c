@@ -67,6 +67,10 @@ int main(int argc, char **argv)
 	CHECK(argc == 3);
 	PS = (size_t)sysconf(_SC_PAGESIZE);
 	in_ppoll = !strcmp(argv[2], "ppoll");
+#ifdef RTARGET_TSAN
+	printf("SKIP: ThreadSanitizer's runtime in the target merges queued signals\n");
+	return SKIP;
+#endif
 	if (ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, 0, why, sizeof(why))) {
 		printf("SKIP: pagemap-scan: %s\n", why);
 		return SKIP;

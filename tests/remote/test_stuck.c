@@ -22,6 +22,10 @@ int main(int argc, char **argv)
 	int st;
 
 	CHECK(argc == 2);
+#ifdef RTARGET_TSAN
+	printf("SKIP: ThreadSanitizer turns the target's vfork into fork\n");
+	return SKIP;
+#endif
 	if (ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, 0, why, sizeof(why))) {
 		printf("SKIP: pagemap-scan: %s\n", why);
 		return SKIP;
