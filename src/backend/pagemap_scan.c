@@ -540,7 +540,7 @@ static ssize_t discarded(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 		.category_inverted = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.category_mask = PAGE_IS_SWAPPED,
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
-		.return_mask = PAGE_IS_PRESENT,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO | PAGE_IS_WRITTEN,
 	};
 	int r = ww__pagemap_scan(p->pagemap, &a);
 	size_t n = 0;
@@ -553,6 +553,10 @@ static ssize_t discarded(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 	for (int i = 0; i < r && *more == *walk; i++) {
 		uintptr_t m;
 
+		/* A write-protected zero page is a read of a page we re-armed
+		 * after reporting its discard (below): unchanged, not a discard. */
+		if ((buf[i].categories & PAGE_IS_PFNZERO) && !(buf[i].categories & PAGE_IS_WRITTEN))
+			continue;
 		n += armed_runs(p, buf[i].start, buf[i].end, out + n, max - n, &m);
 		if (m < buf[i].end)
 			*more = m;
@@ -722,7 +726,14 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 					ng--;
 				}
 				if (flags & WW_RESET)
-					armed_assign(p, rs, re, false); /* a hole now */
+					/* Re-arm the discarded page, and keep it
+					 * remembered: were it forgotten as a hole, a
+					 * write and a second discard before the next
+					 * collect would leave no trace, and a copy
+					 * taken after this call would go stale. The
+					 * marker keeps a read of it clean (a
+					 * write-protected zero page, skipped above). */
+					ww__uffd_wp(p->uffd, rs, re, true);
 			}
 			/* A page discarded before the first scan and written
 			 * before the second is in both lists: report it once. */
