@@ -964,7 +964,9 @@ static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
 	err = protect_clear(u, r, (s - r->start) / ps, (e - r->start) / ps);
 	pthread_mutex_unlock(&u->lock);
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
-	return err;
+	/* ENOENT/EINVAL: part of the range is no longer registered (the
+	 * application unmapped or replaced it), as collect reports it. */
+	return err == -ENOENT || err == -EINVAL ? -EFAULT : err;
 }
 
 struct probe_writer {
