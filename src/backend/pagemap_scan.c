@@ -65,39 +65,18 @@ struct pms {
 	pid_t pid; /* 0: this process; else the one whose uffd we hold */
 };
 
-/* Features this kernel supports, read once from a scratch userfaultfd. */
-static pthread_once_t feat_once = PTHREAD_ONCE_INIT;
-static uint64_t feat_supported;
-static int feat_err;
-static char feat_why[200];
-
-static void feat_query(void)
-{
-	int fd = ww__uffd_create(feat_why, sizeof(feat_why));
-
-	if (fd < 0) {
-		feat_err = fd;
-		return;
-	}
-	feat_err = ww__uffd_api(fd, 0, &feat_supported);
-	if (feat_err)
-		ww__why(feat_why, sizeof(feat_why), feat_err, "UFFDIO_API failed: %s",
-			strerror(-feat_err));
-	close(fd);
-}
-
 /* A userfaultfd in WP_ASYNC mode, with shmem/hugetlb WP where available:
  * our own (pid 0), or one created inside process pid (src/remote.c).
  * UFFDIO_API acts on the uffd's context, so it is called from here in both
  * cases. */
 static int uffd_async(pid_t pid, char *why, size_t whylen)
 {
-	uint64_t want, got = 0;
+	uint64_t want, got = 0, feat_supported = 0;
 	int fd, err;
 
-	pthread_once(&feat_once, feat_query);
-	if (feat_err)
-		return ww__why(why, whylen, feat_err, "%s", feat_why);
+	err = ww__uffd_features(&feat_supported, why, whylen);
+	if (err)
+		return err;
 	if (!(feat_supported & UFFD_FEATURE_WP_ASYNC))
 		return ww__why(why, whylen, -EOPNOTSUPP,
 			       "kernel lacks UFFD_FEATURE_WP_ASYNC (needs Linux 6.7+)");
