@@ -95,8 +95,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		backend = (enum ww_backend)b;
 	}
 	if (ww_backend_probe(backend, 0, why, sizeof(why))) {
-		fprintf(stderr, "fuzz_tracker: backend %s does not work here: %s\n",
-			ww_backend_name(backend), why);
+		/* the test harness's skip line, on stdout */
+		printf("SKIP: backend %s does not work here: %s\n", ww_backend_name(backend), why);
 		exit(77);
 	}
 	exact = backend == WW_BACKEND_PAGEMAP_SCAN || backend == WW_BACKEND_MPROTECT;

@@ -35,7 +35,6 @@
 #define WORD_BITS 64
 #define RUNS 256 /* runs per ww_collect call from the stack buffer */
 #define RUNS_MAX 65536 /* runs per call from the shared buffer: 1 MiB */
-#define ERROR_GEN_FAILURE 31u
 
 struct alloc {
 	uintptr_t base, end;
@@ -78,7 +77,7 @@ static uint32_t error_of(int err)
 	case -EINVAL:
 		return WW_ERROR_INVALID_PARAMETER;
 	default:
-		return ERROR_GEN_FAILURE;
+		return WW_ERROR_GEN_FAILURE;
 	}
 }
 

@@ -65,6 +65,8 @@ int main(int argc, char **argv)
 	if (harness_backend != WW_BACKEND_MPROTECT)
 		CHECK_EQ(runs, 1);
 	ww_close(t);
+	free(out);
+	free(d);
 	printf("ok: %s: %zu pages written in %zu separate runs (vm.max_map_count %zu): %zu "
 	       "reported\n",
 	       argv[1], (pages + 1) / 2, (pages + 1) / 2, limit, total);

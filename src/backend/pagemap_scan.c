@@ -65,39 +65,18 @@ struct pms {
 	pid_t pid; /* 0: this process; else the one whose uffd we hold */
 };
 
-/* Features this kernel supports, read once from a scratch userfaultfd. */
-static pthread_once_t feat_once = PTHREAD_ONCE_INIT;
-static uint64_t feat_supported;
-static int feat_err;
-static char feat_why[200];
-
-static void feat_query(void)
-{
-	int fd = ww__uffd_create(feat_why, sizeof(feat_why));
-
-	if (fd < 0) {
-		feat_err = fd;
-		return;
-	}
-	feat_err = ww__uffd_api(fd, 0, &feat_supported);
-	if (feat_err)
-		ww__why(feat_why, sizeof(feat_why), feat_err, "UFFDIO_API failed: %s",
-			strerror(-feat_err));
-	close(fd);
-}
-
 /* A userfaultfd in WP_ASYNC mode, with shmem/hugetlb WP where available:
  * our own (pid 0), or one created inside process pid (src/remote.c).
  * UFFDIO_API acts on the uffd's context, so it is called from here in both
  * cases. */
 static int uffd_async(pid_t pid, char *why, size_t whylen)
 {
-	uint64_t want, got = 0;
+	uint64_t want, got = 0, feat_supported = 0;
 	int fd, err;
 
-	pthread_once(&feat_once, feat_query);
-	if (feat_err)
-		return ww__why(why, whylen, feat_err, "%s", feat_why);
+	err = ww__uffd_features(&feat_supported, why, whylen);
+	if (err)
+		return err;
 	if (!(feat_supported & UFFD_FEATURE_WP_ASYNC))
 		return ww__why(why, whylen, -EOPNOTSUPP,
 			       "kernel lacks UFFD_FEATURE_WP_ASYNC (needs Linux 6.7+)");
@@ -540,7 +519,7 @@ static ssize_t discarded(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 		.category_inverted = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		.category_mask = PAGE_IS_SWAPPED,
 		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
-		.return_mask = PAGE_IS_PRESENT,
+		.return_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO | PAGE_IS_WRITTEN,
 	};
 	int r = ww__pagemap_scan(p->pagemap, &a);
 	size_t n = 0;
@@ -553,6 +532,10 @@ static ssize_t discarded(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 	for (int i = 0; i < r && *more == *walk; i++) {
 		uintptr_t m;
 
+		/* A write-protected zero page is a read of a page we re-armed
+		 * after reporting its discard (below): unchanged, not a discard. */
+		if ((buf[i].categories & PAGE_IS_PFNZERO) && !(buf[i].categories & PAGE_IS_WRITTEN))
+			continue;
 		n += armed_runs(p, buf[i].start, buf[i].end, out + n, max - n, &m);
 		if (m < buf[i].end)
 			*more = m;
@@ -722,7 +705,14 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 					ng--;
 				}
 				if (flags & WW_RESET)
-					armed_assign(p, rs, re, false); /* a hole now */
+					/* Re-arm the discarded page, and keep it
+					 * remembered: were it forgotten as a hole, a
+					 * write and a second discard before the next
+					 * collect would leave no trace, and a copy
+					 * taken after this call would go stale. The
+					 * marker keeps a read of it clean (a
+					 * write-protected zero page, skipped above). */
+					ww__uffd_wp(p->uffd, rs, re, true);
 			}
 			/* A page discarded before the first scan and written
 			 * before the second is in both lists: report it once. */

@@ -22,6 +22,9 @@
  *    only, never missing ones.
  *  - Another program clearing the same process's soft-dirty bits (CRIU, a
  *    second copy of this library) makes this one miss writes.
+ *  - hugetlb memory is refused (-EOPNOTSUPP): clear_refs skips it.
+ *  - Pages discarded with MADV_DONTNEED change content without setting a
+ *    bit: not reported (a later write is).
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -340,6 +343,16 @@ static int sd_track(void *priv, uintptr_t s, uintptr_t e)
 		err = remote_mapped(t->pid, s, e);
 		if (err)
 			return err;
+	}
+	/* hugetlb pages have no soft-dirty bit that clear_refs clears: their
+	 * writes would go unseen. */
+	{
+		size_t u0 = 0, u1 = 0;
+
+		if (!ww__vma_page_size(t->pid, s, &u0, NULL) &&
+		    !ww__vma_page_size(t->pid, e - 1, &u1, NULL) &&
+		    (u0 > ww__page_size() || u1 > ww__page_size()))
+			return -EOPNOTSUPP;
 	}
 	bits = calloc(words_for(s, e), sizeof(*bits));
 	if (!bits)

@@ -135,27 +135,6 @@ static void array_unlock(struct uw *u)
 		pthread_mutex_unlock(&u->lock);
 }
 
-/* Features the kernel supports, read once from a scratch userfaultfd. */
-static pthread_once_t feat_once = PTHREAD_ONCE_INIT;
-static uint64_t feat_supported;
-static int feat_err;
-static char feat_why[200];
-
-static void feat_query(void)
-{
-	int fd = ww__uffd_create(feat_why, sizeof(feat_why));
-
-	if (fd < 0) {
-		feat_err = fd;
-		return;
-	}
-	feat_err = ww__uffd_api(fd, 0, &feat_supported);
-	if (feat_err)
-		ww__why(feat_why, sizeof(feat_why), feat_err, "UFFDIO_API failed: %s",
-			strerror(-feat_err));
-	close(fd);
-}
-
 /* Test hook: WRITEWATCH_UFFD_POPULATE=1 registers without missing faults and
  * populates at track time as on a pre-6.4 kernel, so that fallback can be
  * exercised anywhere (it does not cover MADV_DONTNEED: see above). */
@@ -170,12 +149,12 @@ static bool force_populate(void)
  * kernel has. Prefers one that also handles kernel-mode faults. */
 static int uffd_sync(bool *user_only, bool *populate, char *why, size_t whylen)
 {
-	uint64_t want, got = 0;
+	uint64_t want, got = 0, feat_supported = 0;
 	int fd, err;
 
-	pthread_once(&feat_once, feat_query);
-	if (feat_err)
-		return ww__why(why, whylen, feat_err, "%s", feat_why);
+	err = ww__uffd_features(&feat_supported, why, whylen);
+	if (err)
+		return err;
 	if (!(feat_supported & UFFD_FEATURE_PAGEFAULT_FLAG_WP))
 		return ww__why(why, whylen, -EOPNOTSUPP,
 			       "kernel lacks userfaultfd write-protect (needs Linux 5.7+ on "
@@ -964,7 +943,9 @@ static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
 	err = protect_clear(u, r, (s - r->start) / ps, (e - r->start) / ps);
 	pthread_mutex_unlock(&u->lock);
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
-	return err;
+	/* ENOENT/EINVAL: part of the range is no longer registered (the
+	 * application unmapped or replaced it), as collect reports it. */
+	return err == -ENOENT || err == -EINVAL ? -EFAULT : err;
 }
 
 struct probe_writer {

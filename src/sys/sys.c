@@ -8,6 +8,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -82,6 +83,35 @@ int ww__uffd_create_mode(bool user_only, char *why, size_t whylen)
 		       "(allow with sysctl vm.unprivileged_userfaultfd=1, access to "
 		       "/dev/userfaultfd, or CAP_SYS_PTRACE; check seccomp)",
 		       strerror(e_sys), strerror(e_dev));
+}
+
+static pthread_once_t feat_once = PTHREAD_ONCE_INIT;
+static uint64_t feat_supported;
+static int feat_err;
+static char feat_why[200];
+
+static void feat_query(void)
+{
+	int fd = ww__uffd_create(feat_why, sizeof(feat_why));
+
+	if (fd < 0) {
+		feat_err = fd;
+		return;
+	}
+	feat_err = ww__uffd_api(fd, 0, &feat_supported);
+	if (feat_err)
+		ww__why(feat_why, sizeof(feat_why), feat_err, "UFFDIO_API failed: %s",
+			strerror(-feat_err));
+	close(fd);
+}
+
+int ww__uffd_features(uint64_t *out, char *why, size_t whylen)
+{
+	pthread_once(&feat_once, feat_query);
+	if (feat_err)
+		return ww__why(why, whylen, feat_err, "%s", feat_why);
+	*out = feat_supported;
+	return 0;
 }
 
 int ww__uffd_api(int uffd, uint64_t features, uint64_t *got)

@@ -47,6 +47,10 @@ int ww__uffd_create(char *why, size_t whylen);
  * (vm.unprivileged_userfaultfd=1, CAP_SYS_PTRACE or /dev/userfaultfd). */
 int ww__uffd_create_mode(bool user_only, char *why, size_t whylen);
 
+/* The userfaultfd features this kernel supports, read once from a scratch
+ * userfaultfd (UFFDIO_API may be called once per descriptor). */
+int ww__uffd_features(uint64_t *out, char *why, size_t whylen);
+
 /* UFFDIO_API: ask for features; *got receives what the kernel granted. */
 int ww__uffd_api(int uffd, uint64_t features, uint64_t *got);
 

@@ -7,8 +7,10 @@
 # matrix come from the same code.
 # usage: runtests.sh LIST BINDIR
 # LIST lines: name<TAB>timeout<TAB>executable (relative to BINDIR)<TAB>args
-list=$1
+list=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 bindir=$2
+# meson runs tests from the build directory; some name helpers relative to it
+cd "$bindir" || exit 1
 kernel=$(uname -r)
 tab=$(printf '\t')
 out=${TMPDIR:-/tmp}/wwt.$$
@@ -16,7 +18,7 @@ while IFS="$tab" read -r name tmo exe args; do
 	[ -n "$name" ] || continue
 	t0=$(date +%s)
 	# shellcheck disable=SC2086 # args is a word list on purpose
-	timeout "$tmo" "$bindir/$exe" $args >"$out" 2>&1
+	timeout "$tmo" "./$exe" $args >"$out" 2>&1
 	rc=$?
 	secs=$(($(date +%s) - t0))
 	case $rc in
@@ -31,7 +33,7 @@ while IFS="$tab" read -r name tmo exe args; do
 	echo "WWT|$kernel|$name|$st|$rc|$(echo "$reason" | tr '|' '/')|${secs}s"
 done <"$list"
 rm -f "$out"
-if [ -x "$bindir/tools/writewatch" ]; then
-	"$bindir/tools/writewatch" probe 2>&1 | sed "s/^/WWP|$kernel|/"
+if [ -x tools/writewatch ]; then
+	tools/writewatch probe 2>&1 | sed "s/^/WWP|$kernel|/"
 fi
 echo "WWDONE|$kernel"

@@ -14,7 +14,8 @@
  * SIDE pages while writers write them: no write may be lost there either.
  * (The mprotect backend re-tracks changed pages, so writes to those same
  * pages during the call are a documented gap, not asserted; soft-dirty is
- * not atomic, so there writers are paused around each call, as documented.
+ * not atomic, so there writers are paused around each call and each side
+ * change, as documented.
  * WW_ORACLE_SECONDS below 2 runs a tenth of the rounds.)
  */
 #include <pthread.h>
@@ -156,8 +157,10 @@ int main(int argc, char **argv)
 				sched_yield();
 		}
 		reported += collect(caps[rounds % 4]);
-		atomic_store(&pause_req, 0);
+		/* On soft-dirty the side changes re-track, and tracking clears
+		 * soft-dirty bits process-wide: writers stay stopped for it. */
 		side_change(rounds);
+		atomic_store(&pause_req, 0);
 		if (rounds % 25 == 24)
 			checkpoint();
 	}
