@@ -6,7 +6,7 @@
  * a copy taken after the first collect (holding the written bytes) went
  * stale: the discard oracle lost a page about 1 run in 20 under ASan. Here
  * the sequence is played in order: the rewritten-and-discarded page must be
- * reported. Backends that never see discards (mprotect, soft-dirty) still see
+ * reported, also when the re-arm came from ww_reset. Backends that never see discards (mprotect, soft-dirty) still see
  * the write, and must report it too.
  */
 #include <sys/mman.h>
@@ -39,6 +39,17 @@ int main(int argc, char **argv)
 	CHECK_EQ(n, 1);
 	CHECK(out[0].iov_base == m + 3 * PS && out[0].iov_len == PS);
 	CHECK_EQ(ww_collect(t, m, 8 * PS, 0, out, 8, &next), 0);
+
+	/* the same through ww_reset instead of collect+reset */
+	m[5 * PS] = 3;
+	CHECK_EQ(madvise(m + 5 * PS, PS, MADV_DONTNEED), 0);
+	CHECK_EQ(ww_reset(t, m, 8 * PS), 0);
+	CHECK_EQ(ww_collect(t, m, 8 * PS, 0, out, 8, &next), 0);
+	m[5 * PS + 9] = 4;
+	CHECK_EQ(madvise(m + 5 * PS, PS, MADV_DONTNEED), 0);
+	n = ww_collect(t, m, 8 * PS, WW_RESET, out, 8, &next);
+	CHECK_EQ(n, 1);
+	CHECK(out[0].iov_base == m + 5 * PS && out[0].iov_len == PS);
 	ww_close(t);
 	printf("ok: %s: a page rewritten and discarded again is reported\n", argv[1]);
 	return 0;

@@ -766,14 +766,43 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 	return (ssize_t)n;
 }
 
+/* Re-arm [s, e). Marker-armed stretches (noted at ww_track) are
+ * write-protected whole; anonymous stretches go through the same re-arm as
+ * collect+reset, which touches only written and discarded pages and keeps
+ * discarded pages remembered (forgetting them as holes would lose a later
+ * write followed by another discard). No /proc read per reset. */
 static int pms_reset(void *priv, uintptr_t s, uintptr_t e)
 {
-	int err = arm_range(priv, s, e, false);
+	struct pms *p = priv;
+	struct iovec scratch[64];
+	uintptr_t pos = s;
 
-	/* EPERM (PM_SCAN_CHECK_WPASYNC) or ENOENT (UFFDIO_WRITEPROTECT): part
-	 * of the range is no longer registered, the application replaced it
-	 * (mmap MAP_FIXED). Say so as collect does. */
-	return err == -EPERM || err == -ENOENT ? -EFAULT : err;
+	while (pos < e) {
+		bool mk;
+		uintptr_t pe = mk_part(p, pos, e, &mk);
+
+		if (mk) {
+			int err = ww__uffd_wp(p->uffd, pos, pe, true);
+
+			/* ENOENT: no longer registered, the application
+			 * replaced it (mmap MAP_FIXED): say so as collect does */
+			if (err)
+				return err == -ENOENT ? -EFAULT : err;
+			pos = pe;
+			continue;
+		}
+		while (pos < pe) {
+			uintptr_t pn = pos;
+			ssize_t n = collect_anon(p, pos, pe, WW_RESET, scratch, 64, &pn);
+
+			if (n < 0)
+				return (int)n;
+			if (pn <= pos)
+				return -EIO;
+			pos = pn;
+		}
+	}
+	return 0;
 }
 
 /* Write one page of a scratch mapping and check the scan sees exactly it,
