@@ -25,6 +25,7 @@
 #                      (default: "uffd-wp soft-dirty mprotect")
 #   WW_VM_HOST=0       skip the host column
 #   WW_VM_FILTER       extended regex: run only the tests whose names match
+#   WW_VM_ALL=1        every suite in the VM, not only the behavioural one
 #   WW_VM_EXCLUDE      extended regex: tests not run in the VM (default:
 #                      discard-oracle, whose fixed 200000 madvise rounds take
 #                      about 5 minutes under TCG; it runs on the host)
@@ -40,6 +41,7 @@ TIMEOUT=${WW_VM_TIMEOUT:-840}
 ORACLE_SECONDS=${WW_VM_ORACLE_SECONDS:-1}
 TIMEOUT_MULT=${WW_VM_TIMEOUT_MULT:-4}
 EXPECT=${WW_VM_EXPECT:-uffd-wp soft-dirty mprotect}
+VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
 mkdir -p "$CACHE"
 
 say() { printf '[vm] %s\n' "$*" >&2; }
@@ -112,6 +114,13 @@ if [ -n "$EXCLUDE" ]; then
 fi
 if [ -n "${WW_VM_FILTER:-}" ]; then
 	grep -E "^[^	]*(${WW_VM_FILTER})" "$list" >"$list.f" || die "WW_VM_FILTER matches no test"
+	mv "$list.f" "$list"
+elif [ "${WW_VM_ALL:-0}" != 1 ]; then
+	# By default the behavioural suite (tests/*.c and tests/backends/, every
+	# backend) and the probe: what the second kernel is for. The memory-kind,
+	# lifecycle, win32 and remote suites run on the host in `make test`;
+	# WW_VM_ALL=1 runs them in the VM too (over 15 minutes under TCG).
+	grep -E "^(${VM_SUITE})(/|	)" "$list" >"$list.f" || die "no behavioural test in the list"
 	mv "$list.f" "$list"
 fi
 targets=$(cut -f3 "$list" | sort -u)
