@@ -2,7 +2,8 @@
 # Build the libFuzzer harness (clang, ASan + UBSan) straight from the library
 # sources and run it on every backend that works here, for a fixed time each.
 #   fuzz/run.sh [SECONDS_TOTAL]   (default 60, split over the working backends)
-# Environment: CC (default clang), FUZZ_OUT (build dir, default build-fuzz).
+# Environment: CC (default clang), FUZZ_OUT (build dir, default build-fuzz),
+# FUZZ_SKIP (backends not to fuzz, each with an open bug in known-bugs/).
 # Exit status: 0 if every backend that works ran clean, 1 on a finding, 77 if
 # no backend works. (-error_exitcode=1: libFuzzer's default, 77, means skip.)
 set -eu
@@ -35,6 +36,14 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 works=""
 status=0
 for b in pagemap-scan uffd-wp soft-dirty mprotect; do
+    # FUZZ_SKIP: backends with an open bug the fuzzer finds at once, named
+    # in fuzz/known-bugs/README.md; said out loud, never silent.
+    case " ${FUZZ_SKIP:-} " in
+    *" $b "*)
+        echo "fuzz: SKIPPED $b: open bug, see fuzz/known-bugs/README.md"
+        continue
+        ;;
+    esac
     # One pass over the seed corpus: exit 77 means the backend does not
     # work here (skipped, with the reason); any other failure is a finding.
     rc=0

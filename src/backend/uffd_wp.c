@@ -672,18 +672,22 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	u->nranges++;
 	pthread_mutex_unlock(&u->lock);
 
-	/* Missing faults: anonymous private memory only (shmem and hugetlbfs
-	 * keep their write-protect bits as PTE markers, and a hugetlb page
-	 * cannot be filled 4 KiB at a time). */
+	/* Missing faults on everything but hugetlb (a hugetlb page cannot be
+	 * filled 4 KiB at a time): a range may mix anonymous private memory,
+	 * whose discarded pages lose their write-protect marker, with shmem,
+	 * where a missing fault is a page-cache hole that a zero page fills
+	 * exactly as the kernel would. Registering the anonymous part without
+	 * them lost a write after a discard (found by the fuzzer). */
 	mode = UFFDIO_REGISTER_MODE_WP;
-	if (u->missing && all_anon_private(s, e))
+	if (u->missing && unit == ww__page_size())
 		mode |= UFFDIO_REGISTER_MODE_MISSING;
 	err = ww__uffd_register(u->uffd, s, e, mode, &ioctls);
 	if (err == -EINVAL && mode != UFFDIO_REGISTER_MODE_WP) {
 		mode = UFFDIO_REGISTER_MODE_WP;
 		err = ww__uffd_register(u->uffd, s, e, mode, &ioctls);
 	}
-	if (!err && (mode & UFFDIO_REGISTER_MODE_MISSING)) {
+	/* Discards change content only in anonymous private memory. */
+	if (!err && (mode & UFFDIO_REGISTER_MODE_MISSING) && all_anon_private(s, e)) {
 		array_lock(u);
 		u->ranges[at].anon = true;
 		array_unlock(u);
