@@ -40,6 +40,7 @@ test: build
 # The suite on a second kernel (Debian 12's 6.1, booted under qemu) and on
 # this one: a kernel x backend x test matrix; fails on any failure.
 test-kernels:
+	@scripts/deps.sh qemu-system-x86 busybox-static cpio
 	tests/vm/run.sh
 
 # Every benchmark, side by side, a few minutes; not part of `make test`.
@@ -49,6 +50,7 @@ bench: build
 
 # The libFuzzer harness on every backend that works here (clang, ASan+UBSan).
 fuzz:
+	@scripts/deps.sh libclang-rt-14-dev llvm
 	fuzz/run.sh 60
 
 install: build
