@@ -887,10 +887,11 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 		size_t k = 0, room = max - n < 64 ? max - n : 64;
 		sigset_t mask;
 
-		if (flags & WW_RESET) {
-			block_signals(&mask);
-			pthread_mutex_lock(&u->lock);
-		}
+		/* Also without WW_RESET: the handler records a discard or
+		 * unmap event under this lock right after reading it, and the
+		 * discarding thread may already be here. */
+		block_signals(&mask);
+		pthread_mutex_lock(&u->lock);
 		while (k < room) {
 			size_t a = bits_next(r->bits, i, end, true), b;
 
@@ -910,10 +911,8 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 			k++;
 			i = b;
 		}
-		if (flags & WW_RESET) {
-			pthread_mutex_unlock(&u->lock);
-			pthread_sigmask(SIG_SETMASK, &mask, NULL);
-		}
+		pthread_mutex_unlock(&u->lock);
+		pthread_sigmask(SIG_SETMASK, &mask, NULL);
 		memcpy(out + n, runs, k * sizeof(*runs));
 		n += k;
 	}
