@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../sys/bitmap.h"
 #include "../sys/sys.h"
 #include "backend.h"
 
@@ -171,24 +172,6 @@ static void bits_assign(struct mp_span *sp, size_t from, size_t to, bool v)
 			atomic_fetch_and_explicit(&sp->bits[i / WORD_BITS], ~m,
 						  memory_order_relaxed);
 	}
-}
-
-/* Next page index >= i in [i, n) with bit == v, or n. */
-static size_t bit_next(const struct mp_span *sp, size_t i, size_t n, bool v)
-{
-	while (i < n) {
-		uint64_t w = atomic_load_explicit(&sp->bits[i / WORD_BITS], memory_order_relaxed);
-
-		if (!v)
-			w = ~w;
-		w &= ~0ULL << (i % WORD_BITS);
-		if (w) {
-			i = i - i % WORD_BITS + (size_t)__builtin_ctzll(w);
-			return i < n ? i : n;
-		}
-		i = i - i % WORD_BITS + WORD_BITS;
-	}
-	return n;
 }
 
 /* Pass a fault that is not ours to whoever had SIGSEGV before us. */
@@ -710,13 +693,13 @@ static ssize_t mp_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 			atomic_fetch_add(&reprotect_gen, 1);
 		}
 		while (k < room) {
-			size_t a = bit_next(sp, i, end, true), b;
+			size_t a = ww__bit_next(sp->bits, i, end, true), b;
 
 			if (a >= end) {
 				i = end;
 				break;
 			}
-			b = bit_next(sp, a, end, false);
+			b = ww__bit_next(sp->bits, a, end, false);
 			if (flags & WW_RESET) {
 				err = set_prot(sp, sp->start + a * ps, sp->start + b * ps, false);
 				if (err) {
@@ -758,11 +741,11 @@ static int mp_reset(void *priv, uintptr_t s, uintptr_t e)
 	spin_lock(sp);
 	atomic_fetch_add(&reprotect_gen, 1);
 	while (i < end && !err) {
-		size_t a = bit_next(sp, i, end, true), b;
+		size_t a = ww__bit_next(sp->bits, i, end, true), b;
 
 		if (a >= end)
 			break;
-		b = bit_next(sp, a, end, false);
+		b = ww__bit_next(sp->bits, a, end, false);
 		err = set_prot(sp, sp->start + a * ps, sp->start + b * ps, false);
 		if (!err)
 			bits_assign(sp, a, b, false);

@@ -71,6 +71,7 @@
 #include <unistd.h>
 
 #include "../internal.h"
+#include "../sys/bitmap.h"
 #include "../sys/sys.h"
 #include "backend.h"
 
@@ -265,24 +266,6 @@ static void bits_clear(_Atomic uint64_t *bits, size_t from, size_t to)
 		atomic_fetch_and(&bits[w], ~m);
 		from += n;
 	}
-}
-
-/* Next index >= i below n whose bit is v, or n. */
-static size_t bits_next(_Atomic uint64_t *bits, size_t i, size_t n, bool v)
-{
-	while (i < n) {
-		uint64_t w = atomic_load(&bits[i / WORD_BITS]);
-
-		if (!v)
-			w = ~w;
-		w &= ~0ULL << (i % WORD_BITS);
-		if (w) {
-			i = i - i % WORD_BITS + (size_t)__builtin_ctzll(w);
-			return i < n ? i : n;
-		}
-		i = i - i % WORD_BITS + WORD_BITS;
-	}
-	return n;
 }
 
 /* Under the lock: pages [s, e) were discarded (remove) or unmapped. The
@@ -893,13 +876,13 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 		block_signals(&mask);
 		pthread_mutex_lock(&u->lock);
 		while (k < room) {
-			size_t a = bits_next(r->bits, i, end, true), b;
+			size_t a = ww__bit_next(r->bits, i, end, true), b;
 
 			if (a == end) {
 				i = end;
 				break;
 			}
-			b = bits_next(r->bits, a, end, false);
+			b = ww__bit_next(r->bits, a, end, false);
 			if (flags & WW_RESET) {
 				/* Protect, then clear: see the file comment. */
 				err = rearm_run(u, r, a, b);
