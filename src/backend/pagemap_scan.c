@@ -357,7 +357,6 @@ static uintptr_t mk_part(const struct pms *p, uintptr_t pos, uintptr_t e, bool *
 struct seg_ctx {
 	uintptr_t s, e;
 	struct pms *p;
-	bool record; /* ww_track: note the marker-armed stretches */
 	int err;
 };
 
@@ -377,7 +376,7 @@ static int arm_seg(const struct ww__map *m, void *arg)
 		c->err = arm_anon(c->p, s, e);
 	} else {
 		c->err = ww__uffd_wp(c->p->uffd, s, e, true);
-		if (!c->err && c->record)
+		if (!c->err)
 			c->err = mk_add(c->p, s, e);
 	}
 	return c->err ? 1 : 0;
@@ -417,12 +416,13 @@ static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e)
 	return 0;
 }
 
-/* Arm [s, e): every page clean afterwards. The kind of each stretch is
- * noted once, at ww_track (record): it cannot change while tracked, since
- * replacing the memory drops the registration (then collect says -EFAULT). */
-static int arm_range(struct pms *p, uintptr_t s, uintptr_t e, bool record)
+/* Arm [s, e) at ww_track: every page clean afterwards. The kind of each
+ * stretch is noted here, once: it cannot change while tracked, since
+ * replacing the memory drops the registration (then collect says -EFAULT);
+ * pms_reset works from that note. */
+static int arm_range(struct pms *p, uintptr_t s, uintptr_t e)
 {
-	struct seg_ctx c = { .s = s, .e = e, .p = p, .record = record };
+	struct seg_ctx c = { .s = s, .e = e, .p = p };
 	int r = ww__maps_foreach(p->pid, arm_seg, &c);
 
 	return r < 0 ? r : c.err;
@@ -472,7 +472,7 @@ static int pms_track(void *priv, uintptr_t s, uintptr_t e)
 	if (!(ioctls & (1ULL << _UFFDIO_WRITEPROTECT)))
 		err = -EOPNOTSUPP;
 	else
-		err = arm_range(p, s, e, true);
+		err = arm_range(p, s, e);
 	if (err) {
 		ww__uffd_wp(p->uffd, s, e, false);
 		ww__uffd_unregister(p->uffd, s, e);
@@ -543,6 +543,20 @@ static ssize_t discarded(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 	return (ssize_t)n;
 }
 
+/* A scan that made no progress at pos: never mistake it for "done". With a
+ * re-arm, the kernel backs out of a range that splits a hugetlb page (it
+ * write-protects those whole): that is the caller's -EINVAL; anything else
+ * is -EIO. */
+static int no_progress(struct pms *p, unsigned int flags, uintptr_t pos, uintptr_t end)
+{
+	size_t kps = 0;
+
+	if ((flags & WW_RESET) && !ww__vma_page_size(p->pid, pos, &kps, NULL) &&
+	    kps > ww__page_size() && ((pos | end) & (kps - 1)))
+		return -EINVAL;
+	return -EIO;
+}
+
 /* Collect from marker-armed memory: the kernel's fast path (WRITTEN only). */
 static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned int flags,
 			    struct iovec *out, size_t max, uintptr_t *next)
@@ -581,16 +595,8 @@ static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 				n++;
 			}
 		}
-		if (a.walk_end <= pos) {
-			size_t kps = 0;
-
-			/* The kernel write-protects hugetlb pages whole and
-			 * backs out of a range that splits one. */
-			if ((flags & WW_RESET) && !ww__vma_page_size(p->pid, pos, &kps, NULL) &&
-			    kps > ww__page_size() && ((pos | e) & (kps - 1)))
-				return -EINVAL;
-			return -EIO; /* no progress: never mistake it for "done" */
-		}
+		if (a.walk_end <= pos)
+			return no_progress(p, flags, pos, e);
 		pos = a.walk_end;
 	}
 	*next = pos;
@@ -661,17 +667,8 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 					(unsigned long)pos, (unsigned long)lim, strerror(-r));
 				return r == -EPERM ? -EFAULT : r;
 			}
-			if (a.walk_end <= pos) {
-				size_t kps = 0;
-
-				/* The kernel write-protects hugetlb pages whole
-				 * and backs out of a range that splits one. */
-				if ((flags & WW_RESET) &&
-				    !ww__vma_page_size(p->pid, pos, &kps, NULL) &&
-				    kps > ww__page_size() && ((pos | lim) & (kps - 1)))
-					return -EINVAL;
-				return -EIO; /* no progress: never mistake it for "done" */
-			}
+			if (a.walk_end <= pos)
+				return no_progress(p, flags, pos, lim);
 		}
 		/* Merge written and discarded runs (disjoint but for a race) in
 		 * address order, up to where the written scan stopped. */
