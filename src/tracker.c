@@ -323,7 +323,11 @@ WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned
 		ssize_t got = t->ops->collect(t->priv, pos, pe, flags, out + n, max - n, &bnext);
 
 		if (got < 0) {
-			err = got;
+			/* Runs stored already stand (with WW_RESET they are
+			 * re-armed: dropping them would lose those writes);
+			 * the error comes again from pos on the next call. */
+			if (!n)
+				err = got;
 			break;
 		}
 		/* A run may continue across a range boundary or a backend stop. */
