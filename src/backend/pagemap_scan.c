@@ -7,21 +7,22 @@
  * with PM_SCAN_WP_MATCHING, re-arms exactly those pages under the page-table
  * lock, which is what makes collect+reset atomic against writers.
  *
- * Sparse arming (anonymous private memory): arming with UFFDIO_WRITEPROTECT
- * would install a PTE marker in every hole, building page tables for memory
- * never touched (2 MiB per GiB). Anonymous memory does not need them: a page
- * that appears later in a hole has no uffd-wp bit and reads as written, and
- * a read maps the zero page, which we exclude. So anonymous parts are armed
- * by a PAGEMAP_SCAN that write-protects only populated, non-zero pages, and
- * the scan for written pages asks for populated, not write-protected,
- * non-zero pages. The catch: MADV_DONTNEED leaves the same empty PTE as a
- * hole never touched, so we remember (a sparse bitmap, 2 MiB per leaf) which
- * pages were populated when armed; one of those found empty or zero-page
- * later was discarded, its content changed, and it is reported written.
- * File, shmem and hugetlb memory keep the markers: their PTEs can be dropped
- * and refaulted at any time, and the marker carries the wp bit across. Those
- * stretches are noted at ww_track, and their collect takes the kernel's fast
- * path (WRITTEN only), with no discard scan.
+ * Arming with UFFDIO_WRITEPROTECT installs a PTE marker in every hole, which
+ * builds page tables for memory never touched (2 MiB per GiB): ruinous for a
+ * sparse reservation. So anonymous private memory is armed per 2 MiB stretch
+ * (one PTE table): a stretch with any page populated has its table already,
+ * so it is armed whole with markers and collected on the kernel's fast path
+ * (WRITTEN only), like file, shmem and hugetlb memory; a discard there
+ * leaves an empty PTE that the fast path reads as written. A stretch with
+ * nothing populated stays unarmed and builds no page tables: a page that
+ * appears there later has no uffd-wp bit and reads as written, and a read
+ * maps the zero page, which the filtered (slower) scan excludes. Once a
+ * page is reported there, the stretch has a table and is promoted to
+ * markers (promote()). The catch on the filtered path: MADV_DONTNEED leaves
+ * the same empty PTE as a hole never touched, so pages re-armed there are
+ * remembered (a sparse bitmap, 2 MiB per leaf); one found empty or zero-page
+ * later was discarded, and is reported written. Stretches armed with markers
+ * are noted (p->mk) at ww_track and at promotion.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -41,6 +42,7 @@
 
 /* Armed-page bitmap leaves: one per 2 MiB of address space with armed pages. */
 #define LEAF_SHIFT 21
+#define LEAF_SIZE ((uintptr_t)1 << LEAF_SHIFT)
 #define LEAF_WORDS ((1u << LEAF_SHIFT) / 4096 / 64)
 
 struct leaf {
@@ -55,6 +57,7 @@ struct pms {
 	 * a leaf whose bits are all clear stays (it is cheap). */
 	struct leaf *leaves;
 	size_t nleaves, cap;
+	size_t narmed; /* bits set: with none, no discard scan is needed */
 	/* Tracked stretches armed with markers (file, shmem, hugetlb):
 	 * sorted, disjoint. Their collect takes the kernel's fast path and
 	 * needs no discard scan (a discard there keeps the marker). */
@@ -63,6 +66,9 @@ struct pms {
 	} * mk;
 	size_t nmk, capmk;
 	pid_t pid; /* 0: this process; else the one whose uffd we hold */
+	/* Output of the re-arming scans, zeroed between calls (see wp_scan) */
+	struct page_region vec[PMS_BATCH];
+	size_t vec_used;
 };
 
 /* A userfaultfd in WP_ASYNC mode, with shmem/hugetlb WP where available:
@@ -219,10 +225,11 @@ static int armed_assign(struct pms *p, uintptr_t s, uintptr_t e, bool v)
 		for (; l && s < stop; s += ps) {
 			size_t i = (s & ((1u << LEAF_SHIFT) - 1)) / ps;
 
-			if (v)
-				l->bits[i / 64] |= 1ull << (i % 64);
-			else
-				l->bits[i / 64] &= ~(1ull << (i % 64));
+			uint64_t bit = 1ull << (i % 64), *w = &l->bits[i / 64];
+
+			if (!(*w & bit) != !v) /* a change: keep the count */
+				p->narmed += v ? 1 : (size_t)-1;
+			*w = v ? *w | bit : *w & ~bit;
 		}
 		s = stop;
 	}
@@ -309,10 +316,18 @@ static int mk_add(struct pms *p, uintptr_t s, uintptr_t e)
 {
 	size_t i = 0;
 
+	size_t hi = p->nmk;
+
 	if (p->nmk == p->capmk && mk_remove(p, 0, 0))
 		return -ENOMEM;
-	while (i < p->nmk && p->mk[i].s < s)
-		i++;
+	while (i < hi) { /* the first entry starting at or after s */
+		size_t mid = i + (hi - i) / 2;
+
+		if (p->mk[mid].s < s)
+			i = mid + 1;
+		else
+			hi = mid;
+	}
 	if (i > 0 && p->mk[i - 1].e == s) {
 		p->mk[i - 1].e = e;
 		if (i < p->nmk && p->mk[i].s == e) {
@@ -333,21 +348,31 @@ static int mk_add(struct pms *p, uintptr_t s, uintptr_t e)
 }
 
 /* The stretch of [pos, e) that starts at pos and is all marker-armed (*mk
- * true) or all not, up to its end. */
+ * true) or all not, up to its end. Binary search: a sparse reservation can
+ * hold thousands of marker-armed 2 MiB stretches. */
 static uintptr_t mk_part(const struct pms *p, uintptr_t pos, uintptr_t e, bool *mk)
 {
-	for (size_t i = 0; i < p->nmk; i++) {
-		if (p->mk[i].e <= pos)
-			continue;
-		if (p->mk[i].s <= pos) {
-			*mk = true;
-			return p->mk[i].e < e ? p->mk[i].e : e;
-		}
+	size_t lo = 0, hi = p->nmk;
+
+	/* the first entry that ends after pos */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (p->mk[mid].e <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == p->nmk) {
 		*mk = false;
-		return p->mk[i].s < e ? p->mk[i].s : e;
+		return e;
+	}
+	if (p->mk[lo].s <= pos) {
+		*mk = true;
+		return p->mk[lo].e < e ? p->mk[lo].e : e;
 	}
 	*mk = false;
-	return e;
+	return p->mk[lo].s < e ? p->mk[lo].s : e;
 }
 
 /* ---- arming ---- */
@@ -382,23 +407,34 @@ static int arm_seg(const struct ww__map *m, void *arg)
 	return c->err ? 1 : 0;
 }
 
-/* Write-protect the populated, non-zero pages of [s, e) and remember them;
- * holes stay holes (no page tables are built for them). */
+/* Arm [s, e), marked at ww_track or promoted later: write-protect it whole
+ * (markers in its holes) and note it for the fast-path collect. */
+static int arm_marked(struct pms *p, uintptr_t s, uintptr_t e)
+{
+	int err = ww__uffd_wp(p->uffd, s, e, true);
+
+	return err ? err : mk_add(p, s, e);
+}
+
+/* Arm anonymous [s, e) at ww_track. A 2 MiB stretch (one PTE table) with
+ * any page populated has its page table already, so markers in its holes
+ * cost nothing: it is armed whole and collected on the kernel's fast path.
+ * Stretches with nothing populated stay unarmed, building no page tables;
+ * collect_anon finds pages that appear there, and promote() moves a stretch
+ * to markers once it has a page table. */
 static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e)
 {
 	struct page_region buf[PMS_BATCH];
-	uintptr_t pos = s;
+	uintptr_t pos = s, rs = 0, re = 0; /* the run of populated stretches */
+	int err;
 
 	while (pos < e) {
 		struct pm_scan_arg a = {
 			.size = sizeof(a),
-			.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
 			.start = pos,
 			.end = e,
 			.vec = (uintptr_t)buf,
 			.vec_len = PMS_BATCH,
-			.category_inverted = PAGE_IS_PFNZERO,
-			.category_mask = PAGE_IS_PFNZERO,
 			.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 			.return_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 		};
@@ -406,14 +442,114 @@ static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e)
 
 		if (r < 0)
 			return r;
-		for (int i = 0; i < r; i++)
-			if (armed_assign(p, buf[i].start, buf[i].end, true))
-				return -ENOMEM;
+		for (int i = 0; i < r; i++) {
+			uintptr_t cs = buf[i].start & ~(uintptr_t)(LEAF_SIZE - 1);
+			uintptr_t ce = (buf[i].end + LEAF_SIZE - 1) & ~(uintptr_t)(LEAF_SIZE - 1);
+
+			cs = cs < s ? s : cs;
+			ce = ce > e || ce < cs ? e : ce;
+			if (re && cs <= re) {
+				re = ce > re ? ce : re;
+				continue;
+			}
+			if (re && (err = arm_marked(p, rs, re)))
+				return err;
+			rs = cs;
+			re = ce;
+		}
 		if (a.walk_end <= pos)
 			return -EIO;
-		pos = a.walk_end;
+		/* the rest of a stretch just found is armed anyway */
+		pos = re > a.walk_end ? re : a.walk_end;
 	}
+	return re ? arm_marked(p, rs, re) : 0;
+}
+
+/* The first page of [s, e) whose armed bit is v, or e. */
+static uintptr_t armed_find(struct pms *p, uintptr_t s, uintptr_t e, bool v)
+{
+	size_t ps = ww__page_size();
+
+	for (; s < e; s += ps) {
+		struct leaf *l = leaf_get(p, s, false);
+		size_t i = (s & (LEAF_SIZE - 1)) / ps;
+		bool bit = l && (l->bits[i / 64] & (1ull << (i % 64)));
+
+		if (bit == v)
+			return s;
+	}
+	return e;
+}
+
+/* Move [s, e), inside one 2 MiB stretch whose page table exists now (a page
+ * was reported there), from sparse arming to markers, so later collects take
+ * the fast path. Invisible to the caller: only pages that read as clean on
+ * either path are armed, holes and zero pages that are not remembered as
+ * populated; a remembered page that is empty or a zero page now is a discard
+ * not yet reported, and the fast path will report it as written. */
+static int promote(struct pms *p, uintptr_t s, uintptr_t e)
+{
+	struct page_region buf[PMS_BATCH];
+	uintptr_t pos = armed_find(p, s, e, false);
+
+	while (pos < e) {
+		uintptr_t end = armed_find(p, pos, e, true);
+
+		while (pos < end) {
+			/* not swapped, and (not present or the zero page) */
+			struct pm_scan_arg a = {
+				.size = sizeof(a),
+				.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
+				.start = pos,
+				.end = end,
+				.vec = (uintptr_t)buf,
+				.vec_len = PMS_BATCH,
+				.category_inverted = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
+				.category_mask = PAGE_IS_SWAPPED,
+				.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
+				.return_mask = PAGE_IS_PRESENT,
+			};
+			int r = ww__pagemap_scan(p->pagemap, &a);
+
+			if (r < 0)
+				return r;
+			if (a.walk_end <= pos)
+				return -EIO;
+			pos = a.walk_end;
+		}
+		pos = armed_find(p, end, e, false);
+	}
+	if (mk_add(p, s, e))
+		return -ENOMEM; /* stays sparse: still exact, only slower */
+	armed_assign(p, s, e, false);
 	return 0;
+}
+
+/* Promote the 2 MiB stretches of [s, e) holding the runs out[0..n). */
+static void promote_runs(struct pms *p, uintptr_t s, uintptr_t e, const struct iovec *out,
+			 size_t n)
+{
+	uintptr_t done = s;
+
+	for (size_t i = 0; i < n; i++) {
+		uintptr_t rs = (uintptr_t)out[i].iov_base, re = rs + out[i].iov_len;
+
+		for (uintptr_t c = rs & ~(uintptr_t)(LEAF_SIZE - 1); c < re; c += LEAF_SIZE) {
+			uintptr_t cs = c < done ? done : c;
+			uintptr_t ce = c + LEAF_SIZE > e || c + LEAF_SIZE < c ? e : c + LEAF_SIZE;
+			int err;
+
+			if (cs >= ce)
+				continue;
+			err = promote(p, cs, ce);
+			if (err)
+				ww__dbg("pagemap-scan: promote %#lx-%#lx: %s", (unsigned long)cs,
+					(unsigned long)ce, strerror(-err));
+			done = ce;
+			if (c + LEAF_SIZE < c)
+				break;
+		}
+	}
 }
 
 /* Arm [s, e) at ww_track: every page clean afterwards. The kind of each
@@ -557,11 +693,44 @@ static int no_progress(struct pms *p, unsigned int flags, uintptr_t pos, uintptr
 	return -EIO;
 }
 
+/* A re-arming scan (PM_SCAN_WP_MATCHING) into p->vec. The kernel walks VMA
+ * by VMA; with PM_SCAN_CHECK_WPASYNC it fails with EPERM at the first one
+ * not registered (memory the application replaced) after it has re-armed
+ * the written pages of the VMAs before it and stored their regions: dropping
+ * those would lose their writes. So p->vec is kept zeroed between calls and
+ * on EPERM the stored regions are the prefix with end != 0 (walk_end is not
+ * set then): they are returned in *stored, with a.walk_end moved to the end
+ * of the last one (the pages after it were not all examined). Returns the
+ * regions stored, or a negative errno with *stored saying how many of them
+ * are still to report. */
+static int wp_scan(struct pms *p, struct pm_scan_arg *a, int *stored)
+{
+	int r;
+
+	memset(p->vec, 0, p->vec_used * sizeof(p->vec[0]));
+	a->vec = (uintptr_t)p->vec;
+	r = ww__pagemap_scan(p->pagemap, a);
+	*stored = 0;
+	if (r >= 0) {
+		p->vec_used = (size_t)r;
+		*stored = r;
+		return r;
+	}
+	p->vec_used = a->vec_len;
+	if (r == -EPERM) {
+		while ((size_t)*stored < a->vec_len && p->vec[*stored].end)
+			++*stored;
+		if (*stored)
+			a->walk_end = p->vec[*stored - 1].end;
+	}
+	return r;
+}
+
 /* Collect from marker-armed memory: the kernel's fast path (WRITTEN only). */
 static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned int flags,
 			    struct iovec *out, size_t max, uintptr_t *next)
 {
-	struct page_region buf[PMS_BATCH];
+	const struct page_region *buf = p->vec;
 	uintptr_t pos = s;
 	size_t n = 0;
 
@@ -572,17 +741,21 @@ static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 				 (flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0),
 			.start = pos,
 			.end = e,
-			.vec = (uintptr_t)buf,
 			.vec_len = max - n < PMS_BATCH ? max - n : PMS_BATCH,
 			.category_mask = PAGE_IS_WRITTEN,
 			.return_mask = PAGE_IS_WRITTEN,
 		};
-		int r = ww__pagemap_scan(p->pagemap, &a);
+		int r, err = wp_scan(p, &a, &r);
 
-		if (r < 0) {
+		if (err < 0) {
+			/* EPERM: part of the range is no longer registered
+			 * (the application replaced it) */
 			ww__dbg("pagemap-scan: PAGEMAP_SCAN %#lx-%#lx: %s", (unsigned long)pos,
-				(unsigned long)e, strerror(-r));
-			return r == -EPERM ? -EFAULT : r;
+				(unsigned long)e, strerror(-err));
+			if (!r && !n)
+				return err == -EPERM ? -EFAULT : err;
+			if (!r)
+				break; /* report what is stored; the error comes next call */
 		}
 		for (int i = 0; i < r; i++) {
 			uintptr_t rs = buf[i].start, re = buf[i].end;
@@ -596,8 +769,10 @@ static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 			}
 		}
 		if (a.walk_end <= pos)
-			return no_progress(p, flags, pos, e);
+			return n ? (ssize_t)n : no_progress(p, flags, pos, e);
 		pos = a.walk_end;
+		if (err < 0)
+			break;
 	}
 	*next = pos;
 	return (ssize_t)n;
@@ -607,7 +782,7 @@ static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned int flags,
 			    struct iovec *out, size_t max, uintptr_t *next)
 {
-	struct page_region buf[PMS_BATCH];
+	const struct page_region *buf = p->vec;
 	struct iovec gone[PMS_BATCH];
 	uintptr_t pos = s, bdone = s; /* discarded runs known up to bdone */
 	size_t n = 0, gi = 0, gn = 0;
@@ -616,15 +791,21 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 		size_t room = max - n, ng;
 		uintptr_t lim;
 		struct pm_scan_arg a;
-		int r = 0;
+		int r = 0, err = 0;
 
 		/* Discarded runs are scanned ahead once and consumed as the
 		 * written scan advances (rescanning each batch would make a
 		 * collect quadratic in the number of runs). */
-		if (gi == gn && pos >= bdone) {
+		if (!p->narmed) {
+			/* nothing remembered as populated: nothing to discard */
+			gi = gn = 0;
+			bdone = e;
+		} else if (gi == gn && pos >= bdone) {
 			uintptr_t walk, more;
 			ssize_t d = discarded(p, pos, e, gone, PMS_BATCH, &walk, &more);
 
+			if (d < 0 && n)
+				break; /* report what is stored; the error comes next call */
 			if (d < 0)
 				return d == -EPERM ? -EFAULT : d;
 			gi = 0;
@@ -651,24 +832,29 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 					 (flags & WW_RESET ? PM_SCAN_WP_MATCHING : 0),
 				.start = pos,
 				.end = lim,
-				.vec = (uintptr_t)buf,
 				.vec_len = room - ng < PMS_BATCH ? room - ng : PMS_BATCH,
 				.category_inverted = PAGE_IS_PFNZERO,
 				.category_mask = PAGE_IS_WRITTEN | PAGE_IS_PFNZERO,
 				.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
 				.return_mask = PAGE_IS_WRITTEN,
 			};
-			r = ww__pagemap_scan(p->pagemap, &a);
-			if (r < 0) {
+			err = wp_scan(p, &a, &r);
+			if (err < 0) {
 				/* EPERM: part of the range is no longer
 				 * registered (the application unmapped or
-				 * replaced it). */
+				 * replaced it). Regions stored before it are
+				 * re-armed: report them, the error next call. */
 				ww__dbg("pagemap-scan: PAGEMAP_SCAN %#lx-%#lx: %s",
-					(unsigned long)pos, (unsigned long)lim, strerror(-r));
-				return r == -EPERM ? -EFAULT : r;
+					(unsigned long)pos, (unsigned long)lim, strerror(-err));
+				if (!r && !n)
+					return err == -EPERM ? -EFAULT : err;
+				if (!r)
+					break;
+			} else if (a.walk_end <= pos) {
+				if (!n)
+					return no_progress(p, flags, pos, lim);
+				break;
 			}
-			if (a.walk_end <= pos)
-				return no_progress(p, flags, pos, lim);
 		}
 		/* Merge written and discarded runs (disjoint but for a race) in
 		 * address order, up to where the written scan stopped. */
@@ -726,6 +912,8 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 			}
 		}
 		pos = a.walk_end;
+		if (err < 0)
+			break;
 	}
 	*next = pos;
 	return (ssize_t)n;
@@ -744,8 +932,14 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 		ssize_t got = mk ? collect_fast(p, pos, pe, flags, out + n, max - n, &pn) :
 				   collect_anon(p, pos, pe, flags, out + n, max - n, &pn);
 
-		if (got < 0)
-			return n ? (ssize_t)n : got; /* n > 0: *next says where */
+		if (got < 0) {
+			if (!n)
+				return got;
+			*next = pos; /* the error comes again from here next call */
+			return (ssize_t)n;
+		}
+		if (!mk)
+			promote_runs(p, pos, pe, out + n, (size_t)got);
 		/* a run may go on across the border of two parts */
 		if (got && n &&
 		    (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len ==
@@ -763,11 +957,12 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 	return (ssize_t)n;
 }
 
-/* Re-arm [s, e). Marker-armed stretches (noted at ww_track) are
- * write-protected whole; anonymous stretches go through the same re-arm as
- * collect+reset, which touches only written and discarded pages and keeps
- * discarded pages remembered (forgetting them as holes would lose a later
- * write followed by another discard). No /proc read per reset. */
+/* Re-arm [s, e): a collect with WW_RESET whose output is dropped, which
+ * touches only written and discarded pages (UFFDIO_WRITEPROTECT over the
+ * range would rewrite every PTE) and keeps discarded anonymous pages
+ * remembered (forgetting them as holes would lose a later write followed by
+ * another discard). The stretch kinds come from the note made at ww_track:
+ * no /proc read per reset. */
 static int pms_reset(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct pms *p = priv;
@@ -776,28 +971,18 @@ static int pms_reset(void *priv, uintptr_t s, uintptr_t e)
 
 	while (pos < e) {
 		bool mk;
-		uintptr_t pe = mk_part(p, pos, e, &mk);
+		uintptr_t pe = mk_part(p, pos, e, &mk), pn = pos;
+		ssize_t n = mk ? collect_fast(p, pos, pe, WW_RESET, scratch, 64, &pn) :
+				 collect_anon(p, pos, pe, WW_RESET, scratch, 64, &pn);
 
-		if (mk) {
-			int err = ww__uffd_wp(p->uffd, pos, pe, true);
-
-			/* ENOENT: no longer registered, the application
-			 * replaced it (mmap MAP_FIXED): say so as collect does */
-			if (err)
-				return err == -ENOENT ? -EFAULT : err;
-			pos = pe;
-			continue;
-		}
-		while (pos < pe) {
-			uintptr_t pn = pos;
-			ssize_t n = collect_anon(p, pos, pe, WW_RESET, scratch, 64, &pn);
-
-			if (n < 0)
-				return (int)n;
-			if (pn <= pos)
-				return -EIO;
-			pos = pn;
-		}
+		if (n < 0)
+			return (int)n;
+		if (pn <= pos)
+			return -EIO;
+		/* the rest of a promoted stretch takes the fast path */
+		if (!mk)
+			promote_runs(p, pos, pe, scratch, (size_t)n);
+		pos = pn;
 	}
 	return 0;
 }
