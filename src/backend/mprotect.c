@@ -643,7 +643,7 @@ static int adopt_writable(struct mp_span *sp, uintptr_t s, uintptr_t e)
 	struct wr_ctx c = { .s = s, .e = e };
 	size_t ps = ww__page_size();
 	sigset_t mask;
-	int r = ww__maps_foreach(0, wr_collect, &c);
+	int r = ww__maps_range(s, e, wr_collect, &c);
 
 	if (r < 0 || c.err) {
 		free(c.w);

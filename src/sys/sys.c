@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -282,6 +283,102 @@ int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), v
 	free(line);
 	fclose(f);
 	return ret;
+}
+
+/* /proc/self/maps kept open for PROCMAP_QUERY; reopened after a fork (the
+ * fd names the process that opened it). -1: not open; query_absent: the
+ * kernel has no PROCMAP_QUERY (before 6.11), parse instead. */
+static pthread_mutex_t query_lock = PTHREAD_MUTEX_INITIALIZER;
+static int query_fd = -1;
+static pid_t query_pid;
+static bool query_absent;
+
+static int query_vma(uintptr_t addr, struct procmap_query *q)
+{
+	int r;
+
+	pthread_mutex_lock(&query_lock);
+	if (query_fd >= 0 && query_pid != getpid()) {
+		close(query_fd);
+		query_fd = -1;
+	}
+	if (query_fd < 0 && !query_absent) {
+		query_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+		query_pid = getpid();
+	}
+	if (query_absent || query_fd < 0) {
+		pthread_mutex_unlock(&query_lock);
+		return -ENOTTY;
+	}
+	*q = (struct procmap_query){
+		.size = sizeof(*q),
+		.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+		.query_addr = addr,
+	};
+	r = ioctl(query_fd, PROCMAP_QUERY, q) ? -errno : 0;
+	if (r == -ENOTTY || r == -EINVAL) {
+		query_absent = true;
+		close(query_fd);
+		query_fd = -1;
+		r = -ENOTTY;
+	}
+	pthread_mutex_unlock(&query_lock);
+	return r;
+}
+
+struct range_ctx {
+	uintptr_t s, e;
+	int (*fn)(const struct ww__map *m, void *ctx);
+	void *ctx;
+};
+
+static int range_step(const struct ww__map *m, void *arg)
+{
+	struct range_ctx *c = arg;
+
+	if (m->start >= c->e)
+		return 1;
+	return m->end <= c->s ? 0 : c->fn(m, c->ctx);
+}
+
+int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, void *ctx),
+		   void *ctx)
+{
+	struct range_ctx c = { s, e, fn, ctx };
+	uintptr_t at = s;
+
+	while (at < e) {
+		struct procmap_query q;
+		struct ww__map m = { .name = "" };
+		int r = query_vma(at, &q);
+
+		if (r == -ENOENT)
+			return 0; /* no mapping at or after at */
+		if (r == -ENOTTY)
+			break;
+		if (r)
+			return r;
+		if (q.vma_start >= e)
+			return 0;
+		m.start = (uintptr_t)q.vma_start;
+		m.end = (uintptr_t)q.vma_end;
+		m.prot = (q.vma_flags & PROCMAP_QUERY_VMA_READABLE ? PROT_READ : 0) |
+			 (q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE ? PROT_WRITE : 0) |
+			 (q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE ? PROT_EXEC : 0);
+		m.shared = q.vma_flags & PROCMAP_QUERY_VMA_SHARED;
+		m.offset = q.vma_offset;
+		m.inode = q.inode;
+		r = fn(&m, ctx);
+		if (r)
+			return r;
+		if (m.end <= at)
+			return -EIO;
+		at = m.end;
+	}
+	if (at >= e)
+		return 0;
+	c.s = at; /* no PROCMAP_QUERY: parse the rest */
+	return ww__maps_foreach(0, range_step, &c);
 }
 
 int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)

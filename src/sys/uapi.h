@@ -112,6 +112,35 @@ _Static_assert(sizeof(struct uffdio_register) == 32, "uffdio_register ABI is 32 
 _Static_assert(sizeof(struct uffdio_writeprotect) == 24, "uffdio_writeprotect ABI is 24 bytes");
 _Static_assert(sizeof(struct uffd_msg) == 32, "uffd_msg ABI is 32 bytes");
 
+/* PROCMAP_QUERY on /proc/PID/maps (Linux 6.11, <linux/fs.h>): one VMA per
+ * call, no text. */
+#ifndef PROCMAP_QUERY
+struct procmap_query {
+	__u64 size;
+	__u64 query_flags;
+	__u64 query_addr;
+	__u64 vma_start;
+	__u64 vma_end;
+	__u64 vma_flags;
+	__u64 vma_page_size;
+	__u64 vma_offset;
+	__u64 inode;
+	__u32 dev_major;
+	__u32 dev_minor;
+	__u32 vma_name_size;
+	__u32 build_id_size;
+	__u64 vma_name_addr;
+	__u64 build_id_addr;
+};
+#define PROCMAP_QUERY _IOWR('f', 17, struct procmap_query)
+#define PROCMAP_QUERY_VMA_READABLE 0x01
+#define PROCMAP_QUERY_VMA_WRITABLE 0x02
+#define PROCMAP_QUERY_VMA_EXECUTABLE 0x04
+#define PROCMAP_QUERY_VMA_SHARED 0x08
+#define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+#endif
+_Static_assert(sizeof(struct procmap_query) == 104, "procmap_query ABI is 104 bytes");
+
 /* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst). */
 #define WW_PM_SOFT_DIRTY (1ULL << 55)
 #define WW_PM_EXCLUSIVE (1ULL << 56)
