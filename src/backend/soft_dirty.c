@@ -23,6 +23,9 @@
  *  - Another program clearing the same process's soft-dirty bits (CRIU, a
  *    second copy of this library) makes this one miss writes.
  *  - hugetlb memory is refused (-EOPNOTSUPP): clear_refs skips it.
+ *  - A transparent huge page mapped by one PMD has one soft-dirty bit, so a
+ *    write reports all of it: the granularity op says so for mappings THP
+ *    may back (ww_tracker_granularity).
  *  - Pages discarded with MADV_DONTNEED change content without setting a
  *    bit: not reported (a later write is).
  */
@@ -521,6 +524,24 @@ static int sd_reset(void *priv, uintptr_t s, uintptr_t e)
 	return err;
 }
 
+/* A transparent huge page mapped by a PMD carries one soft-dirty bit, which
+ * clear_refs clears and a write sets for the whole page (the write fault
+ * reuses the huge page without splitting it, and a write into a hole of a
+ * THP-eligible mapping faults in a whole huge page): pagemap then reports
+ * every 4 KiB page of it. There is no way to split a THP from user space
+ * without changing the mapping, so say so for mappings THP may back. */
+static int sd_granularity(void *priv, uintptr_t addr, size_t *bytes)
+{
+	struct sd *t = priv;
+	bool thp = false;
+	size_t kps;
+	int err = ww__vma_page_size(t->pid, addr, &kps, &thp);
+
+	if (!err && thp && ww__thp_size() > *bytes)
+		*bytes = ww__thp_size();
+	return err;
+}
+
 const struct ww__backend_ops ww__soft_dirty_ops = {
 	.id = WW_BACKEND_SOFT_DIRTY,
 	.name = "soft-dirty",
@@ -532,4 +553,5 @@ const struct ww__backend_ops ww__soft_dirty_ops = {
 	.untrack = sd_untrack,
 	.collect = sd_collect,
 	.reset = sd_reset,
+	.granularity = sd_granularity,
 };
