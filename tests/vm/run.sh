@@ -31,7 +31,14 @@
 #                      about 5 minutes under TCG; it runs on the host)
 #   WW_VM_SMP          vCPUs (default 1: under TCG a fault handed between two
 #                      vCPUs costs 10-50x more, uffd-wp tests took minutes)
-# Needs: qemu-system-x86, busybox-static, cpio, meson, ninja-build, gcc, apt.
+#
+# A disk file system for the file-backed memory kinds (kind/disk-file,
+# kind/private-file, life/dontneed-private-file): a fresh ext4 image made
+# here with mke2fs, attached as an NVMe disk (the cloud kernel has NVMe and
+# ext4 built in, no modules needed), mounted at /mnt/disk in the VM and
+# named to the tests by MEMKIND_DIR. A VM that cannot mount it says so
+# (WWDISK line) and those tests skip, which the matrix counts as a problem.
+# Needs: qemu-system-x86, busybox-static, cpio, e2fsprogs, meson, ninja-build, gcc, apt.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -50,8 +57,9 @@ die() {
 	exit 1
 }
 
-for tool in qemu-system-x86_64 cpio meson ninja apt-get dpkg python3; do
-	command -v "$tool" >/dev/null || die "$tool not found (apt-get install qemu-system-x86 cpio meson ninja-build python3)"
+export PATH=$PATH:/sbin:/usr/sbin # mke2fs, for a user whose PATH lacks them
+for tool in qemu-system-x86_64 cpio meson ninja apt-get dpkg python3 mke2fs; do
+	command -v "$tool" >/dev/null || die "$tool not found (apt-get install qemu-system-x86 cpio meson ninja-build python3 e2fsprogs)"
 done
 BUSYBOX=$(command -v busybox || true)
 [ -n "$BUSYBOX" ] && file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
@@ -153,6 +161,15 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
+# The disk: NVMe probes asynchronously, so wait for the device node.
+mkdir -p /mnt/disk
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/nvme0n1 ] && break; sleep 1; done
+if mount -t ext4 /dev/nvme0n1 /mnt/disk 2>/tmp/mount.err; then
+	export MEMKIND_DIR=/mnt/disk
+	echo "WWDISK|\$(grep ' /mnt/disk ' /proc/mounts)"
+else
+	echo "WWDISK|none: \$(cat /tmp/mount.err)"
+fi
 # test_many_runs dirties more pages than this many mappings: a smaller
 # limit tests the same thing in a sixth of the time under TCG.
 echo 8192 >/proc/sys/vm/max_map_count
@@ -165,6 +182,11 @@ EOF
 chmod +x "$rd/init" "$rd/runtests.sh"
 (cd "$rd" && find . | cpio -o -H newc --quiet) >"$CACHE/initrd.cpio"
 
+# The disk file system, made afresh each run (a second or less).
+disk=$CACHE/disk.img
+rm -f "$disk"
+mke2fs -q -F -t ext4 -L wwdisk "$disk" 128M >/dev/null || die "mke2fs failed"
+
 # 4. Boot it.
 console=$CACHE/console.log
 say "booting under qemu (TCG, timeout ${TIMEOUT}s)"
@@ -175,6 +197,7 @@ for attempt in 1 2; do
 	t0=$(date +%s)
 	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp "${WW_VM_SMP:-1}" -m 2048 -nographic -no-reboot \
 		-kernel "$vmlinuz" -initrd "$CACHE/initrd.cpio" \
+		-drive file="$disk",if=none,id=wwdisk,format=raw -device nvme,drive=wwdisk,serial=wwdisk \
 		-append "console=ttyS0 quiet panic=-1 no_timer_check" </dev/null >"$console" 2>&1 || true
 	# Terminal escapes and kernel messages may share a line with ours.
 	tr -d '\r' <"$console" | sed 's/^.*\(WW[A-Z]*|\)/\1/' >"$console.txt"
@@ -183,6 +206,7 @@ for attempt in 1 2; do
 	say "the VM did not reach init (attempt $attempt): $(grep -m1 -i 'panic' "$console.txt" || echo 'no panic message')"
 done
 grep '^  | ' "$console.txt" >&2 || true
+say "disk in the VM: $(grep -m1 '^WWDISK|' "$console.txt" | cut -d'|' -f2- || echo 'no WWDISK line')"
 
 # 5. The host column, with the same binaries and runner.
 results=$CACHE/results.txt
