@@ -25,7 +25,9 @@
 #                      (default: "uffd-wp soft-dirty mprotect")
 #   WW_VM_HOST=0       skip the host column
 #   WW_VM_FILTER       extended regex: run only the tests whose names match
-#   WW_VM_ALL=1        every suite in the VM, not only the behavioural one
+#   WW_VM_ALL=1        every test in the VM (adds the remote suite, which
+#                      needs pagemap-scan and so skips on 6.1, and
+#                      fuzz-corpus/uffd-wp, which fails there: see VM_SUITE)
 #   WW_VM_EXCLUDE      extended regex: tests not run in the VM (default:
 #                      discard-oracle, whose fixed 200000 madvise rounds take
 #                      about 5 minutes under TCG; it runs on the host)
@@ -48,7 +50,16 @@ TIMEOUT=${WW_VM_TIMEOUT:-840}
 ORACLE_SECONDS=${WW_VM_ORACLE_SECONDS:-1}
 TIMEOUT_MULT=${WW_VM_TIMEOUT_MULT:-4}
 EXPECT=${WW_VM_EXPECT:-uffd-wp soft-dirty mprotect}
+# What CI runs in the VM: the behavioural suite, the memory kinds
+# (tests/memkinds: kind, sparse, life), the win32 suite, reset_dropped and
+# the fuzz seed replay; 228 tests in about 45 s of VM time under TCG
+# (measured). Not here: the remote suite (needs pagemap-scan, all skips on
+# 6.1), the discard oracle (WW_VM_EXCLUDE), and fuzz-corpus/uffd-wp, which
+# fails on 6.1 (UFFDIO_WRITEPROTECT over a range spanning two VMAs gives
+# ENOENT on that kernel: an open uffd-wp bug; add it back once fixed).
 VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
+VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped"
+VM_SUITE="$VM_SUITE|fuzz-corpus/(pagemap-scan|soft-dirty|mprotect)"
 mkdir -p "$CACHE"
 
 say() { printf '[vm] %s\n' "$*" >&2; }
@@ -124,10 +135,8 @@ if [ -n "${WW_VM_FILTER:-}" ]; then
 	grep -E "^[^	]*(${WW_VM_FILTER})" "$list" >"$list.f" || die "WW_VM_FILTER matches no test"
 	mv "$list.f" "$list"
 elif [ "${WW_VM_ALL:-0}" != 1 ]; then
-	# By default the behavioural suite (tests/*.c and tests/backends/, every
-	# backend) and the probe: what the second kernel is for. The memory-kind,
-	# lifecycle, win32 and remote suites run on the host in `make test`;
-	# WW_VM_ALL=1 runs them in the VM too (over 15 minutes under TCG).
+	# By default VM_SUITE (above): every backend's behaviour, memory
+	# kinds, lifecycle and win32 tests, what the second kernel is for.
 	grep -E "^(${VM_SUITE})(/|	)" "$list" >"$list.f" || die "no behavioural test in the list"
 	mv "$list.f" "$list"
 fi
