@@ -334,6 +334,38 @@ static int remote_mapped(pid_t pid, uintptr_t s, uintptr_t e)
 	return c.at >= e ? 0 : -ENOMEM;
 }
 
+struct hugetlb_ctx {
+	pid_t pid;
+	uintptr_t s, e;
+};
+
+static int hugetlb_step(const struct ww__map *m, void *arg)
+{
+	struct hugetlb_ctx *c = arg;
+	size_t unit = 0;
+
+	if (m->start >= c->e)
+		return 1;
+	/* hugetlb mappings, MAP_HUGETLB ones too, are file mappings (an
+	 * inode on hugetlbfs): anonymous private memory need not be asked. */
+	if (m->end <= c->s || (!m->shared && !m->inode))
+		return 0;
+	if (!ww__vma_page_size(c->pid, m->start, &unit, NULL) && unit > ww__page_size())
+		return 2;
+	return 0;
+}
+
+/* -EOPNOTSUPP if a hugetlb mapping lies in [s, e) of pid. */
+static int find_hugetlb(pid_t pid, uintptr_t s, uintptr_t e)
+{
+	struct hugetlb_ctx c = { pid, s, e };
+	int r = ww__maps_foreach(pid, hugetlb_step, &c);
+
+	if (r < 0)
+		return r == -ENOENT ? -ESRCH : r;
+	return r == 2 ? -EOPNOTSUPP : 0;
+}
+
 static int sd_track(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct sd *t = priv;
@@ -348,15 +380,11 @@ static int sd_track(void *priv, uintptr_t s, uintptr_t e)
 			return err;
 	}
 	/* hugetlb pages have no soft-dirty bit that clear_refs clears: their
-	 * writes would go unseen. */
-	{
-		size_t u0 = 0, u1 = 0;
-
-		if (!ww__vma_page_size(t->pid, s, &u0, NULL) &&
-		    !ww__vma_page_size(t->pid, e - 1, &u1, NULL) &&
-		    (u0 > ww__page_size() || u1 > ww__page_size()))
-			return -EOPNOTSUPP;
-	}
+	 * writes would go unseen. Any mapping in the range, not only the
+	 * ones at its ends. */
+	err = find_hugetlb(t->pid, s, e);
+	if (err)
+		return err;
 	bits = calloc(words_for(s, e), sizeof(*bits));
 	if (!bits)
 		return -ENOMEM;
