@@ -18,7 +18,7 @@
 #
 # Environment:
 #   WW_VM_KERNEL_PKG   kernel package (default: newest linux-image-6.1.0-*-cloud-amd64-unsigned)
-#   WW_VM_TIMEOUT      seconds the VM may run (default 720)
+#   WW_VM_TIMEOUT      seconds the VM may run (default 840)
 #   WW_VM_ORACLE_SECONDS  oracle duration inside the VM (default 1; TCG is slow)
 #   WW_VM_TIMEOUT_MULT    factor on each test's meson timeout in the VM (default 4)
 #   WW_VM_EXPECT       backends that must pass (not skip) in the VM
