@@ -23,6 +23,9 @@
  *  - Another program clearing the same process's soft-dirty bits (CRIU, a
  *    second copy of this library) makes this one miss writes.
  *  - hugetlb memory is refused (-EOPNOTSUPP): clear_refs skips it.
+ *  - A transparent huge page mapped by one PMD has one soft-dirty bit, so a
+ *    write reports all of it: the granularity op says so for mappings THP
+ *    may back (ww_tracker_granularity).
  *  - Pages discarded with MADV_DONTNEED change content without setting a
  *    bit: not reported (a later write is).
  */
@@ -331,6 +334,38 @@ static int remote_mapped(pid_t pid, uintptr_t s, uintptr_t e)
 	return c.at >= e ? 0 : -ENOMEM;
 }
 
+struct hugetlb_ctx {
+	pid_t pid;
+	uintptr_t s, e;
+};
+
+static int hugetlb_step(const struct ww__map *m, void *arg)
+{
+	struct hugetlb_ctx *c = arg;
+	size_t unit = 0;
+
+	if (m->start >= c->e)
+		return 1;
+	/* hugetlb mappings, MAP_HUGETLB ones too, are file mappings (an
+	 * inode on hugetlbfs): anonymous private memory need not be asked. */
+	if (m->end <= c->s || (!m->shared && !m->inode))
+		return 0;
+	if (!ww__vma_page_size(c->pid, m->start, &unit, NULL) && unit > ww__page_size())
+		return 2;
+	return 0;
+}
+
+/* -EOPNOTSUPP if a hugetlb mapping lies in [s, e) of pid. */
+static int find_hugetlb(pid_t pid, uintptr_t s, uintptr_t e)
+{
+	struct hugetlb_ctx c = { pid, s, e };
+	int r = ww__maps_foreach(pid, hugetlb_step, &c);
+
+	if (r < 0)
+		return r == -ENOENT ? -ESRCH : r;
+	return r == 2 ? -EOPNOTSUPP : 0;
+}
+
 static int sd_track(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct sd *t = priv;
@@ -345,15 +380,11 @@ static int sd_track(void *priv, uintptr_t s, uintptr_t e)
 			return err;
 	}
 	/* hugetlb pages have no soft-dirty bit that clear_refs clears: their
-	 * writes would go unseen. */
-	{
-		size_t u0 = 0, u1 = 0;
-
-		if (!ww__vma_page_size(t->pid, s, &u0, NULL) &&
-		    !ww__vma_page_size(t->pid, e - 1, &u1, NULL) &&
-		    (u0 > ww__page_size() || u1 > ww__page_size()))
-			return -EOPNOTSUPP;
-	}
+	 * writes would go unseen. Any mapping in the range, not only the
+	 * ones at its ends. */
+	err = find_hugetlb(t->pid, s, e);
+	if (err)
+		return err;
 	bits = calloc(words_for(s, e), sizeof(*bits));
 	if (!bits)
 		return -ENOMEM;
@@ -521,6 +552,24 @@ static int sd_reset(void *priv, uintptr_t s, uintptr_t e)
 	return err;
 }
 
+/* A transparent huge page mapped by a PMD carries one soft-dirty bit, which
+ * clear_refs clears and a write sets for the whole page (the write fault
+ * reuses the huge page without splitting it, and a write into a hole of a
+ * THP-eligible mapping faults in a whole huge page): pagemap then reports
+ * every 4 KiB page of it. There is no way to split a THP from user space
+ * without changing the mapping, so say so for mappings THP may back. */
+static int sd_granularity(void *priv, uintptr_t addr, size_t *bytes)
+{
+	struct sd *t = priv;
+	bool thp = false;
+	size_t kps;
+	int err = ww__vma_page_size(t->pid, addr, &kps, &thp);
+
+	if (!err && thp && ww__thp_size() > *bytes)
+		*bytes = ww__thp_size();
+	return err;
+}
+
 const struct ww__backend_ops ww__soft_dirty_ops = {
 	.id = WW_BACKEND_SOFT_DIRTY,
 	.name = "soft-dirty",
@@ -532,4 +581,5 @@ const struct ww__backend_ops ww__soft_dirty_ops = {
 	.untrack = sd_untrack,
 	.collect = sd_collect,
 	.reset = sd_reset,
+	.granularity = sd_granularity,
 };

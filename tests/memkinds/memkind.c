@@ -45,6 +45,7 @@ enum mk_kind mk_kind_arg(int argc, char **argv)
 }
 
 #define TMPFS_MAGIC 0x01021994
+#define RAMFS_MAGIC 0x858458f6 /* an initramfs root may be one */
 
 const char *mk_disk_dir(void)
 {
@@ -55,10 +56,10 @@ const char *mk_disk_dir(void)
 
 	for (size_t i = 0; i < 3; i++)
 		if (dirs[i] && !statfs(dirs[i], &sf) && sf.f_type != TMPFS_MAGIC &&
-		    !access(dirs[i], W_OK))
+		    sf.f_type != RAMFS_MAGIC && !access(dirs[i], W_OK))
 			return dirs[i];
 	printf("SKIP: no disk file system to write to (MEMKIND_DIR, ., /var/tmp are "
-	       "tmpfs or missing)\n");
+	       "tmpfs, ramfs or missing)\n");
 	exit(SKIP);
 }
 
@@ -126,6 +127,27 @@ size_t mk_anon_huge(void *addr)
 	}
 	fclose(f);
 	return kb * 1024;
+}
+
+bool mk_vma_soft_dirty(const void *addr, size_t len)
+{
+	FILE *f = fopen("/proc/self/smaps", "re");
+	char line[512];
+	int in = 0;
+	bool sd = false;
+
+	CHECK(f != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long s, e;
+		char p[8];
+
+		if (sscanf(line, "%lx-%lx %7s", &s, &e, p) == 3)
+			in = (uintptr_t)addr < e && s < (uintptr_t)addr + len;
+		else if (in && !strncmp(line, "VmFlags:", 8) && strstr(line, " sd"))
+			sd = true;
+	}
+	fclose(f);
+	return sd;
 }
 
 /* As root, add n pages to the hugetlb pool (CI normally reserves them up

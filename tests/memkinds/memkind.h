@@ -48,6 +48,13 @@ void mk_populate(struct mk_mem *mm, size_t off, size_t len);
 /* Bytes of AnonHugePages in the mapping at addr. */
 size_t mk_anon_huge(void *addr);
 
+/* Whether a mapping in [addr, addr+len) carries VM_SOFTDIRTY (smaps VmFlags "sd"):
+ * the kernel sets it on a VMA that was created, grown by a merge or moved
+ * since the last soft-dirty clear, and pagemap then reports every page of
+ * that VMA soft-dirty. The one case where soft-dirty may report pages
+ * beyond what ww_tracker_granularity says (documented). */
+bool mk_vma_soft_dirty(const void *addr, size_t len);
+
 /* Fail unless every page marked in written[] is in runs, and every reported
  * page shares a unit-sized unit with a written page. */
 void mk_check_cover(const char *what, const struct iovec *runs, size_t n, const char *base,

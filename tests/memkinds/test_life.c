@@ -35,12 +35,17 @@ static bool sees_discards(void)
 	return harness_backend == WW_BACKEND_PAGEMAP_SCAN || harness_backend == WW_BACKEND_UFFD_WP;
 }
 
-/* soft-dirty reports whole VMAs now and then (VM_SOFTDIRTY after a VMA
- * changes, documented): for it, "k runs" means "at least the pages the test
- * names", which each test checks through dirty[] as well. */
+/* Set by grab(): soft-dirty reports every page of a VMA the kernel marked
+ * VM_SOFTDIRTY (created, merged or moved since the last clear; documented).
+ * For such a collect "k runs" means "at least the pages the test names",
+ * which each test checks through dirty[] as well; otherwise soft-dirty is
+ * held to exact pages like the others. */
+static bool loose;
+static unsigned int nloose; /* how many collects were relaxed */
+
 static bool exact(void)
 {
-	return harness_backend != WW_BACKEND_SOFT_DIRTY;
+	return !loose;
 }
 
 #define RUNS(expr, k)                                   \
@@ -58,7 +63,14 @@ static bool exact(void)
 static ssize_t grab(char *m, size_t np, unsigned int flags)
 {
 	void *next;
-	ssize_t n = ww_collect(t, m, np * PS, flags, out, MAXR, &next);
+	ssize_t n;
+
+	loose = harness_backend == WW_BACKEND_SOFT_DIRTY && mk_vma_soft_dirty(m, np * PS);
+	nloose += loose;
+	if (loose)
+		printf("note: a mapping is marked VM_SOFTDIRTY: at least the written pages "
+		       "checked\n");
+	n = ww_collect(t, m, np * PS, flags, out, MAXR, &next);
 
 	memset(dirty, 0, sizeof(dirty));
 	if (n >= 0) {
@@ -322,6 +334,18 @@ static void ev_mremap(int how)
 	m[PS] = 1;
 	if (how == 0) { /* move */
 		n2 = mremap(m, NP * PS, NP * PS, MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		if (n2 == MAP_FAILED && is_mprotect()) {
+			/* documented: the written page made the backend split
+			 * the range into three VMAs; older kernels' mremap
+			 * moves only one VMA (EFAULT on 6.1; 6.18 moves them
+			 * all). The memory stays where it was, tracked. */
+			CHECK_EQ(errno, EFAULT);
+			m[3 * PS] = 1;
+			RUNS(grab(m, NP, WW_RESET), 2);
+			CHECK(dirty[1] && dirty[3]);
+			CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+			return;
+		}
 		CHECK(n2 == dst);
 		CHECK_EQ(n2[2 * PS], 0x44);
 		if (is_mprotect()) {
@@ -584,6 +608,7 @@ int main(int argc, char **argv)
 	t = harness_open(argc, argv);
 	fn();
 	ww_close(t);
-	printf("ok: %s: %s\n", argv[1], argv[2]);
+	printf("ok: %s: %s%s\n", argv[1], argv[2],
+	       nloose ? " (some collects over a VM_SOFTDIRTY mapping: coverage only)" : "");
 	return 0;
 }

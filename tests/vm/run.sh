@@ -18,20 +18,29 @@
 #
 # Environment:
 #   WW_VM_KERNEL_PKG   kernel package (default: newest linux-image-6.1.0-*-cloud-amd64-unsigned)
-#   WW_VM_TIMEOUT      seconds the VM may run (default 720)
+#   WW_VM_TIMEOUT      seconds the VM may run (default 840)
 #   WW_VM_ORACLE_SECONDS  oracle duration inside the VM (default 1; TCG is slow)
 #   WW_VM_TIMEOUT_MULT    factor on each test's meson timeout in the VM (default 4)
 #   WW_VM_EXPECT       backends that must pass (not skip) in the VM
 #                      (default: "uffd-wp soft-dirty mprotect")
 #   WW_VM_HOST=0       skip the host column
 #   WW_VM_FILTER       extended regex: run only the tests whose names match
-#   WW_VM_ALL=1        every suite in the VM, not only the behavioural one
+#   WW_VM_ALL=1        every test in the VM (adds the remote suite, which
+#                      needs pagemap-scan and so skips on 6.1, and
+#                      fuzz-corpus/uffd-wp, which fails there: see VM_SUITE)
 #   WW_VM_EXCLUDE      extended regex: tests not run in the VM (default:
 #                      discard-oracle, whose fixed 200000 madvise rounds take
 #                      about 5 minutes under TCG; it runs on the host)
 #   WW_VM_SMP          vCPUs (default 1: under TCG a fault handed between two
 #                      vCPUs costs 10-50x more, uffd-wp tests took minutes)
-# Needs: qemu-system-x86, busybox-static, cpio, meson, ninja-build, gcc, apt.
+#
+# A disk file system for the file-backed memory kinds (kind/disk-file,
+# kind/private-file, life/dontneed-private-file): a fresh ext4 image made
+# here with mke2fs, attached as an NVMe disk (the cloud kernel has NVMe and
+# ext4 built in, no modules needed), mounted at /mnt/disk in the VM and
+# named to the tests by MEMKIND_DIR. A VM that cannot mount it says so
+# (WWDISK line) and those tests skip, which the matrix counts as a problem.
+# Needs: qemu-system-x86, busybox-static, cpio, e2fsprogs, meson, ninja-build, gcc, apt.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,7 +50,16 @@ TIMEOUT=${WW_VM_TIMEOUT:-840}
 ORACLE_SECONDS=${WW_VM_ORACLE_SECONDS:-1}
 TIMEOUT_MULT=${WW_VM_TIMEOUT_MULT:-4}
 EXPECT=${WW_VM_EXPECT:-uffd-wp soft-dirty mprotect}
+# What CI runs in the VM: the behavioural suite, the memory kinds
+# (tests/memkinds: kind, sparse, life), the win32 suite, reset_dropped and
+# the fuzz seed replay; 228 tests in about 45 s of VM time under TCG
+# (measured). Not here: the remote suite (needs pagemap-scan, all skips on
+# 6.1), the discard oracle (WW_VM_EXCLUDE), and fuzz-corpus/uffd-wp, which
+# fails on 6.1 (UFFDIO_WRITEPROTECT over a range spanning two VMAs gives
+# ENOENT on that kernel: an open uffd-wp bug; add it back once fixed).
 VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
+VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped"
+VM_SUITE="$VM_SUITE|fuzz-corpus/(pagemap-scan|soft-dirty|mprotect)"
 mkdir -p "$CACHE"
 
 say() { printf '[vm] %s\n' "$*" >&2; }
@@ -50,8 +68,9 @@ die() {
 	exit 1
 }
 
-for tool in qemu-system-x86_64 cpio meson ninja apt-get dpkg python3; do
-	command -v "$tool" >/dev/null || die "$tool not found (apt-get install qemu-system-x86 cpio meson ninja-build python3)"
+export PATH=$PATH:/sbin:/usr/sbin # mke2fs, for a user whose PATH lacks them
+for tool in qemu-system-x86_64 cpio meson ninja apt-get dpkg python3 mke2fs; do
+	command -v "$tool" >/dev/null || die "$tool not found (apt-get install qemu-system-x86 cpio meson ninja-build python3 e2fsprogs)"
 done
 BUSYBOX=$(command -v busybox || true)
 [ -n "$BUSYBOX" ] && file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
@@ -116,10 +135,8 @@ if [ -n "${WW_VM_FILTER:-}" ]; then
 	grep -E "^[^	]*(${WW_VM_FILTER})" "$list" >"$list.f" || die "WW_VM_FILTER matches no test"
 	mv "$list.f" "$list"
 elif [ "${WW_VM_ALL:-0}" != 1 ]; then
-	# By default the behavioural suite (tests/*.c and tests/backends/, every
-	# backend) and the probe: what the second kernel is for. The memory-kind,
-	# lifecycle, win32 and remote suites run on the host in `make test`;
-	# WW_VM_ALL=1 runs them in the VM too (over 15 minutes under TCG).
+	# By default VM_SUITE (above): every backend's behaviour, memory
+	# kinds, lifecycle and win32 tests, what the second kernel is for.
 	grep -E "^(${VM_SUITE})(/|	)" "$list" >"$list.f" || die "no behavioural test in the list"
 	mv "$list.f" "$list"
 fi
@@ -153,6 +170,15 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
+# The disk: NVMe probes asynchronously, so wait for the device node.
+mkdir -p /mnt/disk
+for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/nvme0n1 ] && break; sleep 1; done
+if mount -t ext4 /dev/nvme0n1 /mnt/disk 2>/tmp/mount.err; then
+	export MEMKIND_DIR=/mnt/disk
+	echo "WWDISK|\$(grep ' /mnt/disk ' /proc/mounts)"
+else
+	echo "WWDISK|none: \$(cat /tmp/mount.err)"
+fi
 # test_many_runs dirties more pages than this many mappings: a smaller
 # limit tests the same thing in a sixth of the time under TCG.
 echo 8192 >/proc/sys/vm/max_map_count
@@ -165,6 +191,11 @@ EOF
 chmod +x "$rd/init" "$rd/runtests.sh"
 (cd "$rd" && find . | cpio -o -H newc --quiet) >"$CACHE/initrd.cpio"
 
+# The disk file system, made afresh each run (a second or less).
+disk=$CACHE/disk.img
+rm -f "$disk"
+mke2fs -q -F -t ext4 -L wwdisk "$disk" 128M >/dev/null || die "mke2fs failed"
+
 # 4. Boot it.
 console=$CACHE/console.log
 say "booting under qemu (TCG, timeout ${TIMEOUT}s)"
@@ -175,6 +206,7 @@ for attempt in 1 2; do
 	t0=$(date +%s)
 	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp "${WW_VM_SMP:-1}" -m 2048 -nographic -no-reboot \
 		-kernel "$vmlinuz" -initrd "$CACHE/initrd.cpio" \
+		-drive file="$disk",if=none,id=wwdisk,format=raw -device nvme,drive=wwdisk,serial=wwdisk \
 		-append "console=ttyS0 quiet panic=-1 no_timer_check" </dev/null >"$console" 2>&1 || true
 	# Terminal escapes and kernel messages may share a line with ours.
 	tr -d '\r' <"$console" | sed 's/^.*\(WW[A-Z]*|\)/\1/' >"$console.txt"
@@ -183,6 +215,7 @@ for attempt in 1 2; do
 	say "the VM did not reach init (attempt $attempt): $(grep -m1 -i 'panic' "$console.txt" || echo 'no panic message')"
 done
 grep '^  | ' "$console.txt" >&2 || true
+say "disk in the VM: $(grep -m1 '^WWDISK|' "$console.txt" | cut -d'|' -f2- || echo 'no WWDISK line')"
 
 # 5. The host column, with the same binaries and runner.
 results=$CACHE/results.txt
