@@ -89,10 +89,19 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* The holder may be making a system call (mprotect) or be preempted: after
+ * a short spin, give the CPU away rather than burn it (on 2 cores, spinning
+ * writers starved the collector). sched_yield is a plain system call, safe
+ * in the SIGSEGV handler. */
 static void spin_lock(struct mp_span *sp)
 {
-	while (atomic_flag_test_and_set_explicit(&sp->lock, memory_order_acquire))
-		cpu_relax();
+	for (unsigned int n = 0;
+	     atomic_flag_test_and_set_explicit(&sp->lock, memory_order_acquire); n++) {
+		if (n < 64)
+			cpu_relax();
+		else
+			sched_yield();
+	}
 }
 
 static void spin_unlock(struct mp_span *sp)
@@ -687,36 +696,47 @@ static ssize_t mp_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 		size_t k = 0, room = max - n < 64 ? max - n : 64;
 		sigset_t mask;
 
-		if (flags & WW_RESET) {
+		/* With reset, each run is re-protected and cleared under the
+		 * span lock, taken per run so that faulting writers are not held
+		 * up for a whole batch of mprotect calls; signals stay blocked
+		 * for the batch (the lock must not be wanted by a handler on
+		 * this thread). */
+		if (flags & WW_RESET)
 			block_signals(&mask);
-			spin_lock(sp);
-			atomic_fetch_add(&reprotect_gen, 1);
-		}
 		while (k < room) {
-			size_t a = ww__bit_next(sp->bits, i, end, true), b;
+			size_t a, b;
 
+			if (flags & WW_RESET) {
+				spin_lock(sp);
+				atomic_fetch_add(&reprotect_gen, 1);
+			}
+			a = ww__bit_next(sp->bits, i, end, true);
 			if (a >= end) {
 				i = end;
-				break;
-			}
-			b = ww__bit_next(sp->bits, a, end, false);
-			if (flags & WW_RESET) {
-				err = set_prot(sp, sp->start + a * ps, sp->start + b * ps, false);
+			} else {
+				b = ww__bit_next(sp->bits, a, end, false);
+				if (flags & WW_RESET) {
+					err = set_prot(sp, sp->start + a * ps, sp->start + b * ps,
+						       false);
+					if (!err)
+						bits_assign(sp, a, b, false);
+				}
 				if (err) {
 					i = a;
-					break;
+				} else {
+					runs[k].iov_base = (void *)(sp->start + a * ps);
+					runs[k].iov_len = (b - a) * ps;
+					k++;
+					i = b;
 				}
-				bits_assign(sp, a, b, false);
 			}
-			runs[k].iov_base = (void *)(sp->start + a * ps);
-			runs[k].iov_len = (b - a) * ps;
-			k++;
-			i = b;
+			if (flags & WW_RESET)
+				spin_unlock(sp);
+			if (i >= end || err)
+				break;
 		}
-		if (flags & WW_RESET) {
-			spin_unlock(sp);
+		if (flags & WW_RESET)
 			restore_signals(&mask);
-		}
 		memcpy(out + n, runs, k * sizeof(*runs));
 		n += k;
 	}
