@@ -88,12 +88,14 @@
 
 struct uw_range {
 	uintptr_t start, end;
-	/* Two bitmaps in one mapping, one bit per page each: written since
-	 * the last reset, then (at RM_OF) dropped by MADV_DONTNEED and maybe
-	 * not yet zapped (see uw_collect). */
+	/* Three bitmaps in one mapping, one bit per page each: written since
+	 * the last reset; (at RM_OF) dropped by MADV_DONTNEED and maybe not
+	 * yet zapped (see rearm_run); (at ANON_OF) anonymous private memory,
+	 * whose content a discard changes (fixed at track: a page mapped over
+	 * later leaves the registration, see mark_removed). Per page, not per
+	 * range: one range may span anonymous memory and shmem. */
 	_Atomic uint64_t *bits;
 	size_t bits_len; /* bytes mapped at bits */
-	bool anon; /* all anonymous private: registered for missing faults */
 	size_t unit; /* kernel page size: 2 MiB or 1 GiB for hugetlb, else 4 KiB */
 };
 
@@ -215,12 +217,14 @@ static size_t words_of(uintptr_t s, uintptr_t e)
 	return ((e - s) / ww__page_size() + WORD_BITS - 1) / WORD_BITS;
 }
 
-/* The removed-pages bitmap of r, after its written-pages bitmap. */
+/* The removed-pages and anonymous-pages bitmaps of r, after its
+ * written-pages bitmap. */
 #define RM_OF(r) ((r)->bits + words_of((r)->start, (r)->end))
+#define ANON_OF(r) ((r)->bits + 2 * words_of((r)->start, (r)->end))
 
 static _Atomic uint64_t *bitmaps_alloc(uintptr_t s, uintptr_t e, size_t *len)
 {
-	*len = 2 * words_of(s, e) * sizeof(uint64_t);
+	*len = 3 * words_of(s, e) * sizeof(uint64_t);
 	return own_alloc(len);
 }
 
@@ -271,7 +275,7 @@ static void bits_clear(_Atomic uint64_t *bits, size_t from, size_t to)
 /* Under the lock: pages [s, e) were discarded (remove) or unmapped. The
  * kernel zaps them after this event is read, so they are marked written and,
  * for a discard, "removed": collect keeps reporting such a page until it has
- * seen the zap (see uw_collect). An unmapped page stays written: re-arming it
+ * seen the zap (see rearm_run). An unmapped page stays written: re-arming it
  * fails, and collect says so. */
 static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
 {
@@ -281,14 +285,17 @@ static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
 		struct uw_range *g = &u->ranges[r];
 		uintptr_t a = g->start > s ? g->start : s, b = g->end < e ? g->end : e;
 
-		/* shmem and hugetlbfs keep their content through a discard */
-		if (remove && !g->anon)
-			continue;
 		a = a & ~(uintptr_t)(ps - 1);
 		for (; a < b; a += ps) {
-			bit_put(g->bits, (a - g->start) / ps, true);
+			size_t idx = (a - g->start) / ps;
+
+			/* shmem and hugetlbfs keep their content through a
+			 * discard; anonymous private pages become zeros */
+			if (remove && !bit_get(ANON_OF(g), idx))
+				continue;
+			bit_put(g->bits, idx, true);
 			if (remove)
-				bit_put(RM_OF(g), (a - g->start) / ps, true);
+				bit_put(RM_OF(g), idx, true);
 		}
 	}
 }
@@ -599,25 +606,35 @@ static int wp_retry(struct uw *u, uintptr_t s, uintptr_t e, bool protect)
 	return err;
 }
 
+struct anon_ctx {
+	uintptr_t s, e;
+	_Atomic uint64_t *anon;
+};
+
 static int anon_step(const struct ww__map *m, void *arg)
 {
-	uintptr_t *se = arg;
+	struct anon_ctx *c = arg;
+	size_t ps = ww__page_size();
+	uintptr_t a = m->start > c->s ? m->start : c->s, b = m->end < c->e ? m->end : c->e;
 
-	if (m->start >= se[1])
+	if (m->start >= c->e)
 		return 1;
-	if (m->end <= se[0])
-		return 0;
 	/* shared, file, shmem or hugetlbfs mappings have an inode */
-	return m->shared || m->inode ? 2 : 0;
+	if (m->shared || m->inode)
+		return 0;
+	for (; a < b; a += ps)
+		bit_put(c->anon, (a - c->s) / ps, true);
+	return 0;
 }
 
-/* Whether [s, e) is all anonymous private memory: the only kind this
- * backend fills on missing faults (4 KiB zero pages). */
-static bool all_anon_private(uintptr_t s, uintptr_t e)
+/* Mark the anonymous private pages of [s, e) in anon: the only memory whose
+ * content a discard changes (to zeros). */
+static int mark_anon_private(uintptr_t s, uintptr_t e, _Atomic uint64_t *anon)
 {
-	uintptr_t se[2] = { s, e };
+	struct anon_ctx c = { s, e, anon };
+	int r = ww__maps_foreach(0, anon_step, &c);
 
-	return ww__maps_foreach(0, anon_step, se) != 2;
+	return r < 0 ? r : 0;
 }
 
 static int uw_track(void *priv, uintptr_t s, uintptr_t e)
@@ -645,13 +662,22 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	bits = bitmaps_alloc(s, e, &blen);
 	if (!bits)
 		return -ENOMEM;
+	/* Which pages a discard changes, known before the first discard
+	 * event can arrive; per page, as a range may mix memory kinds (a
+	 * per-range answer ignored discards of the anonymous part of a range
+	 * that also covered a memfd: found by the fuzzer). */
+	err = mark_anon_private(s, e, bits + 2 * words_of(s, e));
+	if (err) {
+		own_free((void *)bits, blen);
+		return err;
+	}
 	/* In the table before the first fault can arrive. */
 	at = 0;
 	while (at < u->nranges && u->ranges[at].start < s)
 		at++;
 	pthread_mutex_lock(&u->lock);
 	memmove(&u->ranges[at + 1], &u->ranges[at], (u->nranges - at) * sizeof(*u->ranges));
-	u->ranges[at] = (struct uw_range){ s, e, bits, blen, false, unit };
+	u->ranges[at] = (struct uw_range){ s, e, bits, blen, unit };
 	u->nranges++;
 	pthread_mutex_unlock(&u->lock);
 
@@ -668,12 +694,6 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	if (err == -EINVAL && mode != UFFDIO_REGISTER_MODE_WP) {
 		mode = UFFDIO_REGISTER_MODE_WP;
 		err = ww__uffd_register(u->uffd, s, e, mode, &ioctls);
-	}
-	/* Discards change content only in anonymous private memory. */
-	if (!err && (mode & UFFDIO_REGISTER_MODE_MISSING) && all_anon_private(s, e)) {
-		array_lock(u);
-		u->ranges[at].anon = true;
-		array_unlock(u);
 	}
 	if (err) {
 		ww__dbg("uffd-wp: UFFDIO_REGISTER %#lx-%#lx: %s", (unsigned long)s,
@@ -716,6 +736,8 @@ static void bits_copy(struct uw_range *dst, const struct uw_range *r)
 			bit_put(dst->bits, i, true);
 		if (bit_get(RM_OF(r), off + i))
 			bit_put(RM_OF(dst), i, true);
+		if (bit_get(ANON_OF(r), off + i))
+			bit_put(ANON_OF(dst), i, true);
 	}
 }
 
@@ -730,13 +752,9 @@ static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 		return -ENOENT;
 	r = u->ranges[i];
 	if (r.start < s)
-		piece[keep++] = (struct uw_range){
-			.start = r.start, .end = s, .anon = r.anon, .unit = r.unit
-		};
+		piece[keep++] = (struct uw_range){ .start = r.start, .end = s, .unit = r.unit };
 	if (e < r.end)
-		piece[keep++] = (struct uw_range){
-			.start = e, .end = r.end, .anon = r.anon, .unit = r.unit
-		};
+		piece[keep++] = (struct uw_range){ .start = e, .end = r.end, .unit = r.unit };
 	/* Allocate everything first, so a failure changes nothing. */
 	err = ranges_reserve(u, 1);
 	for (size_t k = 0; k < keep && !err; k++) {
