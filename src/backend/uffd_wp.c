@@ -52,9 +52,11 @@
  *
  * fork(): the child gets no registration (no UFFD_FEATURE_EVENT_FORK): the
  * kernel drops the write-protect bits in its copy and its writes are plain
- * writes. Its copy of the tracker is inert: every call fails with -ECHILD,
- * ww_close frees it without touching the parent's tracking (uffd ioctls act
- * on the parent's memory whoever calls them).
+ * writes. Its copy of the tracker is inert, and that is the core's job: it
+ * refuses every call on a forked copy with -ECHILD and frees it in ww_close
+ * without calling the backend (uffd ioctls would act on the parent's memory
+ * whoever calls them, and the handler thread was not forked), so no op
+ * here ever runs in a child.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -101,16 +103,16 @@ struct uw_range {
 
 struct uw {
 	int uffd, stopfd, pagemap;
-	pid_t owner; /* a forked child's copy is inert */
 	bool populate; /* no WP_UNPOPULATED: populate ranges MISSING can't cover */
 	bool missing; /* register MODE_MISSING too (off: test hook) */
 	void *zero; /* a zero page of our own: UFFDIO_COPY's source */
 	bool user_only; /* kernel writes fail with EFAULT */
 	bool running;
 	pthread_t thr;
-	/* Guards the ranges array against the handler's lookups. Taken by
-	 * track/untrack only around array edits, never across a write to
-	 * memory that could be tracked. */
+	/* The tracker lock, shared by the handler (reading and recording a
+	 * batch) and collect/reset (re-arming), see the file comment; it also
+	 * guards the ranges array, which track/untrack edit under it. Never
+	 * held across a write to memory that could be tracked. */
 	pthread_mutex_t lock;
 	struct uw_range *ranges; /* sorted, disjoint; own mapping */
 	size_t nranges, cap, ranges_len;
@@ -118,25 +120,6 @@ struct uw {
 	size_t stack_len, self_len;
 	struct uffd_msg msgs[UW_BATCH]; /* the handler's read buffer */
 };
-
-static bool is_child(const struct uw *u)
-{
-	return getpid() != u->owner;
-}
-
-/* The array lock. A forked child has no handler, and its copy of the lock
- * may have been taken at fork time: it does without. */
-static void array_lock(struct uw *u)
-{
-	if (!is_child(u))
-		pthread_mutex_lock(&u->lock);
-}
-
-static void array_unlock(struct uw *u)
-{
-	if (!is_child(u))
-		pthread_mutex_unlock(&u->lock);
-}
 
 /* Test hook: WRITEWATCH_UFFD_POPULATE=1 registers without missing faults and
  * populates at track time as on a pre-6.4 kernel, so that fallback can be
@@ -411,7 +394,6 @@ static int uw_open(pid_t pid, void **priv)
 	if (!u)
 		return -ENOMEM;
 	u->self_len = len;
-	u->owner = getpid();
 	u->stopfd = -1;
 	u->pagemap = -1;
 	pthread_mutex_init(&u->lock, NULL);
@@ -483,8 +465,7 @@ static void uw_close(void *priv)
 	struct uw *u = priv;
 	uint64_t one = 1;
 
-	/* In a forked child the handler thread does not exist. */
-	if (u->running && !is_child(u)) {
+	if (u->running) {
 		while (write(u->stopfd, &one, sizeof(one)) < 0 && errno == EINTR)
 			;
 		pthread_join(u->thr, NULL);
@@ -517,13 +498,13 @@ static int ranges_reserve(struct uw *u, size_t more)
 	n = own_alloc(&len);
 	if (!n)
 		return -ENOMEM;
-	array_lock(u);
+	pthread_mutex_lock(&u->lock);
 	if (u->nranges)
 		memcpy(n, u->ranges, u->nranges * sizeof(*n));
 	u->ranges = n;
 	u->cap = cap;
 	u->ranges_len = len;
-	array_unlock(u);
+	pthread_mutex_unlock(&u->lock);
 	own_free(old, old_len);
 	return 0;
 }
@@ -645,8 +626,6 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	_Atomic uint64_t *bits;
 	int err;
 
-	if (is_child(u))
-		return -ECHILD;
 	/* The handler writes these; tracking them would deadlock it. */
 	if (overlaps(s, e, u, u->self_len) || overlaps(s, e, u->stack, u->stack_len) ||
 	    overlaps(s, e, u->zero, ww__page_size()) || overlaps(s, e, u->ranges, u->ranges_len))
@@ -767,29 +746,26 @@ static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 	}
 	if (err)
 		return err;
-	/* In a forked child the uffd acts on the parent: leave it alone. */
-	if (!is_child(u)) {
-		/* Drop the protection (this wakes any blocked writer), then
-		 * the registration; memory the application unmapped since is
-		 * not an error. */
-		wp_retry(u, s, e, false);
-		err = ww__uffd_unregister(u->uffd, s, e);
-		if (err && err != -EINVAL && err != -ENOMEM && err != -ENOENT) {
-			for (size_t k = 0; k < keep; k++)
-				own_free((void *)piece[k].bits, piece[k].bits_len);
-			return err;
-		}
+	/* Drop the protection (this wakes any blocked writer), then the
+	 * registration; memory the application unmapped since is not an
+	 * error. */
+	wp_retry(u, s, e, false);
+	err = ww__uffd_unregister(u->uffd, s, e);
+	if (err && err != -EINVAL && err != -ENOMEM && err != -ENOENT) {
+		for (size_t k = 0; k < keep; k++)
+			own_free((void *)piece[k].bits, piece[k].bits_len);
+		return err;
 	}
 	/* The kept parts' bits are copied under the lock, so that no bit the
 	 * handler sets meanwhile lands in the old bitmap only. */
-	array_lock(u);
+	pthread_mutex_lock(&u->lock);
 	for (size_t k = 0; k < keep; k++)
 		bits_copy(&piece[k], &r);
 	memmove(&u->ranges[i + keep], &u->ranges[i + 1], (u->nranges - i - 1) * sizeof(r));
 	for (size_t k = 0; k < keep; k++)
 		u->ranges[i + k] = piece[k];
 	u->nranges = u->nranges - 1 + keep;
-	array_unlock(u);
+	pthread_mutex_unlock(&u->lock);
 	own_free((void *)r.bits, r.bits_len);
 	return 0;
 }
@@ -874,8 +850,6 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 	struct uw_range *r;
 	int err = 0;
 
-	if (is_child(u))
-		return -ECHILD;
 	if (ri == u->nranges)
 		return -ENOENT;
 	r = &u->ranges[ri];
@@ -935,8 +909,6 @@ static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
 	sigset_t mask;
 	int err;
 
-	if (is_child(u))
-		return -ECHILD;
 	if (ri == u->nranges)
 		return -ENOENT;
 	r = &u->ranges[ri];
