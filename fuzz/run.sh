@@ -51,7 +51,7 @@ for b in pagemap-scan uffd-wp soft-dirty mprotect; do
     if [ "$rc" -eq 0 ]; then
         works="$works $b"
     elif [ "$rc" -eq 77 ]; then
-        echo "fuzz: skip $b: $(grep -m1 'fuzz_tracker' "$out/seed-$b.log")"
+        echo "fuzz: skip $b: $(grep -m1 -E '^SKIP|fuzz_tracker' "$out/seed-$b.log")"
     else
         echo "fuzz: $b FAILED on the seed corpus, log $out/seed-$b.log:"
         grep -m1 'fuzz_tracker (' "$out/seed-$b.log" || tail -n 20 "$out/seed-$b.log"

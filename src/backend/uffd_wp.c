@@ -52,9 +52,11 @@
  *
  * fork(): the child gets no registration (no UFFD_FEATURE_EVENT_FORK): the
  * kernel drops the write-protect bits in its copy and its writes are plain
- * writes. Its copy of the tracker is inert: every call fails with -ECHILD,
- * ww_close frees it without touching the parent's tracking (uffd ioctls act
- * on the parent's memory whoever calls them).
+ * writes. Its copy of the tracker is inert, and that is the core's job: it
+ * refuses every call on a forked copy with -ECHILD and frees it in ww_close
+ * without calling the backend (uffd ioctls would act on the parent's memory
+ * whoever calls them, and the handler thread was not forked), so no op
+ * here ever runs in a child.
  */
 #define _GNU_SOURCE
 #include <limits.h>
@@ -88,27 +90,29 @@
 
 struct uw_range {
 	uintptr_t start, end;
-	/* Two bitmaps in one mapping, one bit per page each: written since
-	 * the last reset, then (at RM_OF) dropped by MADV_DONTNEED and maybe
-	 * not yet zapped (see uw_collect). */
+	/* Three bitmaps in one mapping, one bit per page each: written since
+	 * the last reset; (at RM_OF) dropped by MADV_DONTNEED and maybe not
+	 * yet zapped (see rearm_run); (at ANON_OF) anonymous private memory,
+	 * whose content a discard changes (fixed at track: a page mapped over
+	 * later leaves the registration, see mark_removed). Per page, not per
+	 * range: one range may span anonymous memory and shmem. */
 	_Atomic uint64_t *bits;
 	size_t bits_len; /* bytes mapped at bits */
-	bool anon; /* all anonymous private: registered for missing faults */
 	size_t unit; /* kernel page size: 2 MiB or 1 GiB for hugetlb, else 4 KiB */
 };
 
 struct uw {
 	int uffd, stopfd, pagemap;
-	pid_t owner; /* a forked child's copy is inert */
 	bool populate; /* no WP_UNPOPULATED: populate ranges MISSING can't cover */
 	bool missing; /* register MODE_MISSING too (off: test hook) */
 	void *zero; /* a zero page of our own: UFFDIO_COPY's source */
 	bool user_only; /* kernel writes fail with EFAULT */
 	bool running;
 	pthread_t thr;
-	/* Guards the ranges array against the handler's lookups. Taken by
-	 * track/untrack only around array edits, never across a write to
-	 * memory that could be tracked. */
+	/* The tracker lock, shared by the handler (reading and recording a
+	 * batch) and collect/reset (re-arming), see the file comment; it also
+	 * guards the ranges array, which track/untrack edit under it. Never
+	 * held across a write to memory that could be tracked. */
 	pthread_mutex_t lock;
 	struct uw_range *ranges; /* sorted, disjoint; own mapping */
 	size_t nranges, cap, ranges_len;
@@ -116,25 +120,6 @@ struct uw {
 	size_t stack_len, self_len;
 	struct uffd_msg msgs[UW_BATCH]; /* the handler's read buffer */
 };
-
-static bool is_child(const struct uw *u)
-{
-	return getpid() != u->owner;
-}
-
-/* The array lock. A forked child has no handler, and its copy of the lock
- * may have been taken at fork time: it does without. */
-static void array_lock(struct uw *u)
-{
-	if (!is_child(u))
-		pthread_mutex_lock(&u->lock);
-}
-
-static void array_unlock(struct uw *u)
-{
-	if (!is_child(u))
-		pthread_mutex_unlock(&u->lock);
-}
 
 /* Test hook: WRITEWATCH_UFFD_POPULATE=1 registers without missing faults and
  * populates at track time as on a pre-6.4 kernel, so that fallback can be
@@ -215,12 +200,14 @@ static size_t words_of(uintptr_t s, uintptr_t e)
 	return ((e - s) / ww__page_size() + WORD_BITS - 1) / WORD_BITS;
 }
 
-/* The removed-pages bitmap of r, after its written-pages bitmap. */
+/* The removed-pages and anonymous-pages bitmaps of r, after its
+ * written-pages bitmap. */
 #define RM_OF(r) ((r)->bits + words_of((r)->start, (r)->end))
+#define ANON_OF(r) ((r)->bits + 2 * words_of((r)->start, (r)->end))
 
 static _Atomic uint64_t *bitmaps_alloc(uintptr_t s, uintptr_t e, size_t *len)
 {
-	*len = 2 * words_of(s, e) * sizeof(uint64_t);
+	*len = 3 * words_of(s, e) * sizeof(uint64_t);
 	return own_alloc(len);
 }
 
@@ -271,7 +258,7 @@ static void bits_clear(_Atomic uint64_t *bits, size_t from, size_t to)
 /* Under the lock: pages [s, e) were discarded (remove) or unmapped. The
  * kernel zaps them after this event is read, so they are marked written and,
  * for a discard, "removed": collect keeps reporting such a page until it has
- * seen the zap (see uw_collect). An unmapped page stays written: re-arming it
+ * seen the zap (see rearm_run). An unmapped page stays written: re-arming it
  * fails, and collect says so. */
 static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
 {
@@ -281,14 +268,17 @@ static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
 		struct uw_range *g = &u->ranges[r];
 		uintptr_t a = g->start > s ? g->start : s, b = g->end < e ? g->end : e;
 
-		/* shmem and hugetlbfs keep their content through a discard */
-		if (remove && !g->anon)
-			continue;
 		a = a & ~(uintptr_t)(ps - 1);
 		for (; a < b; a += ps) {
-			bit_put(g->bits, (a - g->start) / ps, true);
+			size_t idx = (a - g->start) / ps;
+
+			/* shmem and hugetlbfs keep their content through a
+			 * discard; anonymous private pages become zeros */
+			if (remove && !bit_get(ANON_OF(g), idx))
+				continue;
+			bit_put(g->bits, idx, true);
 			if (remove)
-				bit_put(RM_OF(g), (a - g->start) / ps, true);
+				bit_put(RM_OF(g), idx, true);
 		}
 	}
 }
@@ -404,7 +394,6 @@ static int uw_open(pid_t pid, void **priv)
 	if (!u)
 		return -ENOMEM;
 	u->self_len = len;
-	u->owner = getpid();
 	u->stopfd = -1;
 	u->pagemap = -1;
 	pthread_mutex_init(&u->lock, NULL);
@@ -476,8 +465,7 @@ static void uw_close(void *priv)
 	struct uw *u = priv;
 	uint64_t one = 1;
 
-	/* In a forked child the handler thread does not exist. */
-	if (u->running && !is_child(u)) {
+	if (u->running) {
 		while (write(u->stopfd, &one, sizeof(one)) < 0 && errno == EINTR)
 			;
 		pthread_join(u->thr, NULL);
@@ -510,13 +498,13 @@ static int ranges_reserve(struct uw *u, size_t more)
 	n = own_alloc(&len);
 	if (!n)
 		return -ENOMEM;
-	array_lock(u);
+	pthread_mutex_lock(&u->lock);
 	if (u->nranges)
 		memcpy(n, u->ranges, u->nranges * sizeof(*n));
 	u->ranges = n;
 	u->cap = cap;
 	u->ranges_len = len;
-	array_unlock(u);
+	pthread_mutex_unlock(&u->lock);
 	own_free(old, old_len);
 	return 0;
 }
@@ -599,25 +587,35 @@ static int wp_retry(struct uw *u, uintptr_t s, uintptr_t e, bool protect)
 	return err;
 }
 
+struct anon_ctx {
+	uintptr_t s, e;
+	_Atomic uint64_t *anon;
+};
+
 static int anon_step(const struct ww__map *m, void *arg)
 {
-	uintptr_t *se = arg;
+	struct anon_ctx *c = arg;
+	size_t ps = ww__page_size();
+	uintptr_t a = m->start > c->s ? m->start : c->s, b = m->end < c->e ? m->end : c->e;
 
-	if (m->start >= se[1])
+	if (m->start >= c->e)
 		return 1;
-	if (m->end <= se[0])
-		return 0;
 	/* shared, file, shmem or hugetlbfs mappings have an inode */
-	return m->shared || m->inode ? 2 : 0;
+	if (m->shared || m->inode)
+		return 0;
+	for (; a < b; a += ps)
+		bit_put(c->anon, (a - c->s) / ps, true);
+	return 0;
 }
 
-/* Whether [s, e) is all anonymous private memory: the only kind this
- * backend fills on missing faults (4 KiB zero pages). */
-static bool all_anon_private(uintptr_t s, uintptr_t e)
+/* Mark the anonymous private pages of [s, e) in anon: the only memory whose
+ * content a discard changes (to zeros). */
+static int mark_anon_private(uintptr_t s, uintptr_t e, _Atomic uint64_t *anon)
 {
-	uintptr_t se[2] = { s, e };
+	struct anon_ctx c = { s, e, anon };
+	int r = ww__maps_foreach(0, anon_step, &c);
 
-	return ww__maps_foreach(0, anon_step, se) != 2;
+	return r < 0 ? r : 0;
 }
 
 static int uw_track(void *priv, uintptr_t s, uintptr_t e)
@@ -628,8 +626,6 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	_Atomic uint64_t *bits;
 	int err;
 
-	if (is_child(u))
-		return -ECHILD;
 	/* The handler writes these; tracking them would deadlock it. */
 	if (overlaps(s, e, u, u->self_len) || overlaps(s, e, u->stack, u->stack_len) ||
 	    overlaps(s, e, u->zero, ww__page_size()) || overlaps(s, e, u->ranges, u->ranges_len))
@@ -645,13 +641,22 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	bits = bitmaps_alloc(s, e, &blen);
 	if (!bits)
 		return -ENOMEM;
+	/* Which pages a discard changes, known before the first discard
+	 * event can arrive; per page, as a range may mix memory kinds (a
+	 * per-range answer ignored discards of the anonymous part of a range
+	 * that also covered a memfd: found by the fuzzer). */
+	err = mark_anon_private(s, e, bits + 2 * words_of(s, e));
+	if (err) {
+		own_free((void *)bits, blen);
+		return err;
+	}
 	/* In the table before the first fault can arrive. */
 	at = 0;
 	while (at < u->nranges && u->ranges[at].start < s)
 		at++;
 	pthread_mutex_lock(&u->lock);
 	memmove(&u->ranges[at + 1], &u->ranges[at], (u->nranges - at) * sizeof(*u->ranges));
-	u->ranges[at] = (struct uw_range){ s, e, bits, blen, false, unit };
+	u->ranges[at] = (struct uw_range){ s, e, bits, blen, unit };
 	u->nranges++;
 	pthread_mutex_unlock(&u->lock);
 
@@ -668,12 +673,6 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	if (err == -EINVAL && mode != UFFDIO_REGISTER_MODE_WP) {
 		mode = UFFDIO_REGISTER_MODE_WP;
 		err = ww__uffd_register(u->uffd, s, e, mode, &ioctls);
-	}
-	/* Discards change content only in anonymous private memory. */
-	if (!err && (mode & UFFDIO_REGISTER_MODE_MISSING) && all_anon_private(s, e)) {
-		array_lock(u);
-		u->ranges[at].anon = true;
-		array_unlock(u);
 	}
 	if (err) {
 		ww__dbg("uffd-wp: UFFDIO_REGISTER %#lx-%#lx: %s", (unsigned long)s,
@@ -716,6 +715,8 @@ static void bits_copy(struct uw_range *dst, const struct uw_range *r)
 			bit_put(dst->bits, i, true);
 		if (bit_get(RM_OF(r), off + i))
 			bit_put(RM_OF(dst), i, true);
+		if (bit_get(ANON_OF(r), off + i))
+			bit_put(ANON_OF(dst), i, true);
 	}
 }
 
@@ -730,13 +731,9 @@ static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 		return -ENOENT;
 	r = u->ranges[i];
 	if (r.start < s)
-		piece[keep++] = (struct uw_range){
-			.start = r.start, .end = s, .anon = r.anon, .unit = r.unit
-		};
+		piece[keep++] = (struct uw_range){ .start = r.start, .end = s, .unit = r.unit };
 	if (e < r.end)
-		piece[keep++] = (struct uw_range){
-			.start = e, .end = r.end, .anon = r.anon, .unit = r.unit
-		};
+		piece[keep++] = (struct uw_range){ .start = e, .end = r.end, .unit = r.unit };
 	/* Allocate everything first, so a failure changes nothing. */
 	err = ranges_reserve(u, 1);
 	for (size_t k = 0; k < keep && !err; k++) {
@@ -749,29 +746,26 @@ static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 	}
 	if (err)
 		return err;
-	/* In a forked child the uffd acts on the parent: leave it alone. */
-	if (!is_child(u)) {
-		/* Drop the protection (this wakes any blocked writer), then
-		 * the registration; memory the application unmapped since is
-		 * not an error. */
-		wp_retry(u, s, e, false);
-		err = ww__uffd_unregister(u->uffd, s, e);
-		if (err && err != -EINVAL && err != -ENOMEM && err != -ENOENT) {
-			for (size_t k = 0; k < keep; k++)
-				own_free((void *)piece[k].bits, piece[k].bits_len);
-			return err;
-		}
+	/* Drop the protection (this wakes any blocked writer), then the
+	 * registration; memory the application unmapped since is not an
+	 * error. */
+	wp_retry(u, s, e, false);
+	err = ww__uffd_unregister(u->uffd, s, e);
+	if (err && err != -EINVAL && err != -ENOMEM && err != -ENOENT) {
+		for (size_t k = 0; k < keep; k++)
+			own_free((void *)piece[k].bits, piece[k].bits_len);
+		return err;
 	}
 	/* The kept parts' bits are copied under the lock, so that no bit the
 	 * handler sets meanwhile lands in the old bitmap only. */
-	array_lock(u);
+	pthread_mutex_lock(&u->lock);
 	for (size_t k = 0; k < keep; k++)
 		bits_copy(&piece[k], &r);
 	memmove(&u->ranges[i + keep], &u->ranges[i + 1], (u->nranges - i - 1) * sizeof(r));
 	for (size_t k = 0; k < keep; k++)
 		u->ranges[i + k] = piece[k];
 	u->nranges = u->nranges - 1 + keep;
-	array_unlock(u);
+	pthread_mutex_unlock(&u->lock);
 	own_free((void *)r.bits, r.bits_len);
 	return 0;
 }
@@ -784,20 +778,12 @@ static void block_signals(sigset_t *old)
 	pthread_sigmask(SIG_SETMASK, &all, old);
 }
 
-/* Under the lock: protect pages [a, b) of r, then clear their bits. EAGAIN
- * means an event is on its way to the handler, which may be waiting for
- * this lock: let it have it, then try again. */
+/* Under the lock: protect pages [a, b) of r, then clear their bits. */
 static int protect_clear(struct uw *u, struct uw_range *r, size_t a, size_t b)
 {
 	size_t ps = ww__page_size();
-	int err;
+	int err = ww__uffd_wp(u->uffd, r->start + a * ps, r->start + b * ps, true);
 
-	while ((err = ww__uffd_wp(u->uffd, r->start + a * ps, r->start + b * ps, true)) ==
-	       -EAGAIN) {
-		pthread_mutex_unlock(&u->lock);
-		sched_yield();
-		pthread_mutex_lock(&u->lock);
-	}
 	if (!err) {
 		bits_clear(r->bits, a, b);
 		bits_clear(RM_OF(r), a, b);
@@ -805,43 +791,59 @@ static int protect_clear(struct uw *u, struct uw_range *r, size_t a, size_t b)
 	return err;
 }
 
-/* Under the lock: re-arm the reported run [a, b) of r. A discarded page is
- * zapped by the kernel only after the handler has read the event; until the
- * page is seen gone from the page table (pagemap: neither present nor
- * swapped), its bit stays set, so it is reported again after the zap. Once
- * gone, it can come back only through a missing fault, which the handler
- * sees. */
-static int rearm_run(struct uw *u, struct uw_range *r, size_t a, size_t b)
+/* rearm_run's one attempt: protect and clear [a, b) but for the pages
+ * marked removed that are still in the page table. */
+static int rearm_once(struct uw *u, struct uw_range *r, size_t a, size_t b)
 {
-	size_t ps = ww__page_size(), c = a;
+	size_t ps = ww__page_size(), c = a, base = a, n = 0;
 	uint64_t ent[64];
-	bool any = false;
 	int err;
 
-	for (size_t i = a; i < b && !any; i++)
-		any = bit_get(RM_OF(r), i);
-	if (!any)
-		return protect_clear(u, r, a, b);
-	for (size_t base = a; base < b; base += 64) {
-		size_t n = b - base < 64 ? b - base : 64;
-
-		err = ww__pagemap_read(u->pagemap, r->start + base * ps, ent, n);
-		if (err)
-			return err;
-		for (size_t j = 0; j < n; j++) {
-			size_t i = base + j;
-
-			if (!bit_get(RM_OF(r), i) || !(ent[j] & (WW_PM_PRESENT | WW_PM_SWAP)))
-				continue;
-			if (c < i) {
-				err = protect_clear(u, r, c, i);
-				if (err)
-					return err;
-			}
-			c = i + 1; /* still there: not zapped yet, keep it */
+	for (size_t i = ww__bit_next(RM_OF(r), a, b, true); i < b;
+	     i = ww__bit_next(RM_OF(r), i + 1, b, true)) {
+		if (i >= base + n) { /* read pagemap 64 pages at a time */
+			base = i;
+			n = b - i < 64 ? b - i : 64;
+			err = ww__pagemap_read(u->pagemap, r->start + base * ps, ent, n);
+			if (err)
+				return err;
 		}
+		if (!(ent[i - base] & (WW_PM_PRESENT | WW_PM_SWAP)))
+			continue; /* zapped: re-arm it */
+		if (c < i) {
+			err = protect_clear(u, r, c, i);
+			if (err)
+				return err;
+		}
+		c = i + 1; /* still there: not zapped yet, keep it */
 	}
 	return c < b ? protect_clear(u, r, c, b) : 0;
+}
+
+/* Under the lock: re-arm [a, b) of r (a reported run, or a reset range). A
+ * discarded page is zapped by the kernel only after the handler has read
+ * the event; until the page is seen gone from the page table (pagemap:
+ * neither present nor swapped), its bit stays set, so it is reported again
+ * after the zap. Once gone, it can come back only through a missing fault,
+ * which the handler sees.
+ *
+ * UFFDIO_WRITEPROTECT fails with EAGAIN while an event is on its way to the
+ * handler, which may be waiting for this lock: let it have it, then start
+ * over, pagemap check included. The handler may just have marked pages of
+ * [a, b) removed, with their zap still to come: re-protecting and clearing
+ * them blindly lost the discard (test_discard_during_reset). Pages re-armed
+ * by the first attempt are re-armed again, which is harmless: a write in
+ * between is reported now (a run) or was the caller's own race (a reset). */
+static int rearm_run(struct uw *u, struct uw_range *r, size_t a, size_t b)
+{
+	int err;
+
+	while ((err = rearm_once(u, r, a, b)) == -EAGAIN) {
+		pthread_mutex_unlock(&u->lock);
+		sched_yield();
+		pthread_mutex_lock(&u->lock);
+	}
+	return err;
 }
 
 /* Collect from one range. With WW_RESET, each run is re-protected and then
@@ -856,8 +858,6 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 	struct uw_range *r;
 	int err = 0;
 
-	if (is_child(u))
-		return -ECHILD;
 	if (ri == u->nranges)
 		return -ENOENT;
 	r = &u->ranges[ri];
@@ -917,8 +917,6 @@ static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
 	sigset_t mask;
 	int err;
 
-	if (is_child(u))
-		return -ECHILD;
 	if (ri == u->nranges)
 		return -ENOENT;
 	r = &u->ranges[ri];
@@ -926,7 +924,9 @@ static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
 		return -EINVAL; /* would split a hugetlb page */
 	block_signals(&mask);
 	pthread_mutex_lock(&u->lock);
-	err = protect_clear(u, r, (s - r->start) / ps, (e - r->start) / ps);
+	/* As collect: a discarded page whose zap is still to come stays
+	 * marked, or its change would land after the reset unseen. */
+	err = rearm_run(u, r, (s - r->start) / ps, (e - r->start) / ps);
 	pthread_mutex_unlock(&u->lock);
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	/* ENOENT/EINVAL: part of the range is no longer registered (the
