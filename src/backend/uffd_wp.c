@@ -924,9 +924,22 @@ static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
 		return -EINVAL; /* would split a hugetlb page */
 	block_signals(&mask);
 	pthread_mutex_lock(&u->lock);
-	/* As collect: a discarded page whose zap is still to come stays
+	/* Only the runs whose bits are set: a page is unprotected only after
+	 * the handler set its bit (write fault, missing fault, discard event),
+	 * so the others are armed already, and a clean reset is a bitmap scan
+	 * (re-protecting the whole range rewrote every PTE: ~24 ms per GiB).
+	 * As collect: a discarded page whose zap is still to come stays
 	 * marked, or its change would land after the reset unseen. */
-	err = rearm_run(u, r, (s - r->start) / ps, (e - r->start) / ps);
+	err = 0;
+	for (size_t i = (s - r->start) / ps, end = (e - r->start) / ps; i < end && !err;) {
+		size_t a = ww__bit_next(r->bits, i, end, true), b;
+
+		if (a >= end)
+			break;
+		b = ww__bit_next(r->bits, a, end, false);
+		err = rearm_run(u, r, a, b);
+		i = b;
+	}
 	pthread_mutex_unlock(&u->lock);
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 	/* ENOENT/EINVAL: part of the range is no longer registered (the

@@ -152,14 +152,40 @@ int ww__uffd_copy(int uffd, uintptr_t dst, const void *src, size_t len, uint64_t
 	return ioctl(uffd, UFFDIO_COPY, &c) < 0 ? -errno : 0;
 }
 
+/*
+ * Linux before 6.5 write-protects within one VMA only: a range across two
+ * (anonymous memory next to a memfd, or pieces the application mprotected)
+ * fails with ENOENT, as does a range not registered. So on ENOENT the range
+ * is split in two and each half tried, down to single pages: a range in k
+ * VMAs costs O(k log n) calls; an unregistered page is found in O(log n)
+ * and ends the walk with ENOENT (parts before it stay as done). Splits are
+ * at 2 MiB boundaries while the range is larger, so a hugetlb VMA is never
+ * cut inside a huge page. No allocation and no /proc read: this runs under
+ * locks that a fault on tracked heap memory would need.
+ */
 int ww__uffd_wp_mode(int uffd, uintptr_t start, uintptr_t end, uint64_t mode)
 {
 	struct uffdio_writeprotect wp = {
 		.range = { .start = start, .len = end - start },
 		.mode = mode,
 	};
+	uintptr_t ps = ww__page_size(), huge = (uintptr_t)2 << 20, mid;
+	int err;
 
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+	if (ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) == 0)
+		return 0;
+	err = -errno;
+	if (err != -ENOENT || end - start <= ps)
+		return err;
+	mid = start + (end - start) / 2;
+	if (end - start > huge && (mid & ~(huge - 1)) > start)
+		mid &= ~(huge - 1);
+	else
+		mid &= ~(ps - 1);
+	if (mid <= start)
+		mid = start + ps;
+	err = ww__uffd_wp_mode(uffd, start, mid, mode);
+	return err ? err : ww__uffd_wp_mode(uffd, mid, end, mode);
 }
 
 int ww__uffd_wake(int uffd, uintptr_t start, uintptr_t end)
@@ -178,12 +204,7 @@ int ww__uffd_unregister(int uffd, uintptr_t start, uintptr_t end)
 
 int ww__uffd_wp(int uffd, uintptr_t start, uintptr_t end, bool protect)
 {
-	struct uffdio_writeprotect wp = {
-		.range = { .start = start, .len = end - start },
-		.mode = protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0,
-	};
-
-	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+	return ww__uffd_wp_mode(uffd, start, end, protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0);
 }
 
 int ww__pagemap_open(pid_t pid)
