@@ -70,6 +70,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -347,19 +348,52 @@ static void handle_batch(struct uw *u, size_t n, uintptr_t wake[][2])
 	}
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Wait for a message or the stop request. Faults come in bursts (a loop
+ * writing a buffer): right after a batch, the handler polls without sleeping
+ * for up to UW_SPIN_NS, because waking a thread on an idle CPU is what a
+ * synchronous fault mostly costs (measured on these 2-CPU virtual machines:
+ * 49 us per first write with the handler sleeping between faults, 7 us with
+ * it awake). At most UW_SPIN_NS of CPU per burst; a lone fault pays it once. */
+#define UW_SPIN_NS 50000u
+
+static int wait_msg(struct pollfd p[2], bool hot)
+{
+	if (hot) {
+		uint64_t until = now_ns() + UW_SPIN_NS;
+
+		do {
+			int r = poll(p, 2, 0);
+
+			if (r)
+				return r;
+		} while (now_ns() < until);
+	}
+	return poll(p, 2, -1);
+}
+
 static void *handler(void *arg)
 {
 	struct uw *u = arg;
 	uintptr_t wake[UW_BATCH][2];
-	size_t n;
+	size_t n = 0;
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = u->uffd, .events = POLLIN },
 				       { .fd = u->stopfd, .events = POLLIN } };
 		ssize_t r;
 
-		if (poll(p, 2, -1) < 0)
+		if (wait_msg(p, n > 0) < 0) {
+			n = 0;
 			continue; /* EINTR; nothing else can fail here */
+		}
 		if (p[1].revents)
 			break;
 		if (!(p[0].revents & POLLIN))
