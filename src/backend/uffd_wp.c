@@ -273,12 +273,16 @@ static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
 		for (; a < b; a += ps) {
 			size_t idx = (a - g->start) / ps;
 
-			/* shmem and hugetlbfs keep their content through a
-			 * discard; anonymous private pages become zeros */
-			if (remove && !bit_get(ANON_OF(g), idx))
-				continue;
+			/* Anonymous private pages become zeros and lose
+			 * their marker: written, and "removed" until the zap
+			 * is seen. Other memory keeps its marker; its content
+			 * is gone after MADV_REMOVE (a hole punch) or a private
+			 * copy dropped, kept after MADV_DONTNEED of shared
+			 * pages, and the event does not say which: reported
+			 * written either way (a false positive rather than a
+			 * lost change). */
 			bit_put(g->bits, idx, true);
-			if (remove)
+			if (remove && bit_get(ANON_OF(g), idx))
 				bit_put(RM_OF(g), idx, true);
 		}
 	}
