@@ -3,7 +3,8 @@
 # sources and run it on every backend that works here, for a fixed time each.
 #   fuzz/run.sh [SECONDS_TOTAL]   (default 60, split over the working backends)
 # Environment: CC (default clang), FUZZ_OUT (build dir, default build-fuzz),
-# FUZZ_SKIP (backends not to fuzz, each with an open bug in known-bugs/).
+# FUZZ_SKIP (backends not to fuzz: one with an open bug in known-bugs/, or
+# to spend the time on the others).
 # Exit status: 0 if every backend that works ran clean, 1 on a finding, 77 if
 # no backend works. (-error_exitcode=1: libFuzzer's default, 77, means skip.)
 set -eu
@@ -36,11 +37,11 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 works=""
 status=0
 for b in pagemap-scan uffd-wp soft-dirty mprotect; do
-    # FUZZ_SKIP: backends with an open bug the fuzzer finds at once, named
-    # in fuzz/known-bugs/README.md; said out loud, never silent.
+    # FUZZ_SKIP: backends not to fuzz (one with an open bug the fuzzer finds
+    # at once goes in fuzz/known-bugs/README.md); said out loud, never silent.
     case " ${FUZZ_SKIP:-} " in
     *" $b "*)
-        echo "fuzz: SKIPPED $b: open bug, see fuzz/known-bugs/README.md"
+        echo "fuzz: SKIPPED $b: named in FUZZ_SKIP (open bugs: fuzz/known-bugs/README.md)"
         continue
         ;;
     esac
