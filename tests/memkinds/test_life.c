@@ -135,6 +135,54 @@ static void ev_dontneed_anon(void)
 }
 
 /* MADV_REMOVE on shared memory (memfd): punches a hole, content zero. */
+/* MADV_DONTNEED of a whole 2 MiB-aligned stretch: the kernel may free its
+ * PTE table (CONFIG_PT_RECLAIM), taking the wp markers with it, and
+ * pagemap-scan collects such stretches on the fast path, which must read
+ * the missing table as written. Every page held data: all must be
+ * reported; re-armed, a read is clean and a write is seen. */
+static void ev_dontneed_table(void)
+{
+	size_t huge = (size_t)2 << 20;
+	char *raw = mmap(NULL, 3 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *m = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
+	struct iovec o[4];
+	size_t n, got = 0;
+
+	CHECK(raw != MAP_FAILED);
+	CHECK_EQ(madvise(m, 2 * huge, MADV_NOHUGEPAGE), 0);
+	memset(m, 0x3c, 2 * huge);
+	CHECK_EQ(ww_track(t, m, 2 * huge), 0);
+	CHECK_EQ(madvise(m, huge, MADV_DONTNEED), 0);
+	CHECK_EQ(m[PS], 0);
+	n = harness_collect_all(t, m, 2 * huge, WW_RESET, o, 4);
+	for (size_t i = 0; i < n; i++) {
+		CHECK((char *)o[i].iov_base >= m && (char *)o[i].iov_base + o[i].iov_len <= m + huge);
+		got += o[i].iov_len;
+	}
+	if (sees_discards()) {
+		CHECK_EQ(got, huge); /* every page changed to zeros */
+		CHECK_EQ(m[7 * PS], 0);
+		CHECK_EQ(harness_collect_all(t, m, 2 * huge, 0, o, 4), 0);
+	} else if (exact()) {
+		CHECK_EQ(got, 0); /* mprotect: documented not to see discards */
+	}
+	m[9 * PS] = 1;
+	n = harness_collect_all(t, m, 2 * huge, WW_RESET, o, 4);
+	if (exact()) {
+		CHECK_EQ(n, 1);
+		CHECK(o[0].iov_base == m + 9 * PS && o[0].iov_len == PS);
+	} else { /* soft-dirty: every written byte covered */
+		bool seen = false;
+
+		for (size_t i = 0; i < n; i++)
+			seen |= (char *)o[i].iov_base <= m + 9 * PS &&
+				(char *)o[i].iov_base + o[i].iov_len > m + 9 * PS;
+		CHECK(seen);
+	}
+	CHECK_EQ(ww_untrack(t, m, 2 * huge), 0);
+	munmap(raw, 3 * huge);
+}
+
 static void ev_remove_shmem(void)
 {
 	char *m = map_memfd(NP, NULL);
@@ -576,6 +624,7 @@ static const struct {
 	{ "munmap-part", ev_munmap_part },
 	{ "untrack-after-munmap", ev_untrack_after_munmap },
 	{ "map-fixed", ev_map_fixed },
+	{ "dontneed-table", ev_dontneed_table },
 	{ "map-fixed-keeps-runs", ev_map_fixed_keeps_runs },
 	{ "fork", ev_fork },
 	{ "mprotect-app", ev_mprotect_app },
