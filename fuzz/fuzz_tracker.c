@@ -172,10 +172,13 @@ static void do_collect(struct ww_tracker *t, size_t off, size_t len, unsigned in
 
 		r = ww_collect(t, p, (size_t)(end - p), flags, out, max, &next);
 		if (trace) {
-			fprintf(stderr, "  collect from page %zu: %zd", (size_t)(p - arena) / ps, r);
+			fprintf(stderr, "  collect from page %zu: %zd", (size_t)(p - arena) / ps,
+				r);
 			for (ssize_t i = 0; i < r; i++)
-				fprintf(stderr, " [%zu,%zu)", (size_t)((char *)out[i].iov_base - arena) / ps,
-					(size_t)((char *)out[i].iov_base + out[i].iov_len - arena) / ps);
+				fprintf(stderr, " [%zu,%zu)",
+					(size_t)((char *)out[i].iov_base - arena) / ps,
+					(size_t)((char *)out[i].iov_base + out[i].iov_len - arena) /
+						ps);
 			fputc('\n', stderr);
 		}
 		/* memory replaced under the tracker: a clear error is fine; the
@@ -207,7 +210,8 @@ static void do_collect(struct ww_tracker *t, size_t off, size_t len, unsigned in
 		if (model[q].replaced && !rep[q])
 			FAIL("false negative: page %zu replaced by a new mapping, not reported", q);
 		if (sees_discards && !rep[q] && memcmp(shadow + q * ps, snap + q * ps, ps) &&
-		    !(model[q].maybe && !memcmp(shadow + q * ps, alt + q * ps, ps)) && !model[q].blind)
+		    !(model[q].maybe && !memcmp(shadow + q * ps, alt + q * ps, ps)) &&
+		    !model[q].blind)
 			FAIL("false negative: page %zu changed since its last reset, not reported",
 			     q);
 		if (exact && rep[q] && !model[q].dirty && !model[q].loose && !model[q].replaced)
@@ -251,8 +255,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		span(off, len, &s, &e);
 		if (trace) {
-			static const char *const names[] = { "track",	 "untrack", "write",
-							     "write2",	 "read",    "dontneed",
+			static const char *const names[] = { "track",	"untrack", "write",
+							     "write2",	"read",	   "dontneed",
 							     "collect", "reset",   "map-fixed" };
 
 			fprintf(stderr, "op %zu: %s pages %zu-%zu (bytes %zu+%zu) arg %#x\n", nops,

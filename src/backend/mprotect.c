@@ -95,8 +95,8 @@ static inline void cpu_relax(void)
  * in the SIGSEGV handler. */
 static void spin_lock(struct mp_span *sp)
 {
-	for (unsigned int n = 0;
-	     atomic_flag_test_and_set_explicit(&sp->lock, memory_order_acquire); n++) {
+	for (unsigned int n = 0; atomic_flag_test_and_set_explicit(&sp->lock, memory_order_acquire);
+	     n++) {
 		if (n < 64)
 			cpu_relax();
 		else

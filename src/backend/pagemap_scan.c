@@ -526,8 +526,7 @@ static int promote(struct pms *p, uintptr_t s, uintptr_t e)
 }
 
 /* Promote the 2 MiB stretches of [s, e) holding the runs out[0..n). */
-static void promote_runs(struct pms *p, uintptr_t s, uintptr_t e, const struct iovec *out,
-			 size_t n)
+static void promote_runs(struct pms *p, uintptr_t s, uintptr_t e, const struct iovec *out, size_t n)
 {
 	uintptr_t done = s;
 

@@ -143,7 +143,8 @@ static void ev_dontneed_anon(void)
 static void ev_dontneed_table(void)
 {
 	size_t huge = (size_t)2 << 20;
-	char *raw = mmap(NULL, 3 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *raw =
+		mmap(NULL, 3 * huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	char *m = (char *)(((uintptr_t)raw + huge - 1) & ~(uintptr_t)(huge - 1));
 	struct iovec o[4];
 	size_t n, got = 0;
@@ -156,7 +157,8 @@ static void ev_dontneed_table(void)
 	CHECK_EQ(m[PS], 0);
 	n = harness_collect_all(t, m, 2 * huge, WW_RESET, o, 4);
 	for (size_t i = 0; i < n; i++) {
-		CHECK((char *)o[i].iov_base >= m && (char *)o[i].iov_base + o[i].iov_len <= m + huge);
+		CHECK((char *)o[i].iov_base >= m &&
+		      (char *)o[i].iov_base + o[i].iov_len <= m + huge);
 		got += o[i].iov_len;
 	}
 	if (sees_discards()) {
