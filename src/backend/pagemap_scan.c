@@ -58,9 +58,11 @@ struct pms {
 	struct leaf *leaves;
 	size_t nleaves, cap;
 	size_t narmed; /* bits set: with none, no discard scan is needed */
-	/* Tracked stretches armed with markers (file, shmem, hugetlb):
-	 * sorted, disjoint. Their collect takes the kernel's fast path and
-	 * needs no discard scan (a discard there keeps the marker). */
+	/* Tracked stretches armed with markers (file, shmem, hugetlb, and
+	 * anonymous 2 MiB stretches with a page table): sorted, disjoint.
+	 * Their collect takes the kernel's fast path, with no discard scan (a
+	 * discard keeps the marker, or leaves an empty PTE or no PTE table,
+	 * which the fast path reads as written). */
 	struct marked {
 		uintptr_t s, e;
 	} * mk;
@@ -314,9 +316,7 @@ static int mk_remove(struct pms *p, uintptr_t s, uintptr_t e)
 /* Add [s, e), which overlaps no entry. */
 static int mk_add(struct pms *p, uintptr_t s, uintptr_t e)
 {
-	size_t i = 0;
-
-	size_t hi = p->nmk;
+	size_t i = 0, hi = p->nmk;
 
 	if (p->nmk == p->capmk && mk_remove(p, 0, 0))
 		return -ENOMEM;
@@ -373,6 +373,15 @@ static uintptr_t mk_part(const struct pms *p, uintptr_t pos, uintptr_t e, bool *
 	}
 	*mk = false;
 	return p->mk[lo].s < e ? p->mk[lo].s : e;
+}
+
+/* Scan filter for pages that read as unchanged empty memory or as a discard:
+ * not swapped, and (not present or the zero page). */
+static void filter_empty(struct pm_scan_arg *a)
+{
+	a->category_inverted = PAGE_IS_PRESENT | PAGE_IS_SWAPPED;
+	a->category_mask = PAGE_IS_SWAPPED;
+	a->category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO;
 }
 
 /* ---- arming ---- */
@@ -447,7 +456,7 @@ static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e)
 			uintptr_t ce = (buf[i].end + LEAF_SIZE - 1) & ~(uintptr_t)(LEAF_SIZE - 1);
 
 			cs = cs < s ? s : cs;
-			ce = ce > e || ce < cs ? e : ce;
+			ce = ce > e ? e : ce;
 			if (re && cs <= re) {
 				re = ce > re ? ce : re;
 				continue;
@@ -496,7 +505,6 @@ static int promote(struct pms *p, uintptr_t s, uintptr_t e)
 		uintptr_t end = armed_find(p, pos, e, true);
 
 		while (pos < end) {
-			/* not swapped, and (not present or the zero page) */
 			struct pm_scan_arg a = {
 				.size = sizeof(a),
 				.flags = PM_SCAN_WP_MATCHING | PM_SCAN_CHECK_WPASYNC,
@@ -504,12 +512,12 @@ static int promote(struct pms *p, uintptr_t s, uintptr_t e)
 				.end = end,
 				.vec = (uintptr_t)buf,
 				.vec_len = PMS_BATCH,
-				.category_inverted = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-				.category_mask = PAGE_IS_SWAPPED,
-				.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
 				.return_mask = PAGE_IS_PRESENT,
 			};
-			int r = ww__pagemap_scan(p->pagemap, &a);
+			int r;
+
+			filter_empty(&a);
+			r = ww__pagemap_scan(p->pagemap, &a);
 
 			if (r < 0)
 				return r;
@@ -535,7 +543,7 @@ static void promote_runs(struct pms *p, uintptr_t s, uintptr_t e, const struct i
 
 		for (uintptr_t c = rs & ~(uintptr_t)(LEAF_SIZE - 1); c < re; c += LEAF_SIZE) {
 			uintptr_t cs = c < done ? done : c;
-			uintptr_t ce = c + LEAF_SIZE > e || c + LEAF_SIZE < c ? e : c + LEAF_SIZE;
+			uintptr_t ce = c + LEAF_SIZE > e ? e : c + LEAF_SIZE;
 			int err;
 
 			if (cs >= ce)
@@ -545,8 +553,6 @@ static void promote_runs(struct pms *p, uintptr_t s, uintptr_t e, const struct i
 				ww__dbg("pagemap-scan: promote %#lx-%#lx: %s", (unsigned long)cs,
 					(unsigned long)ce, strerror(-err));
 			done = ce;
-			if (c + LEAF_SIZE < c)
-				break;
 		}
 	}
 }
@@ -650,15 +656,13 @@ static ssize_t discarded(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 		.end = e,
 		.vec = (uintptr_t)buf,
 		.vec_len = PMS_BATCH,
-		/* not swapped, and (not present or the zero page) */
-		.category_inverted = PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
-		.category_mask = PAGE_IS_SWAPPED,
-		.category_anyof_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
 		.return_mask = PAGE_IS_PRESENT | PAGE_IS_PFNZERO | PAGE_IS_WRITTEN,
 	};
-	int r = ww__pagemap_scan(p->pagemap, &a);
 	size_t n = 0;
+	int r;
 
+	filter_empty(&a);
+	r = ww__pagemap_scan(p->pagemap, &a);
 	if (r < 0)
 		return r;
 	if (a.walk_end <= s)
@@ -767,8 +771,11 @@ static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 				n++;
 			}
 		}
-		if (a.walk_end <= pos)
-			return n ? (ssize_t)n : no_progress(p, flags, pos, e);
+		if (a.walk_end <= pos) {
+			if (!n)
+				return no_progress(p, flags, pos, e);
+			break; /* report what is stored; the error comes next call */
+		}
 		pos = a.walk_end;
 		if (err < 0)
 			break;
@@ -918,6 +925,25 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 	return (ssize_t)n;
 }
 
+/* Collect from pos up to the end of its part (*pe): the fast path over
+ * marker-armed memory, the filtered one elsewhere, after which the 2 MiB
+ * stretches where pages were found are promoted to markers (the rest of a
+ * promoted stretch takes the fast path from the next call on). */
+static ssize_t collect_part(struct pms *p, uintptr_t pos, uintptr_t e, unsigned int flags,
+			    struct iovec *out, size_t max, uintptr_t *next, uintptr_t *pe)
+{
+	bool mk;
+	ssize_t got;
+
+	*pe = mk_part(p, pos, e, &mk);
+	if (mk)
+		return collect_fast(p, pos, *pe, flags, out, max, next);
+	got = collect_anon(p, pos, *pe, flags, out, max, next);
+	if (got > 0)
+		promote_runs(p, pos, *pe, out, (size_t)got);
+	return got;
+}
+
 static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int flags,
 			   struct iovec *out, size_t max, uintptr_t *next)
 {
@@ -926,10 +952,8 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 	size_t n = 0;
 
 	while (pos < e && n < max) {
-		bool mk;
-		uintptr_t pe = mk_part(p, pos, e, &mk), pn = pos;
-		ssize_t got = mk ? collect_fast(p, pos, pe, flags, out + n, max - n, &pn) :
-				   collect_anon(p, pos, pe, flags, out + n, max - n, &pn);
+		uintptr_t pe, pn = pos;
+		ssize_t got = collect_part(p, pos, e, flags, out + n, max - n, &pn, &pe);
 
 		if (got < 0) {
 			if (!n)
@@ -937,8 +961,6 @@ static ssize_t pms_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fl
 			*next = pos; /* the error comes again from here next call */
 			return (ssize_t)n;
 		}
-		if (!mk)
-			promote_runs(p, pos, pe, out + n, (size_t)got);
 		/* a run may go on across the border of two parts */
 		if (got && n &&
 		    (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len ==
@@ -969,18 +991,13 @@ static int pms_reset(void *priv, uintptr_t s, uintptr_t e)
 	uintptr_t pos = s;
 
 	while (pos < e) {
-		bool mk;
-		uintptr_t pe = mk_part(p, pos, e, &mk), pn = pos;
-		ssize_t n = mk ? collect_fast(p, pos, pe, WW_RESET, scratch, 64, &pn) :
-				 collect_anon(p, pos, pe, WW_RESET, scratch, 64, &pn);
+		uintptr_t pe, pn = pos;
+		ssize_t n = collect_part(p, pos, e, WW_RESET, scratch, 64, &pn, &pe);
 
 		if (n < 0)
 			return (int)n;
 		if (pn <= pos)
 			return -EIO;
-		/* the rest of a promoted stretch takes the fast path */
-		if (!mk)
-			promote_runs(p, pos, pe, scratch, (size_t)n);
 		pos = pn;
 	}
 	return 0;
