@@ -306,27 +306,47 @@ int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), v
 	return ret;
 }
 
-/* /proc/self/maps kept open for PROCMAP_QUERY; reopened after a fork (the
- * fd names the process that opened it). -1: not open; query_absent: the
- * kernel has no PROCMAP_QUERY (before 6.11), parse instead. */
+/* /proc/self/maps kept open for PROCMAP_QUERY. The fd names the process
+ * that opened it, so a forked child closes its copy (atfork, with the lock
+ * held across fork so the child's copy of it is free). -1: not open;
+ * query_absent: the kernel has no PROCMAP_QUERY (before 6.11), parse
+ * instead. */
 static pthread_mutex_t query_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t query_once = PTHREAD_ONCE_INIT;
 static int query_fd = -1;
-static pid_t query_pid;
 static bool query_absent;
+
+static void query_prepare(void)
+{
+	pthread_mutex_lock(&query_lock);
+}
+
+static void query_parent(void)
+{
+	pthread_mutex_unlock(&query_lock);
+}
+
+static void query_child(void)
+{
+	if (query_fd >= 0)
+		close(query_fd);
+	query_fd = -1;
+	pthread_mutex_unlock(&query_lock);
+}
+
+static void query_init(void)
+{
+	pthread_atfork(query_prepare, query_parent, query_child);
+}
 
 static int query_vma(uintptr_t addr, struct procmap_query *q)
 {
 	int r;
 
+	pthread_once(&query_once, query_init);
 	pthread_mutex_lock(&query_lock);
-	if (query_fd >= 0 && query_pid != getpid()) {
-		close(query_fd);
-		query_fd = -1;
-	}
-	if (query_fd < 0 && !query_absent) {
+	if (query_fd < 0 && !query_absent)
 		query_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-		query_pid = getpid();
-	}
 	if (query_absent || query_fd < 0) {
 		pthread_mutex_unlock(&query_lock);
 		return -ENOTTY;
