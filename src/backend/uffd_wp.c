@@ -651,7 +651,7 @@ static int anon_step(const struct ww__map *m, void *arg)
 static int mark_anon_private(uintptr_t s, uintptr_t e, _Atomic uint64_t *anon)
 {
 	struct anon_ctx c = { s, e, anon };
-	int r = ww__maps_foreach(0, anon_step, &c);
+	int r = ww__maps_range(s, e, anon_step, &c);
 
 	return r < 0 ? r : 0;
 }
