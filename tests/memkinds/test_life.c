@@ -378,6 +378,17 @@ static void ev_map_fixed_keeps_runs(void)
 	munmap(m, NP * PS);
 }
 
+/* mprotect only: mremap refused the range (EFAULT) after page 1 was
+ * written; the memory stays where it was, tracked. */
+static void mremap_refused(char *m)
+{
+	CHECK_EQ(errno, EFAULT);
+	m[3 * PS] = 1;
+	RUNS(grab(m, NP, WW_RESET), 2);
+	CHECK(dirty[1] && dirty[3]);
+	CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+}
+
 /* mremap moves, grows or shrinks tracked memory: the old range reports
  * -EFAULT where it is gone, the new pages are untracked and writable, and
  * untrack cleans up. */
@@ -396,12 +407,8 @@ static void ev_mremap(int how)
 			/* documented: the written page made the backend split
 			 * the range into three VMAs; older kernels' mremap
 			 * moves only one VMA (EFAULT on 6.1; 6.18 moves them
-			 * all). The memory stays where it was, tracked. */
-			CHECK_EQ(errno, EFAULT);
-			m[3 * PS] = 1;
-			RUNS(grab(m, NP, WW_RESET), 2);
-			CHECK(dirty[1] && dirty[3]);
-			CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+			 * all). */
+			mremap_refused(m);
 			return;
 		}
 		CHECK(n2 == dst);
@@ -420,12 +427,8 @@ static void ev_mremap(int how)
 		if (n2 == MAP_FAILED && is_mprotect()) {
 			/* documented: the backend's protections split the
 			 * range into several VMAs, and mremap resizes only
-			 * one: EFAULT, and the memory stays tracked. */
-			CHECK_EQ(errno, EFAULT);
-			m[3 * PS] = 1;
-			RUNS(grab(m, NP, WW_RESET), 2);
-			CHECK(dirty[1] && dirty[3]);
-			CHECK_EQ(ww_untrack(t, m, NP * PS), 0);
+			 * one. */
+			mremap_refused(m);
 			return;
 		}
 		CHECK(n2 != MAP_FAILED);
