@@ -47,15 +47,24 @@ enum ww_backend {
 #define WW_BACKEND_COUNT 5
 
 /*
- * Options for ww_open(). Set sz to sizeof(struct ww_opts): fields added in
- * later versions go at the end and are read only when sz covers them.
+ * Options for ww_open(). Every byte of the struct is a named field (no
+ * padding), so `struct ww_opts o = { .sz = sizeof(o), ... }` or WW_OPTS()
+ * leaves nothing undefined. A later version adds fields at the end; the
+ * library reads a field only when sz covers it (defaults otherwise), and
+ * fails with -E2BIG when the caller's struct is larger than the one it knows
+ * and a byte it does not know is not zero (libbpf's rule).
  */
 struct ww_opts {
 	size_t sz; /* sizeof(struct ww_opts) */
 	enum ww_backend backend; /* WW_BACKEND_AUTO or one mechanism */
 	pid_t pid; /* 0: this process; else the process to track */
 	unsigned int flags; /* none defined yet: must be 0 */
+	unsigned int reserved; /* must be 0: a later version may give it a meaning */
 };
+
+/* Declare and zero-fill a struct ww_opts with its size set, e.g.
+ * WW_OPTS(o, .backend = WW_BACKEND_MPROTECT); ww_open(&o, &t); */
+#define WW_OPTS(name, ...) struct ww_opts name = { .sz = sizeof(struct ww_opts), __VA_ARGS__ }
 
 /* ww_collect() flag: re-arm the reported pages in the same atomic step. */
 #define WW_RESET 0x1u
@@ -63,7 +72,8 @@ struct ww_opts {
 struct ww_tracker;
 
 /* Open a tracker. opts NULL means defaults (AUTO, this process). Stores the
- * handle in *out. -EINVAL bad opts, -ENOSYS/-EOPNOTSUPP/-EPERM backend can't
+ * handle in *out. -EINVAL bad opts, -E2BIG opts from a newer version that
+ * set a field this library does not know, -ENOSYS/-EOPNOTSUPP/-EPERM backend can't
  * work here, -ENOMEM out of memory. */
 WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out);
 

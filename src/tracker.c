@@ -136,15 +136,34 @@ static int span_of(const struct ww_tracker *t, const void *addr, size_t len, uin
 	return 0;
 }
 
-static int opts_check(const struct ww_opts *o)
+/* The end of the last field of struct ww_opts this library knows. A field
+ * added later must keep the struct free of padding (checked here), so that
+ * sz tells exactly which fields a caller has. */
+#define OPTS_KNOWN (offsetof(struct ww_opts, reserved) + sizeof(unsigned int))
+_Static_assert(OPTS_KNOWN == sizeof(struct ww_opts), "struct ww_opts has tail padding");
+/* Whether the caller's struct (of size o->sz) has field f. */
+#define OPTS_HAS(o, f) ((o)->sz >= offsetof(struct ww_opts, f) + sizeof((o)->f))
+
+/* Copy the caller's options into *to (which holds the defaults), reading
+ * only the fields its sz covers. */
+static int opts_get(const struct ww_opts *o, struct ww_opts *to)
 {
-	if (o->sz < sizeof(struct ww_opts)) /* 0.1 had exactly this layout */
+	if (o->sz < sizeof(o->sz))
 		return -EINVAL;
 	/* A newer caller's fields we don't know must be zero (libbpf's rule). */
-	for (size_t i = sizeof(struct ww_opts); i < o->sz; i++)
+	for (size_t i = OPTS_KNOWN; i < o->sz; i++)
 		if (((const unsigned char *)o)[i])
-			return -EINVAL;
-	if ((unsigned int)o->backend >= WW_BACKEND_COUNT || o->pid < 0 || o->flags)
+			return -E2BIG;
+	if (OPTS_HAS(o, backend))
+		to->backend = o->backend;
+	if (OPTS_HAS(o, pid))
+		to->pid = o->pid;
+	if (OPTS_HAS(o, flags))
+		to->flags = o->flags;
+	if (OPTS_HAS(o, reserved))
+		to->reserved = o->reserved;
+	if ((unsigned int)to->backend >= WW_BACKEND_COUNT || to->pid < 0 || to->flags ||
+	    to->reserved)
 		return -EINVAL;
 	return 0;
 }
@@ -161,11 +180,9 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 		return (int)ww__ret(-EINVAL);
 	*out = NULL;
 	if (opts) {
-		err = opts_check(opts);
+		err = opts_get(opts, &o);
 		if (err)
 			return (int)ww__ret(err);
-		o.backend = opts->backend;
-		o.pid = opts->pid;
 	}
 	if (o.pid == getpid())
 		o.pid = 0;
