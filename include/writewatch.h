@@ -125,6 +125,21 @@ WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whyl
  * negative errno if none works. */
 WW_API int ww_backend_auto(pid_t pid);
 
+/* Kernel behaviours that change what a backend costs or can see, found by
+ * functional probes (never from the version or the command line). */
+/* A read fault on untouched anonymous memory maps the shared zero page (also
+ * the huge zero page where a transparent huge page may back the read). Where
+ * it does not, a page only read gets a fresh page that nothing tells from a
+ * page written, unless it was write-protected before the read: pagemap-scan
+ * then arms untouched anonymous memory with PTE markers, which builds page
+ * tables for it (2 MiB per GiB tracked). */
+#define WW_FACT_ZERO_PAGE 0x1u
+
+/* Store the WW_FACT_* bits of this kernel in *facts (probed once per
+ * process). A probe that cannot run leaves its bit clear and returns its
+ * negative errno; -EINVAL if facts is NULL. */
+WW_API int ww_kernel_facts(unsigned int *facts);
+
 /* Log levels for the diagnostics callback. */
 enum ww_log_level {
 	WW_LOG_NONE = 0,

@@ -33,4 +33,8 @@ void ww__log(enum ww_log_level level, const char *fmt, ...) __attribute__((forma
 /* Reads WRITEWATCH_LOG once; called by every public entry point that may log. */
 void ww__log_init(void);
 
+/* WW_FACT_* bits of this kernel, probed once (0 where a probe failed:
+ * the answer that costs more and reports nothing wrong). */
+unsigned int ww__facts(void);
+
 #endif /* WW_INTERNAL_H */

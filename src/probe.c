@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "internal.h"
@@ -130,4 +132,88 @@ WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whyl
 		return (int)ww__ret(r < 0 ? r : 0);
 	}
 	return (int)ww__ret(probe_one(b, pid, why, whylen));
+}
+
+/* ---- how this kernel answers a read fault ---- */
+
+/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
+#define PM_PRESENT (1ull << 63)
+#define PM_FILE (1ull << 61) /* file page or shared anon: here, not anonymous */
+#define PM_EXCLUSIVE (1ull << 56) /* mapped exactly once (4.2+) */
+
+/* Whether a read of the untouched anonymous page at p maps a zero page:
+ * 1 yes, 0 no (a fresh anonymous page, mapped only here, was allocated),
+ * negative errno if pagemap cannot say. The zero page, like the huge zero
+ * page, is no anonymous page mapped once: the kernel shows it present but
+ * not exclusive (or as not anonymous). */
+static int read_maps_zero_page(int pm, volatile const char *p)
+{
+	uint64_t ent;
+	int err;
+
+	(void)*p;
+	err = ww__pagemap_read(pm, (uintptr_t)p, &ent, 1);
+	if (err)
+		return err;
+	if (!(ent & PM_PRESENT))
+		return -EIO;
+	return !(ent & PM_EXCLUSIVE) || (ent & PM_FILE);
+}
+
+static pthread_once_t facts_once = PTHREAD_ONCE_INIT;
+static int facts_err;
+static unsigned int facts;
+
+/* Read one byte of untouched anonymous memory and look at what the kernel
+ * mapped: once with small pages, once in a 2 MiB-aligned stretch that may be
+ * backed by a transparent huge page (where use_zero_page decides). Some
+ * kernels never map the zero page (s390 guests, mm_forbids_zeropage, some
+ * paravirtualised kernels): a page only read then looks like a page written
+ * unless it was write-protected before the read. */
+static void facts_probe(void)
+{
+	size_t ps = ww__page_size(), thp = ww__thp_size(), len = 2 * (thp > ps ? thp : ps);
+	int pm = ww__pagemap_open(0), small, huge = 1;
+	char *m, *h;
+
+	if (pm < 0) {
+		facts_err = pm;
+		return;
+	}
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		facts_err = -ENOMEM;
+		close(pm);
+		return;
+	}
+	madvise(m, ps, MADV_NOHUGEPAGE);
+	small = read_maps_zero_page(pm, m);
+	if (thp > ps) {
+		h = (char *)(((uintptr_t)m + ps + thp - 1) & ~(uintptr_t)(thp - 1));
+		madvise(h, thp, MADV_HUGEPAGE); /* may fail: THP off, then 4 KiB */
+		huge = read_maps_zero_page(pm, h);
+	}
+	munmap(m, len);
+	close(pm);
+	if (small < 0 || huge < 0)
+		facts_err = small < 0 ? small : huge;
+	else if (small && huge)
+		facts = WW_FACT_ZERO_PAGE;
+	ww__info("read faults %s the zero page", facts & WW_FACT_ZERO_PAGE ? "map" : "do not map");
+}
+
+unsigned int ww__facts(void)
+{
+	pthread_once(&facts_once, facts_probe);
+	return facts;
+}
+
+WW_API int ww_kernel_facts(unsigned int *out)
+{
+	ww__log_init();
+	if (!out)
+		return (int)ww__ret(-EINVAL);
+	pthread_once(&facts_once, facts_probe);
+	*out = facts;
+	return (int)ww__ret(facts_err);
 }
