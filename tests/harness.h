@@ -54,6 +54,13 @@ enum ww_backend harness_backend_arg(int argc, char **argv);
  * tests that check exact pages. */
 char *harness_map(size_t pages);
 
+/* Whether a loop that has done `done` rounds goes on: always below min,
+ * never at max, and in between while the test's time budget lasts
+ * (WW_TEST_BUDGET seconds from the first call, default 5). Bounds a race
+ * test's run time on a slow or loaded machine without a timed assertion;
+ * the test's result line says how many rounds ran. */
+bool harness_more(long done, long min, long max);
+
 /* Collect everything in [addr, addr+len) following *next to the end. */
 size_t harness_collect_all(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
 			   struct iovec *out, size_t max);
