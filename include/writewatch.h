@@ -59,19 +59,42 @@ struct ww_opts {
 	enum ww_backend backend; /* WW_BACKEND_AUTO or one mechanism */
 	pid_t pid; /* 0: this process; else the process to track */
 	unsigned int flags; /* none defined yet: must be 0 */
-	unsigned int reserved; /* must be 0: a later version may give it a meaning */
+	unsigned int caps; /* WW_CAP_* the backend must have (0: any) */
 };
 
 /* Declare and zero-fill a struct ww_opts with its size set, e.g.
  * WW_OPTS(o, .backend = WW_BACKEND_MPROTECT); ww_open(&o, &t); */
 #define WW_OPTS(name, ...) struct ww_opts name = { .sz = sizeof(struct ww_opts), __VA_ARGS__ }
 
+/*
+ * What a backend guarantees: the rows of the guarantee table in
+ * writewatch(7). A program asks for what it needs (opts->caps) instead of
+ * naming a mechanism; ww_backend_caps() and ww_tracker_caps() tell them.
+ */
+#define WW_CAP_REMOTE 0x001u /* tracks another process (opts->pid) */
+#define WW_CAP_NO_MISSED_WRITES 0x002u /* a write after reset is always reported, writers running */
+#define WW_CAP_EXACT \
+	0x004u /* only pages written or discarded are reported, in the
+			       units ww_tracker_granularity() gives */
+#define WW_CAP_ATOMIC_RESET 0x008u /* collect with WW_RESET is atomic against writers */
+#define WW_CAP_RANGE_RESET 0x010u /* a reset re-arms its range only, not the process */
+#define WW_CAP_KERNEL_WRITES \
+	0x020u /* the kernel's writes (read(2) into tracked memory)
+				       succeed and are reported */
+#define WW_CAP_DISCARDS 0x040u /* anonymous memory dropped by MADV_DONTNEED is reported */
+#define WW_CAP_HUGETLB 0x080u /* tracks hugetlb memory */
+#define WW_CAP_PROTECTS \
+	0x100u /* works by changing page protections: mprotect(2) by the
+				  application on tracked memory goes through the tracker */
+
 /* ww_collect() flag: re-arm the reported pages in the same atomic step. */
 #define WW_RESET 0x1u
 
 struct ww_tracker;
 
-/* Open a tracker. opts NULL means defaults (AUTO, this process). Stores the
+/* Open a tracker. opts NULL means defaults (AUTO, this process). With
+ * opts->caps, AUTO picks the first backend in its order that has them all;
+ * a named backend that lacks one fails with -EOPNOTSUPP. Stores the
  * handle in *out. -EINVAL bad opts, -E2BIG opts from a newer version that
  * set a field this library does not know, -ENOSYS/-EOPNOTSUPP/-EPERM backend can't
  * work here, -ENOMEM out of memory. */
@@ -105,6 +128,14 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len);
  * of the mapping there (e.g. 2 MiB for hugetlb), in *bytes. A write anywhere
  * in a unit reports the whole unit. -ENOENT if addr is not tracked by t. */
 WW_API int ww_tracker_granularity(struct ww_tracker *t, void *addr, size_t *bytes);
+
+/* The WW_CAP_* bits backend b can have on a kernel where it works (what
+ * one tracker has may be fewer: ww_tracker_caps()). -EINVAL for AUTO, an
+ * unknown backend or a NULL caps. */
+WW_API int ww_backend_caps(enum ww_backend b, unsigned int *caps);
+
+/* The WW_CAP_* bits tracker t has, here (0 for NULL). */
+WW_API unsigned int ww_tracker_caps(const struct ww_tracker *t);
 
 /* The mechanism an open tracker uses (never WW_BACKEND_AUTO). */
 WW_API enum ww_backend ww_tracker_backend(const struct ww_tracker *t);

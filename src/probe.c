@@ -86,11 +86,14 @@ static int probe_one(enum ww_backend b, pid_t pid, char *why, size_t whylen)
 	return err;
 }
 
-static int pick_auto(pid_t pid, char *why, size_t whylen)
+/* AUTO's choice for pid among backends with every cap in caps, after the
+ * one at position `after` of its order (0: from the start). */
+static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t whylen)
 {
 	const char *forced = secure_getenv("WRITEWATCH_BACKEND");
 	const enum ww_backend *order = pid ? auto_remote : auto_local;
 	size_t n = pid ? sizeof(auto_remote) / sizeof(*order) : sizeof(auto_local) / sizeof(*order);
+	size_t i = 0;
 	enum ww_backend b;
 	int err;
 
@@ -98,26 +101,53 @@ static int pick_auto(pid_t pid, char *why, size_t whylen)
 		if (ww_backend_from_name(forced, &b) < 0)
 			return ww__why(why, whylen, -EINVAL,
 				       "WRITEWATCH_BACKEND=%s is not a backend name", forced);
+		if (after)
+			return ww__why(why, whylen, -EOPNOTSUPP,
+				       "%s (forced by WRITEWATCH_BACKEND) lacks what was asked for",
+				       backend_names[b]);
 		err = probe_one(b, pid, why, whylen);
 		if (err)
 			return err;
+		if ((ww__backends[b]->caps & caps) != caps)
+			return ww__why(why, whylen, -EOPNOTSUPP,
+				       "%s (forced by WRITEWATCH_BACKEND) lacks capabilities %#x",
+				       backend_names[b], caps & ~ww__backends[b]->caps);
 		ww__why(why, whylen, 0, "%s (forced by WRITEWATCH_BACKEND)", backend_names[b]);
 		return (int)b;
 	}
-	for (size_t i = 0; i < n; i++) {
+	if (after)
+		while (i < n && order[i++] != (enum ww_backend)after)
+			;
+	for (; i < n; i++) {
+		if ((ww__backends[order[i]]->caps & caps) != caps)
+			continue;
 		if (probe_one(order[i], pid, NULL, 0) == 0) {
 			ww__why(why, whylen, 0, "%s", backend_names[order[i]]);
 			return (int)order[i];
 		}
 	}
-	return ww__why(why, whylen, -EOPNOTSUPP, "no write-tracking mechanism works here%s",
-		       pid ? " for another process" : "");
+	return ww__why(why, whylen, -EOPNOTSUPP, "no write-tracking mechanism works here%s%s",
+		       pid ? " for another process" : "",
+		       caps & ~WW_CAP_REMOTE ? " with the capabilities asked for" : "");
+}
+
+int ww__auto_next(pid_t pid, unsigned int caps, int after)
+{
+	return pick_auto(pid, caps, after, NULL, 0);
+}
+
+WW_API int ww_backend_caps(enum ww_backend b, unsigned int *caps)
+{
+	if (b <= WW_BACKEND_AUTO || (unsigned int)b >= WW_BACKEND_COUNT || !caps)
+		return (int)ww__ret(-EINVAL);
+	*caps = ww__backends[b]->caps;
+	return 0;
 }
 
 WW_API int ww_backend_auto(pid_t pid)
 {
 	ww__log_init();
-	return (int)ww__ret(pick_auto(pid, NULL, 0));
+	return (int)ww__ret(pick_auto(pid, 0, 0, NULL, 0));
 }
 
 WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whylen)
@@ -128,7 +158,7 @@ WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whyl
 	if ((unsigned int)b >= WW_BACKEND_COUNT || pid < 0)
 		return (int)ww__ret(ww__why(why, whylen, -EINVAL, "unknown backend %d", (int)b));
 	if (b == WW_BACKEND_AUTO) {
-		r = pick_auto(pid, why, whylen);
+		r = pick_auto(pid, 0, 0, why, whylen);
 		return (int)ww__ret(r < 0 ? r : 0);
 	}
 	return (int)ww__ret(probe_one(b, pid, why, whylen));

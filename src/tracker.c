@@ -139,7 +139,7 @@ static int span_of(const struct ww_tracker *t, const void *addr, size_t len, uin
 /* The end of the last field of struct ww_opts this library knows. A field
  * added later must keep the struct free of padding (checked here), so that
  * sz tells exactly which fields a caller has. */
-#define OPTS_KNOWN (offsetof(struct ww_opts, reserved) + sizeof(unsigned int))
+#define OPTS_KNOWN (offsetof(struct ww_opts, caps) + sizeof(unsigned int))
 _Static_assert(OPTS_KNOWN == sizeof(struct ww_opts), "struct ww_opts has tail padding");
 /* Whether the caller's struct (of size o->sz) has field f. */
 #define OPTS_HAS(o, f) ((o)->sz >= offsetof(struct ww_opts, f) + sizeof((o)->f))
@@ -160,10 +160,10 @@ static int opts_get(const struct ww_opts *o, struct ww_opts *to)
 		to->pid = o->pid;
 	if (OPTS_HAS(o, flags))
 		to->flags = o->flags;
-	if (OPTS_HAS(o, reserved))
-		to->reserved = o->reserved;
+	if (OPTS_HAS(o, caps))
+		to->caps = o->caps;
 	if ((unsigned int)to->backend >= WW_BACKEND_COUNT || to->pid < 0 || to->flags ||
-	    to->reserved)
+	    (to->caps & ~WW_CAP_ALL))
 		return -EINVAL;
 	return 0;
 }
@@ -187,29 +187,43 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 	if (o.pid == getpid())
 		o.pid = 0;
 
-	if (o.backend == WW_BACKEND_AUTO) {
-		b = ww_backend_auto(o.pid);
-		if (b < 0)
-			return b;
-	} else {
-		char why[256];
-
-		b = (int)o.backend;
-		err = ww_backend_probe(o.backend, o.pid, why, sizeof(why));
-		if (err) {
-			ww__warn("%s: %s", ww_backend_name(o.backend), why);
-			return err;
-		}
-	}
-
+	if (o.pid)
+		o.caps |= WW_CAP_REMOTE;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return (int)ww__ret(-ENOMEM);
 	pthread_mutex_init(&t->lock, NULL);
 	t->fork_gen = ww__fork_gen;
-	t->ops = ww__backends[b];
 	t->pid = o.pid;
-	err = t->ops->open(o.pid, &t->priv);
+	/* AUTO: the first backend in its order that works here and has the
+	 * caps asked for, as opened (the kernel may grant a tracker fewer). */
+	for (b = 0;;) {
+		char why[256];
+
+		if (o.backend == WW_BACKEND_AUTO) {
+			b = ww__auto_next(o.pid, o.caps, b);
+			err = b < 0 ? b : 0;
+		} else {
+			b = (int)o.backend;
+			err = ww_backend_probe(o.backend, o.pid, why, sizeof(why));
+			if (err)
+				ww__warn("%s: %s", ww_backend_name(o.backend), why);
+			else if ((ww__backends[b]->caps & o.caps) != o.caps)
+				err = -EOPNOTSUPP;
+		}
+		if (err)
+			break;
+		t->ops = ww__backends[b];
+		err = t->ops->open(o.pid, &t->priv);
+		if (!err && (ww_tracker_caps(t) & o.caps) != o.caps) {
+			ww__info("%s: this tracker lacks caps %#x", t->ops->name,
+				 o.caps & ~ww_tracker_caps(t));
+			t->ops->close(t->priv);
+			err = -EOPNOTSUPP;
+		}
+		if (!err || o.backend != WW_BACKEND_AUTO)
+			break;
+	}
 	if (err) {
 		pthread_mutex_destroy(&t->lock);
 		free(t);
@@ -218,6 +232,13 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 	ww__dbg("opened %s tracker for pid %d", t->ops->name, (int)o.pid);
 	*out = t;
 	return 0;
+}
+
+WW_API unsigned int ww_tracker_caps(const struct ww_tracker *t)
+{
+	if (!t)
+		return 0;
+	return t->ops->tracker_caps ? t->ops->tracker_caps(t->priv) & t->ops->caps : t->ops->caps;
 }
 
 WW_API void ww_close(struct ww_tracker *t)

@@ -39,7 +39,7 @@ int main(void)
 	struct ww_opts *o = (struct ww_opts *)(void *)store;
 
 	/* Every byte is a named field: the last one ends at sizeof. */
-	CHECK_EQ(offsetof(struct ww_opts, reserved) + sizeof(o->reserved), sizeof(struct ww_opts));
+	CHECK_EQ(offsetof(struct ww_opts, caps) + sizeof(o->caps), sizeof(struct ww_opts));
 
 	/* The macro zero-fills and sets sz. */
 	{
@@ -47,7 +47,7 @@ int main(void)
 		CHECK_EQ(m.sz, sizeof(struct ww_opts));
 		CHECK_EQ(m.pid, 0);
 		CHECK_EQ(m.flags, 0);
-		CHECK_EQ(m.reserved, 0);
+		CHECK_EQ(m.caps, 0);
 		opens_as(&m, b);
 	}
 
@@ -60,7 +60,7 @@ int main(void)
 	o->sz = offsetof(struct ww_opts, flags); /* and pid */
 	o->pid = 0;
 	opens_as(o, b);
-	o->sz = offsetof(struct ww_opts, reserved); /* and flags */
+	o->sz = offsetof(struct ww_opts, caps); /* and flags */
 	o->flags = 0;
 	opens_as(o, b);
 	o->sz = sizeof(o->sz); /* nothing but sz: all defaults (AUTO) */
@@ -68,13 +68,13 @@ int main(void)
 	o->sz = sizeof(o->sz) - 1; /* not even sz */
 	OPEN_ERR(o, EINVAL);
 
-	/* The current size: reserved must be zero. */
+	/* The current size: caps this version does not know are refused. */
 	memset(store, 0, sizeof(store));
 	o->sz = sizeof(struct ww_opts);
 	o->backend = b;
-	o->reserved = 1;
+	o->caps = 0x80000000u;
 	OPEN_ERR(o, EINVAL);
-	o->reserved = 0;
+	o->caps = 0;
 	opens_as(o, b);
 
 	/* A newer, larger struct: its unknown tail must be zero, byte by byte;

@@ -16,13 +16,17 @@
 
 #include "writewatch.h"
 
-/* Backend capability bits (ww__backend_ops.caps). */
-#define WW_CAP_REMOTE 0x1u /* can track another process (opts->pid != 0) */
-
 struct ww__backend_ops {
 	enum ww_backend id;
 	const char *name;
+	/* WW_CAP_* (writewatch.h): the guarantee table's row for this
+	 * mechanism, the one source the core, AUTO, the Win32 layer, the
+	 * tool and the docs' check read. WW_CAP_REMOTE: open() accepts
+	 * another process. */
 	unsigned int caps;
+	/* Optional: the caps one open tracker has, a subset of caps (what
+	 * the kernel granted at open can remove some). */
+	unsigned int (*tracker_caps)(void *priv);
 
 	/* Functional test on scratch memory (pid 0) or on the target pid.
 	 * 0 if the mechanism works, else negative errno and a reason in why.

@@ -796,7 +796,8 @@ static int mp_probe(pid_t pid, char *why, size_t whylen)
 const struct ww__backend_ops ww__mprotect_ops = {
 	.id = WW_BACKEND_MPROTECT,
 	.name = "mprotect",
-	.caps = 0,
+	.caps = WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET |
+		WW_CAP_HUGETLB | WW_CAP_PROTECTS,
 	.probe = mp_probe,
 	.open = mp_open,
 	.close = mp_close,

@@ -1118,7 +1118,8 @@ static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
 const struct ww__backend_ops ww__pagemap_scan_ops = {
 	.id = WW_BACKEND_PAGEMAP_SCAN,
 	.name = "pagemap-scan",
-	.caps = WW_CAP_REMOTE,
+	.caps = WW_CAP_REMOTE | WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET |
+		WW_CAP_RANGE_RESET | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB,
 	.probe = pms_probe,
 	.open = pms_open,
 	.close = pms_close,

@@ -1083,10 +1083,22 @@ out:
 	return err;
 }
 
+/* A userfaultfd for user-mode faults only (the only kind an unprivileged
+ * process may get where vm.unprivileged_userfaultfd is 0) makes the
+ * kernel's own writes into protected pages fail with EFAULT. */
+static unsigned int uw_tracker_caps(void *priv)
+{
+	const struct uw *u = priv;
+
+	return u->user_only ? ~WW_CAP_KERNEL_WRITES : ~0u;
+}
+
 const struct ww__backend_ops ww__uffd_wp_ops = {
 	.id = WW_BACKEND_UFFD_WP,
 	.name = "uffd-wp",
-	.caps = 0,
+	.caps = WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET |
+		WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB,
+	.tracker_caps = uw_tracker_caps,
 	.probe = uw_probe,
 	.open = uw_open,
 	.close = uw_close,
