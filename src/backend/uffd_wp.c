@@ -608,7 +608,7 @@ static int populate_map(const struct ww__map *m, void *arg)
 static int populate(uintptr_t s, uintptr_t e)
 {
 	struct populate_ctx c = { s, e, 0 };
-	int r = ww__maps_foreach(0, populate_map, &c);
+	int r = ww__maps_range(s, e, populate_map, &c);
 
 	return r < 0 ? r : c.err;
 }

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -306,19 +307,40 @@ int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), v
 	return ret;
 }
 
-/* /proc/self/maps kept open for PROCMAP_QUERY. The fd names the process
- * that opened it, so a forked child closes its copy (atfork, with the lock
- * held across fork so the child's copy of it is free). -1: not open;
- * query_absent: the kernel has no PROCMAP_QUERY (before 6.11), parse
- * instead. */
+/* /proc/self/maps kept open for PROCMAP_QUERY. The descriptor is ours only
+ * while its number still names the file we opened: a daemon may close every
+ * descriptor it has (a close loop, close_range) and open a file of its own
+ * on the same number, which this library must then neither use nor close.
+ * So the file's identity (device, inode) is checked before each use, and a
+ * descriptor that fails the check is forgotten, not closed. The fd names
+ * the process that opened it, so a forked child closes its copy (atfork,
+ * with the lock held across fork so the child's copy of it is free, and the
+ * identity checked in prepare). -1: not open; query_absent: the kernel has
+ * no PROCMAP_QUERY (before 6.11), parse instead. */
 static pthread_mutex_t query_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t query_once = PTHREAD_ONCE_INIT;
 static int query_fd = -1;
+static dev_t query_dev;
+static ino_t query_ino;
 static bool query_absent;
+
+/* Caller holds query_lock. Forget (never close) a descriptor whose number
+ * now names another file. */
+static void query_check_owned(void)
+{
+	struct stat st;
+
+	if (query_fd < 0)
+		return;
+	if (fstat(query_fd, &st) == 0 && st.st_dev == query_dev && st.st_ino == query_ino)
+		return;
+	query_fd = -1;
+}
 
 static void query_prepare(void)
 {
 	pthread_mutex_lock(&query_lock);
+	query_check_owned();
 }
 
 static void query_parent(void)
@@ -339,32 +361,87 @@ static void query_init(void)
 	pthread_atfork(query_prepare, query_parent, query_child);
 }
 
-static int query_vma(uintptr_t addr, struct procmap_query *q)
+static int query_ioctl(int fd, uintptr_t addr, struct procmap_query *q)
 {
-	int r;
-
-	pthread_once(&query_once, query_init);
-	pthread_mutex_lock(&query_lock);
-	if (query_fd < 0 && !query_absent)
-		query_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (query_absent || query_fd < 0) {
-		pthread_mutex_unlock(&query_lock);
-		return -ENOTTY;
-	}
 	*q = (struct procmap_query){
 		.size = sizeof(*q),
 		.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
 		.query_addr = addr,
 	};
-	r = ioctl(query_fd, PROCMAP_QUERY, q) ? -errno : 0;
-	if (r == -ENOTTY || r == -EINVAL) {
-		query_absent = true;
-		close(query_fd);
-		query_fd = -1;
+	if (ioctl(fd, PROCMAP_QUERY, q) == 0)
+		return 0;
+	return errno == ENOTTY || errno == EINVAL ? -ENOTTY : -errno;
+}
+
+/* The VMA of this process covering addr, or the next one, with the cached
+ * descriptor. -ENOENT: none; -ENOTTY: the kernel has no PROCMAP_QUERY (then
+ * remembered, and the descriptor, verified ours, closed). The lock is not
+ * held across callers' callbacks, which may query again. */
+static int query_self(uintptr_t addr, struct procmap_query *q)
+{
+	struct stat st;
+	int r;
+
+	pthread_once(&query_once, query_init);
+	pthread_mutex_lock(&query_lock);
+	query_check_owned();
+	if (query_fd < 0 && !query_absent) {
+		int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || fstat(fd, &st)) {
+			r = -errno;
+			if (fd >= 0)
+				close(fd);
+			pthread_mutex_unlock(&query_lock);
+			return r;
+		}
+		query_fd = fd;
+		query_dev = st.st_dev;
+		query_ino = st.st_ino;
+	}
+	if (query_absent) {
 		r = -ENOTTY;
+	} else {
+		r = query_ioctl(query_fd, addr, q);
+		if (r == -ENOTTY) {
+			query_absent = true;
+			close(query_fd); /* checked ours above, under the lock */
+			query_fd = -1;
+		}
 	}
 	pthread_mutex_unlock(&query_lock);
 	return r;
+}
+
+/* pid 0: the cached descriptor (fd is -1); else fd is /proc/PID/maps. */
+static int query_vma(pid_t pid, int fd, uintptr_t addr, struct procmap_query *q)
+{
+	return pid ? query_ioctl(fd, addr, q) : query_self(addr, q);
+}
+
+static int query_open(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	if (!pid)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static void map_of_query(const struct procmap_query *q, struct ww__map *m)
+{
+	*m = (struct ww__map){ .name = "" };
+	m->start = (uintptr_t)q->vma_start;
+	m->end = (uintptr_t)q->vma_end;
+	m->prot = (q->vma_flags & PROCMAP_QUERY_VMA_READABLE ? PROT_READ : 0) |
+		  (q->vma_flags & PROCMAP_QUERY_VMA_WRITABLE ? PROT_WRITE : 0) |
+		  (q->vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE ? PROT_EXEC : 0);
+	m->shared = q->vma_flags & PROCMAP_QUERY_VMA_SHARED;
+	m->offset = q->vma_offset;
+	m->inode = q->inode;
 }
 
 struct range_ctx {
@@ -382,47 +459,52 @@ static int range_step(const struct ww__map *m, void *arg)
 	return m->end <= c->s ? 0 : c->fn(m, c->ctx);
 }
 
-int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, void *ctx),
-		   void *ctx)
+int ww__maps_range_pid(pid_t pid, uintptr_t s, uintptr_t e,
+		       int (*fn)(const struct ww__map *m, void *ctx), void *ctx)
 {
 	struct range_ctx c = { s, e, fn, ctx };
 	uintptr_t at = s;
+	int fd = query_open(pid), r = 0;
 
+	if (pid && fd < 0)
+		return fd;
 	while (at < e) {
 		struct procmap_query q;
-		struct ww__map m = { .name = "" };
-		int r = query_vma(at, &q);
+		struct ww__map m;
 
-		if (r == -ENOENT)
-			return 0; /* no mapping at or after at */
-		if (r == -ENOTTY)
+		r = query_vma(pid, fd, at, &q);
+		if (r == -ENOENT || (!r && q.vma_start >= e)) {
+			r = 0; /* no mapping at or after at, in range */
+			at = e;
 			break;
+		}
 		if (r)
-			return r;
-		if (q.vma_start >= e)
-			return 0;
-		m.start = (uintptr_t)q.vma_start;
-		m.end = (uintptr_t)q.vma_end;
-		m.prot = (q.vma_flags & PROCMAP_QUERY_VMA_READABLE ? PROT_READ : 0) |
-			 (q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE ? PROT_WRITE : 0) |
-			 (q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE ? PROT_EXEC : 0);
-		m.shared = q.vma_flags & PROCMAP_QUERY_VMA_SHARED;
-		m.offset = q.vma_offset;
-		m.inode = q.inode;
+			break;
+		map_of_query(&q, &m);
 		r = fn(&m, ctx);
 		if (r)
-			return r;
-		if (m.end <= at)
-			return -EIO;
+			break;
+		if (m.end <= at) {
+			r = -EIO;
+			break;
+		}
 		at = m.end;
 	}
-	if (at >= e)
-		return 0;
+	if (fd >= 0)
+		close(fd);
+	if (r != -ENOTTY)
+		return r;
 	c.s = at; /* no PROCMAP_QUERY: parse the rest */
-	return ww__maps_foreach(0, range_step, &c);
+	return ww__maps_foreach(pid, range_step, &c);
 }
 
-int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
+int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, void *ctx),
+		   void *ctx)
+{
+	return ww__maps_range_pid(0, s, e, fn, ctx);
+}
+
+static int smaps_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
 {
 	char path[64], *line = NULL;
 	size_t cap = 0;
@@ -462,6 +544,32 @@ int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
 	free(line);
 	fclose(f);
 	return ret;
+}
+
+int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
+{
+	struct procmap_query q;
+	int fd, r;
+
+	/* THPeligible is in smaps only; smaps generates the text of (and
+	 * walks the page tables of) every mapping below addr, so the page
+	 * size alone comes from PROCMAP_QUERY where the kernel has it. */
+	if (thp)
+		return smaps_page_size(pid, addr, out, thp);
+	fd = query_open(pid);
+	if (pid && fd < 0)
+		return fd;
+	r = query_vma(pid, fd, addr, &q);
+	if (fd >= 0)
+		close(fd);
+	if (r == -ENOTTY)
+		return smaps_page_size(pid, addr, out, NULL);
+	if (r == -ENOENT || (!r && q.vma_start > addr))
+		return -ENOMEM;
+	if (r)
+		return r;
+	*out = (size_t)q.vma_page_size;
+	return 0;
 }
 
 size_t ww__thp_size(void)
