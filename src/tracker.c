@@ -224,12 +224,33 @@ WW_API void ww_close(struct ww_tracker *t)
 	free(t);
 }
 
+/*
+ * Does [s, e) hold any of the calling thread's stack? Tracking it cannot
+ * work on every mechanism: with mprotect the kernel pushes the SIGSEGV frame
+ * onto the protected stack and, unable to, kills the process; with
+ * synchronous uffd-wp the thread blocks on a fault of its own stack with
+ * every signal blocked. ww_track refuses it on every backend (-EDEADLK), so
+ * a program behaves the same whichever one AUTO picks. The page holding the
+ * current frame counts too, for a thread running on a stack of its own
+ * making (a coroutine, sigaltstack).
+ */
+static bool holds_own_stack(uintptr_t s, uintptr_t e)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), lo, hi;
+
+	if (ww__page_down(sp) >= s && ww__page_down(sp) < e)
+		return true;
+	return ww__thread_stack(sp, &lo, &hi) == 0 && lo < e && s < hi;
+}
+
 WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 {
 	uintptr_t s, e;
 	size_t at;
 	int err = span_of(t, addr, len, &s, &e);
 
+	if (!err && !t->pid && holds_own_stack(s, e))
+		err = -EDEADLK;
 	if (err)
 		return (int)ww__ret(err);
 	pthread_mutex_lock(&t->lock);

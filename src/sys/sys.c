@@ -361,6 +361,15 @@ static void query_init(void)
 	pthread_atfork(query_prepare, query_parent, query_child);
 }
 
+/* PROCMAP_QUERY with q prepared by the caller; -ENOTTY for a kernel that
+ * lacks it. */
+static int query_raw(int fd, struct procmap_query *q)
+{
+	if (ioctl(fd, PROCMAP_QUERY, q) == 0)
+		return 0;
+	return errno == ENOTTY || errno == EINVAL ? -ENOTTY : -errno;
+}
+
 static int query_ioctl(int fd, uintptr_t addr, struct procmap_query *q)
 {
 	*q = (struct procmap_query){
@@ -368,16 +377,14 @@ static int query_ioctl(int fd, uintptr_t addr, struct procmap_query *q)
 		.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
 		.query_addr = addr,
 	};
-	if (ioctl(fd, PROCMAP_QUERY, q) == 0)
-		return 0;
-	return errno == ENOTTY || errno == EINVAL ? -ENOTTY : -errno;
+	return query_raw(fd, q);
 }
 
-/* The VMA of this process covering addr, or the next one, with the cached
- * descriptor. -ENOENT: none; -ENOTTY: the kernel has no PROCMAP_QUERY (then
+/* PROCMAP_QUERY q (prepared) on this process with the cached descriptor.
+ * -ENOENT: no such VMA; -ENOTTY: the kernel has no PROCMAP_QUERY (then
  * remembered, and the descriptor, verified ours, closed). The lock is not
  * held across callers' callbacks, which may query again. */
-static int query_self(uintptr_t addr, struct procmap_query *q)
+static int query_self_raw(struct procmap_query *q)
 {
 	struct stat st;
 	int r;
@@ -402,7 +409,7 @@ static int query_self(uintptr_t addr, struct procmap_query *q)
 	if (query_absent) {
 		r = -ENOTTY;
 	} else {
-		r = query_ioctl(query_fd, addr, q);
+		r = query_raw(query_fd, q);
 		if (r == -ENOTTY) {
 			query_absent = true;
 			close(query_fd); /* checked ours above, under the lock */
@@ -411,6 +418,17 @@ static int query_self(uintptr_t addr, struct procmap_query *q)
 	}
 	pthread_mutex_unlock(&query_lock);
 	return r;
+}
+
+/* The VMA of this process covering addr, or the next one. */
+static int query_self(uintptr_t addr, struct procmap_query *q)
+{
+	*q = (struct procmap_query){
+		.size = sizeof(*q),
+		.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+		.query_addr = addr,
+	};
+	return query_self_raw(q);
 }
 
 /* pid 0: the cached descriptor (fd is -1); else fd is /proc/PID/maps. */
@@ -496,6 +514,70 @@ int ww__maps_range_pid(pid_t pid, uintptr_t s, uintptr_t e,
 		return r;
 	c.s = at; /* no PROCMAP_QUERY: parse the rest */
 	return ww__maps_foreach(pid, range_step, &c);
+}
+
+struct stack_ctx {
+	uintptr_t sp, lo, hi;
+};
+
+static int stack_step(const struct ww__map *m, void *arg)
+{
+	struct stack_ctx *c = arg;
+
+	if (m->start > c->sp)
+		return 1;
+	if (m->end > c->sp && !strcmp(m->name, "[stack]")) {
+		c->lo = m->start;
+		c->hi = m->end;
+		return 1;
+	}
+	return 0;
+}
+
+/* The main thread's stack is the kernel's [stack] mapping (it grows down
+ * and never merges with a neighbour); glibc's pthread_getattr_np finds it
+ * by parsing all of /proc/self/maps, so it is asked of PROCMAP_QUERY, with
+ * the name, where the kernel has it. */
+static void main_stack(struct stack_ctx *c)
+{
+	char name[16] = "";
+	struct procmap_query q = {
+		.size = sizeof(q),
+		.query_addr = c->sp,
+		.vma_name_size = sizeof(name),
+		.vma_name_addr = (uintptr_t)name,
+	};
+	int r = query_self_raw(&q);
+
+	if (r == -ENOTTY) {
+		ww__maps_foreach(0, stack_step, c);
+	} else if (!r && !strncmp(name, "[stack]", sizeof(name))) {
+		c->lo = (uintptr_t)q.vma_start;
+		c->hi = (uintptr_t)q.vma_end;
+	}
+}
+
+int ww__thread_stack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+	struct stack_ctx c = { sp, 0, 0 };
+	pthread_attr_t a;
+	void *base;
+	size_t size;
+
+	if (gettid() == getpid()) {
+		main_stack(&c);
+	} else if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &base, &size) == 0) {
+			c.lo = (uintptr_t)base;
+			c.hi = c.lo + size;
+		}
+		pthread_attr_destroy(&a);
+	}
+	if (c.lo >= c.hi)
+		return -ENOENT;
+	*lo = c.lo;
+	*hi = c.hi;
+	return 0;
 }
 
 int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, void *ctx),

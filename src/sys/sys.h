@@ -114,6 +114,12 @@ int ww__maps_range_pid(pid_t pid, uintptr_t s, uintptr_t e,
 int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, void *ctx),
 		   void *ctx);
 
+/* The stack of the calling thread: for the main thread the kernel's [stack]
+ * mapping holding sp, for other threads what pthread_getattr_np reports.
+ * -ENOENT if it cannot be told (sp on a stack of the application's own
+ * making, in the main thread). */
+int ww__thread_stack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi);
+
 /* The kernel page size (KernelPageSize in /proc/PID/smaps) of the mapping of
  * pid (0: self) holding addr: 2 MiB or 1 GiB for hugetlb, else the base page
  * size; and in *thp (may be NULL) whether transparent huge pages may back it
