@@ -96,6 +96,13 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len);
  * in a unit reports the whole unit. -ENOENT if addr is not tracked by t. */
 WW_API int ww_tracker_granularity(struct ww_tracker *t, void *addr, size_t *bytes);
 
+/* In a forked child, make t (inherited from the parent, inert: -ECHILD) track
+ * this process's copy of its ranges with a new instance of its mechanism;
+ * every page is clean at return. -EALREADY t is not a forked copy,
+ * -EOPNOTSUPP t watches another process, -EBUSY t was being changed by
+ * another thread at fork, else ww_open/ww_track's errors (t stays inert). */
+WW_API int ww_reopen(struct ww_tracker *t);
+
 /* The mechanism an open tracker uses (never WW_BACKEND_AUTO). */
 WW_API enum ww_backend ww_tracker_backend(const struct ww_tracker *t);
 

@@ -29,6 +29,10 @@ struct ww_tracker {
 	pid_t pid;
 	struct ww__range *ranges; /* sorted by start, disjoint */
 	size_t nranges, cap;
+	/* Set under the lock while ranges[] is being changed: a forked child
+	 * whose copy was caught mid-change cannot trust it (ww_reopen). */
+	bool changing;
+	bool released; /* ww_reopen released the inherited state (FORK_LOCAL) */
 };
 
 /*
@@ -49,6 +53,7 @@ static void fork_child(void)
 
 static void fork_register(void)
 {
+	ww__sys_fork_init();
 	pthread_atfork(NULL, NULL, fork_child);
 }
 
@@ -98,26 +103,32 @@ static int range_reserve(struct ww_tracker *t)
 
 	if (t->nranges < t->cap)
 		return 0;
+	t->changing = true;
 	n = realloc(t->ranges, cap * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	t->ranges = n;
-	t->cap = cap;
-	return 0;
+	if (n) {
+		t->ranges = n;
+		t->cap = cap;
+	}
+	t->changing = false;
+	return n ? 0 : -ENOMEM;
 }
 
 /* Caller has called range_reserve(). */
 static void range_insert(struct ww_tracker *t, size_t at, uintptr_t s, uintptr_t e)
 {
+	t->changing = true;
 	memmove(&t->ranges[at + 1], &t->ranges[at], (t->nranges - at) * sizeof(*t->ranges));
 	t->ranges[at] = (struct ww__range){ s, e };
 	t->nranges++;
+	t->changing = false;
 }
 
 static void range_remove(struct ww_tracker *t, size_t at)
 {
+	t->changing = true;
 	memmove(&t->ranges[at], &t->ranges[at + 1], (t->nranges - at - 1) * sizeof(*t->ranges));
 	t->nranges--;
+	t->changing = false;
 }
 
 /* Validate t/addr/len and round to whole pages. */
@@ -225,6 +236,62 @@ WW_API void ww_close(struct ww_tracker *t)
 }
 
 /*
+ * In a forked child, make an inherited (inert) tracker track the child's own
+ * memory: a new instance of the same mechanism, opened in the child, tracks
+ * every range the copy lists. The copy's mechanism state is the parent's
+ * (uffd ioctls act on the parent's mm, a handler thread was not forked) and
+ * is left alone, as ww_close leaves it in a child: a small leak beats
+ * disarming the parent. The child's copy of the lock may have been held by
+ * a thread that does not exist here, so it is made anew; a copy taken while
+ * another thread was changing the range list cannot be trusted (-EBUSY).
+ */
+WW_API int ww_reopen(struct ww_tracker *t)
+{
+	void *priv = NULL;
+	size_t i;
+	int err;
+
+	ww__log_init();
+	if (!t)
+		return (int)ww__ret(-EINVAL);
+	if (!forked_copy(t))
+		return (int)ww__ret(-EALREADY);
+	if (t->pid)
+		return (int)ww__ret(-EOPNOTSUPP);
+	if (t->changing)
+		return (int)ww__ret(-EBUSY);
+	if ((t->ops->caps & WW_CAP_FORK_LOCAL) && !t->released) {
+		/* The copy's state is this process's: release it. Errors
+		 * are ignored, the state may be gone already. */
+		for (i = 0; i < t->nranges; i++)
+			t->ops->untrack(t->priv, t->ranges[i].start, t->ranges[i].end);
+		t->ops->close(t->priv);
+		t->priv = NULL;
+		t->released = true;
+	}
+	err = t->ops->open(0, &priv);
+	if (err)
+		return (int)ww__ret(err);
+	for (i = 0; i < t->nranges && !err; i++)
+		err = t->ops->track(priv, t->ranges[i].start, t->ranges[i].end);
+	if (err) {
+		ww__dbg("reopen: track %#lx-%#lx: %s", (unsigned long)t->ranges[i - 1].start,
+			(unsigned long)t->ranges[i - 1].end, strerror(-err));
+		while (--i > 0)
+			t->ops->untrack(priv, t->ranges[i - 1].start, t->ranges[i - 1].end);
+		t->ops->close(priv);
+		return (int)ww__ret(err);
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	t->priv = priv;
+	t->released = false;
+	t->fork_gen = ww__fork_gen;
+	ww__dbg("reopened %s tracker in child %d, %zu ranges", t->ops->name, (int)getpid(),
+		t->nranges);
+	return 0;
+}
+
+/*
  * Does [s, e) hold any of the calling thread's stack? Tracking it cannot
  * work on every mechanism: with mprotect the kernel pushes the SIGSEGV frame
  * onto the protected stack and, unable to, kills the process; with
@@ -305,6 +372,7 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 			t->ranges[i].end = ps;
 			i++;
 		} else {
+			t->changing = true;
 			t->ranges[i].end = ps;
 			range_insert(t, i + 1, pe, r.end); /* room was made above */
 			i += 2;

@@ -18,6 +18,12 @@
 
 /* Backend capability bits (ww__backend_ops.caps). */
 #define WW_CAP_REMOTE 0x1u /* can track another process (opts->pid != 0) */
+/* The mechanism's state is process memory acting on the calling process
+ * (protections, a signal handler): in a forked child the inherited state is
+ * the child's own, and ww_reopen releases it with untrack and close before
+ * opening anew. Without it the inherited state is the parent's (a uffd acts
+ * on its creator's mm) and is left untouched. */
+#define WW_CAP_FORK_LOCAL 0x2u
 
 struct ww__backend_ops {
 	enum ww_backend id;

@@ -796,7 +796,7 @@ static int mp_probe(pid_t pid, char *why, size_t whylen)
 const struct ww__backend_ops ww__mprotect_ops = {
 	.id = WW_BACKEND_MPROTECT,
 	.name = "mprotect",
-	.caps = 0,
+	.caps = WW_CAP_FORK_LOCAL,
 	.probe = mp_probe,
 	.open = mp_open,
 	.close = mp_close,

@@ -361,6 +361,11 @@ static void query_init(void)
 	pthread_atfork(query_prepare, query_parent, query_child);
 }
 
+void ww__sys_fork_init(void)
+{
+	pthread_once(&query_once, query_init);
+}
+
 /* PROCMAP_QUERY with q prepared by the caller; -ENOTTY for a kernel that
  * lacks it. */
 static int query_raw(int fd, struct procmap_query *q)

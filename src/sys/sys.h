@@ -131,6 +131,12 @@ int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp);
 /* The PMD size of transparent huge pages (hpage_pmd_size), or 0 if none. */
 size_t ww__thp_size(void);
 
+/* Register this file's fork handlers now (they are otherwise registered at
+ * the first query). A layer whose atfork prepare handler takes a lock held
+ * across calls into the library registers after this, so that its prepare
+ * runs first (prepare handlers run in reverse order of registration). */
+void ww__sys_fork_init(void);
+
 /* snprintf into why if why is non-NULL; returns err unchanged. */
 int ww__why(char *why, size_t whylen, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
