@@ -301,13 +301,17 @@ WW_API int ww_reopen(struct ww_tracker *t)
  * current frame counts too, for a thread running on a stack of its own
  * making (a coroutine, sigaltstack).
  */
-static bool holds_own_stack(uintptr_t s, uintptr_t e)
+static int own_stack_check(uintptr_t s, uintptr_t e)
 {
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), lo, hi;
+	int err;
 
 	if (ww__page_down(sp) >= s && ww__page_down(sp) < e)
-		return true;
-	return ww__thread_stack(sp, &lo, &hi) == 0 && lo < e && s < hi;
+		return -EDEADLK;
+	err = ww__thread_stack(sp, &lo, &hi);
+	if (err)
+		return err == -ENOENT ? 0 : err; /* unknown is not "no" (EMFILE) */
+	return lo < e && s < hi ? -EDEADLK : 0;
 }
 
 WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
@@ -316,8 +320,8 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 	size_t at;
 	int err = span_of(t, addr, len, &s, &e);
 
-	if (!err && !t->pid && holds_own_stack(s, e))
-		err = -EDEADLK;
+	if (!err && !t->pid)
+		err = own_stack_check(s, e);
 	if (err)
 		return (int)ww__ret(err);
 	pthread_mutex_lock(&t->lock);

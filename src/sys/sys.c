@@ -87,10 +87,18 @@ int ww__uffd_create_mode(bool user_only, char *why, size_t whylen)
 		       strerror(e_sys), strerror(e_dev));
 }
 
-static pthread_once_t feat_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t feat_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool feat_done;
 static uint64_t feat_supported;
 static int feat_err;
 static char feat_why[200];
+
+/* A shortage (descriptors, memory) is not an answer about the kernel: the
+ * next call asks again instead of remembering it for the process's life. */
+static bool transient(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
 
 static void feat_query(void)
 {
@@ -109,11 +117,21 @@ static void feat_query(void)
 
 int ww__uffd_features(uint64_t *out, char *why, size_t whylen)
 {
-	pthread_once(&feat_once, feat_query);
-	if (feat_err)
-		return ww__why(why, whylen, feat_err, "%s", feat_why);
-	*out = feat_supported;
-	return 0;
+	int err;
+
+	pthread_mutex_lock(&feat_lock);
+	if (!feat_done || transient(feat_err)) {
+		feat_err = 0;
+		feat_query();
+		feat_done = true;
+	}
+	err = feat_err;
+	if (!err)
+		*out = feat_supported;
+	else
+		ww__why(why, whylen, err, "%s", feat_why);
+	pthread_mutex_unlock(&feat_lock);
+	return err;
 }
 
 int ww__uffd_api(int uffd, uint64_t features, uint64_t *got)
@@ -134,8 +152,11 @@ int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, u
 		.mode = mode,
 	};
 
+	/* EPERM here means one thing: a MAP_SHARED mapping this process may
+	 * never write (a file opened read-only, a write-sealed memfd): a
+	 * memory kind the mechanism cannot track, said as such. */
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
-		return -errno;
+		return errno == EPERM ? -EOPNOTSUPP : -errno;
 	if (ioctls)
 		*ioctls = reg.ioctls;
 	return 0;
@@ -543,7 +564,7 @@ static int stack_step(const struct ww__map *m, void *arg)
  * and never merges with a neighbour); glibc's pthread_getattr_np finds it
  * by parsing all of /proc/self/maps, so it is asked of PROCMAP_QUERY, with
  * the name, where the kernel has it. */
-static void main_stack(struct stack_ctx *c)
+static int main_stack(struct stack_ctx *c)
 {
 	char name[16] = "";
 	struct procmap_query q = {
@@ -555,11 +576,15 @@ static void main_stack(struct stack_ctx *c)
 	int r = query_self_raw(&q);
 
 	if (r == -ENOTTY) {
-		ww__maps_foreach(0, stack_step, c);
-	} else if (!r && !strncmp(name, "[stack]", sizeof(name))) {
+		r = ww__maps_foreach(0, stack_step, c);
+		return r < 0 ? r : 0;
+	}
+	if (!r && !strncmp(name, "[stack]", sizeof(name))) {
 		c->lo = (uintptr_t)q.vma_start;
 		c->hi = (uintptr_t)q.vma_end;
 	}
+	/* ENOENT: nothing there; ENAMETOOLONG: a named mapping, not [stack] */
+	return r == -ENOENT || r == -ENAMETOOLONG ? 0 : r;
 }
 
 int ww__thread_stack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
@@ -570,7 +595,10 @@ int ww__thread_stack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
 	size_t size;
 
 	if (gettid() == getpid()) {
-		main_stack(&c);
+		int r = main_stack(&c);
+
+		if (r)
+			return r;
 	} else if (pthread_getattr_np(pthread_self(), &a) == 0) {
 		if (pthread_attr_getstack(&a, &base, &size) == 0) {
 			c.lo = (uintptr_t)base;

@@ -116,8 +116,9 @@ int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, 
 
 /* The stack of the calling thread: for the main thread the kernel's [stack]
  * mapping holding sp, for other threads what pthread_getattr_np reports.
- * -ENOENT if it cannot be told (sp on a stack of the application's own
- * making, in the main thread). */
+ * -ENOENT if there is none to tell (sp on a stack of the application's own
+ * making, in the main thread); another negative errno if the maps could not
+ * be read (EMFILE). */
 int ww__thread_stack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi);
 
 /* The kernel page size (KernelPageSize in /proc/PID/smaps) of the mapping of
