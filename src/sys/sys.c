@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -560,6 +561,41 @@ static int stack_step(const struct ww__map *m, void *arg)
 	return 0;
 }
 
+/* Without PROCMAP_QUERY (before 6.11) the [stack] line is parsed once: its
+ * top never moves, and the stack can only grow down to top - RLIMIT_STACK,
+ * so that whole stretch is taken as the stack (nothing else is mapped there
+ * unless placed with MAP_FIXED). With no finite limit, the parse is redone
+ * whenever sp is below what was seen. Keeps ww_track from reading all of
+ * /proc/self/maps per call for this check. */
+static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t stack_lo, stack_hi;
+
+static int main_stack_parsed(struct stack_ctx *c)
+{
+	struct rlimit rl;
+	int r = 0;
+
+	pthread_mutex_lock(&stack_lock);
+	if (!stack_hi || c->sp < stack_lo || c->sp >= stack_hi) {
+		struct stack_ctx p = { c->sp, 0, 0 };
+
+		r = ww__maps_foreach(0, stack_step, &p);
+		if (r >= 0 && p.hi) {
+			stack_lo = p.lo;
+			stack_hi = p.hi;
+			if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+			    rl.rlim_cur < stack_hi && stack_hi - rl.rlim_cur < stack_lo)
+				stack_lo = ww__page_down(stack_hi - rl.rlim_cur);
+		}
+	}
+	if (r >= 0 && stack_hi && c->sp >= stack_lo && c->sp < stack_hi) {
+		c->lo = stack_lo;
+		c->hi = stack_hi;
+	}
+	pthread_mutex_unlock(&stack_lock);
+	return r < 0 ? r : 0;
+}
+
 /* The main thread's stack is the kernel's [stack] mapping (it grows down
  * and never merges with a neighbour); glibc's pthread_getattr_np finds it
  * by parsing all of /proc/self/maps, so it is asked of PROCMAP_QUERY, with
@@ -575,10 +611,8 @@ static int main_stack(struct stack_ctx *c)
 	};
 	int r = query_self_raw(&q);
 
-	if (r == -ENOTTY) {
-		r = ww__maps_foreach(0, stack_step, c);
-		return r < 0 ? r : 0;
-	}
+	if (r == -ENOTTY)
+		return main_stack_parsed(c);
 	if (!r && !strncmp(name, "[stack]", sizeof(name))) {
 		c->lo = (uintptr_t)q.vma_start;
 		c->hi = (uintptr_t)q.vma_end;
