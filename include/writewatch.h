@@ -71,8 +71,10 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out);
 WW_API void ww_close(struct ww_tracker *t);
 
 /* Start tracking [addr, addr+len), expanded outward to whole pages; every page
- * is clean at return. -EEXIST overlaps a tracked range, -ENOMEM not mapped,
- * -EBUSY another userfaultfd or tracker owns it, -EINVAL bad arguments. */
+ * is clean at return. -EEXIST overlaps a tracked range, -ENOMEM not mapped
+ * (or vm.max_map_count reached), -EBUSY another userfaultfd or tracker owns
+ * it, -EOPNOTSUPP a memory kind the backend cannot track, -EDEADLK it holds
+ * the calling thread's own stack, -EINVAL bad arguments. */
 WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len);
 
 /* Stop tracking [addr, addr+len) (whole pages) and leave the memory exactly as
