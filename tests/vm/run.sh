@@ -58,7 +58,7 @@ VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|si
 VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped"
 VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+"
 # the adversarial group's per-backend tests (issue 16): soft-dirty runs only here
-VM_SUITE="$VM_SUITE|hostile/[a-z_]+"
+VM_SUITE="$VM_SUITE|hostile/[a-z0-9_]+"
 mkdir -p "$CACHE"
 
 say() { printf '[vm] %s\n' "$*" >&2; }
