@@ -29,8 +29,9 @@ struct ww_tracker {
 	pid_t pid;
 	struct ww__range *ranges; /* sorted by start, disjoint */
 	size_t nranges, cap;
-	/* Set under the lock while ranges[] is being changed: a forked child
-	 * whose copy was caught mid-change cannot trust it (ww_reopen). */
+	/* Set under the lock while ww_track or ww_untrack changes the ranges
+	 * and the backend's state: a forked child whose copy was caught
+	 * mid-change cannot trust it (ww_reopen). */
 	bool changing;
 	bool released; /* ww_reopen released the inherited state (FORK_LOCAL) */
 };
@@ -103,32 +104,26 @@ static int range_reserve(struct ww_tracker *t)
 
 	if (t->nranges < t->cap)
 		return 0;
-	t->changing = true;
 	n = realloc(t->ranges, cap * sizeof(*n));
-	if (n) {
-		t->ranges = n;
-		t->cap = cap;
-	}
-	t->changing = false;
-	return n ? 0 : -ENOMEM;
+	if (!n)
+		return -ENOMEM;
+	t->ranges = n;
+	t->cap = cap;
+	return 0;
 }
 
 /* Caller has called range_reserve(). */
 static void range_insert(struct ww_tracker *t, size_t at, uintptr_t s, uintptr_t e)
 {
-	t->changing = true;
 	memmove(&t->ranges[at + 1], &t->ranges[at], (t->nranges - at) * sizeof(*t->ranges));
 	t->ranges[at] = (struct ww__range){ s, e };
 	t->nranges++;
-	t->changing = false;
 }
 
 static void range_remove(struct ww_tracker *t, size_t at)
 {
-	t->changing = true;
 	memmove(&t->ranges[at], &t->ranges[at + 1], (t->nranges - at - 1) * sizeof(*t->ranges));
 	t->nranges--;
-	t->changing = false;
 }
 
 /* Validate t/addr/len and round to whole pages. */
@@ -325,6 +320,7 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 	if (err)
 		return (int)ww__ret(err);
 	pthread_mutex_lock(&t->lock);
+	t->changing = true;
 	at = range_search(t, s);
 	if (at < t->nranges && t->ranges[at].start < e) {
 		err = -EEXIST;
@@ -337,6 +333,7 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 		err = t->ops->track(t->priv, s, e);
 	if (!err)
 		range_insert(t, at, s, e);
+	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
 	if (err)
 		ww__dbg("track %#lx-%#lx: %s", (unsigned long)s, (unsigned long)e, strerror(-err));
@@ -356,6 +353,7 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 		err = -ENOENT;
 		goto out;
 	}
+	t->changing = true;
 	/* Make room for a split up front, so bookkeeping cannot fail midway. */
 	err = range_reserve(t);
 	if (err)
@@ -376,13 +374,13 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 			t->ranges[i].end = ps;
 			i++;
 		} else {
-			t->changing = true;
 			t->ranges[i].end = ps;
 			range_insert(t, i + 1, pe, r.end); /* room was made above */
 			i += 2;
 		}
 	}
 out:
+	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
 	return (int)ww__ret(err);
 }
