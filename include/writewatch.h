@@ -104,8 +104,10 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out);
 WW_API void ww_close(struct ww_tracker *t);
 
 /* Start tracking [addr, addr+len), expanded outward to whole pages; every page
- * is clean at return. -EEXIST overlaps a tracked range, -ENOMEM not mapped,
- * -EBUSY another userfaultfd or tracker owns it, -EINVAL bad arguments. */
+ * is clean at return. -EEXIST overlaps a tracked range, -ENOMEM not mapped
+ * (or vm.max_map_count reached), -EBUSY another userfaultfd or tracker owns
+ * it, -EOPNOTSUPP a memory kind the backend cannot track, -EDEADLK it holds
+ * the calling thread's own stack, -EINVAL bad arguments. */
 WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len);
 
 /* Stop tracking [addr, addr+len) (whole pages) and leave the memory exactly as
@@ -136,6 +138,13 @@ WW_API int ww_backend_caps(enum ww_backend b, unsigned int *caps);
 
 /* The WW_CAP_* bits tracker t has, here (0 for NULL). */
 WW_API unsigned int ww_tracker_caps(const struct ww_tracker *t);
+
+/* In a forked child, make t (inherited from the parent, inert: -ECHILD) track
+ * this process's copy of its ranges with a new instance of its mechanism;
+ * every page is clean at return. -EALREADY t is not a forked copy,
+ * -EOPNOTSUPP t watches another process, -EBUSY t was being changed by
+ * another thread at fork, else ww_open/ww_track's errors (t stays inert). */
+WW_API int ww_reopen(struct ww_tracker *t);
 
 /* The mechanism an open tracker uses (never WW_BACKEND_AUTO). */
 WW_API enum ww_backend ww_tracker_backend(const struct ww_tracker *t);

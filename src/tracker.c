@@ -29,6 +29,11 @@ struct ww_tracker {
 	pid_t pid;
 	struct ww__range *ranges; /* sorted by start, disjoint */
 	size_t nranges, cap;
+	/* Set under the lock while ww_track or ww_untrack changes the ranges
+	 * and the backend's state: a forked child whose copy was caught
+	 * mid-change cannot trust it (ww_reopen). */
+	bool changing;
+	bool released; /* ww_reopen released the inherited state (WW__FORK_LOCAL) */
 };
 
 /*
@@ -49,6 +54,7 @@ static void fork_child(void)
 
 static void fork_register(void)
 {
+	ww__sys_fork_init();
 	pthread_atfork(NULL, NULL, fork_child);
 }
 
@@ -262,15 +268,97 @@ WW_API void ww_close(struct ww_tracker *t)
 	free(t);
 }
 
+/*
+ * In a forked child, make an inherited (inert) tracker track the child's own
+ * memory: a new instance of the same mechanism, opened in the child, tracks
+ * every range the copy lists. The copy's mechanism state is the parent's
+ * (uffd ioctls act on the parent's mm, a handler thread was not forked) and
+ * is left alone, as ww_close leaves it in a child: a small leak beats
+ * disarming the parent. The child's copy of the lock may have been held by
+ * a thread that does not exist here, so it is made anew; a copy taken while
+ * another thread was changing the range list cannot be trusted (-EBUSY).
+ */
+WW_API int ww_reopen(struct ww_tracker *t)
+{
+	void *priv = NULL;
+	size_t i;
+	int err;
+
+	ww__log_init();
+	if (!t)
+		return (int)ww__ret(-EINVAL);
+	if (!forked_copy(t))
+		return (int)ww__ret(-EALREADY);
+	if (t->pid)
+		return (int)ww__ret(-EOPNOTSUPP);
+	if (t->changing)
+		return (int)ww__ret(-EBUSY);
+	if ((t->ops->traits & WW__FORK_LOCAL) && !t->released) {
+		/* The copy's state is this process's: release it. Errors
+		 * are ignored, the state may be gone already. */
+		for (i = 0; i < t->nranges; i++)
+			t->ops->untrack(t->priv, t->ranges[i].start, t->ranges[i].end);
+		t->ops->close(t->priv);
+		t->priv = NULL;
+		t->released = true;
+	}
+	err = t->ops->open(0, &priv);
+	if (err)
+		return (int)ww__ret(err);
+	for (i = 0; i < t->nranges && !err; i++)
+		err = t->ops->track(priv, t->ranges[i].start, t->ranges[i].end);
+	if (err) {
+		ww__dbg("reopen: track %#lx-%#lx: %s", (unsigned long)t->ranges[i - 1].start,
+			(unsigned long)t->ranges[i - 1].end, strerror(-err));
+		while (--i > 0)
+			t->ops->untrack(priv, t->ranges[i - 1].start, t->ranges[i - 1].end);
+		t->ops->close(priv);
+		return (int)ww__ret(err);
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	t->priv = priv;
+	t->released = false;
+	t->fork_gen = ww__fork_gen;
+	ww__dbg("reopened %s tracker in child %d, %zu ranges", t->ops->name, (int)getpid(),
+		t->nranges);
+	return 0;
+}
+
+/*
+ * Does [s, e) hold any of the calling thread's stack? Tracking it cannot
+ * work on every mechanism: with mprotect the kernel pushes the SIGSEGV frame
+ * onto the protected stack and, unable to, kills the process; with
+ * synchronous uffd-wp the thread blocks on a fault of its own stack with
+ * every signal blocked. ww_track refuses it on every backend (-EDEADLK), so
+ * a program behaves the same whichever one AUTO picks. The page holding the
+ * current frame counts too, for a thread running on a stack of its own
+ * making (a coroutine, sigaltstack).
+ */
+static int own_stack_check(uintptr_t s, uintptr_t e)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), lo, hi;
+	int err;
+
+	if (ww__page_down(sp) >= s && ww__page_down(sp) < e)
+		return -EDEADLK;
+	err = ww__thread_stack(sp, &lo, &hi);
+	if (err)
+		return err == -ENOENT ? 0 : err; /* unknown is not "no" (EMFILE) */
+	return lo < e && s < hi ? -EDEADLK : 0;
+}
+
 WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 {
 	uintptr_t s, e;
 	size_t at;
 	int err = span_of(t, addr, len, &s, &e);
 
+	if (!err && !t->pid)
+		err = own_stack_check(s, e);
 	if (err)
 		return (int)ww__ret(err);
 	pthread_mutex_lock(&t->lock);
+	t->changing = true;
 	at = range_search(t, s);
 	if (at < t->nranges && t->ranges[at].start < e) {
 		err = -EEXIST;
@@ -283,6 +371,7 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 		err = t->ops->track(t->priv, s, e);
 	if (!err)
 		range_insert(t, at, s, e);
+	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
 	if (err)
 		ww__dbg("track %#lx-%#lx: %s", (unsigned long)s, (unsigned long)e, strerror(-err));
@@ -302,6 +391,7 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 		err = -ENOENT;
 		goto out;
 	}
+	t->changing = true;
 	/* Make room for a split up front, so bookkeeping cannot fail midway. */
 	err = range_reserve(t);
 	if (err)
@@ -328,6 +418,7 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 		}
 	}
 out:
+	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
 	return (int)ww__ret(err);
 }

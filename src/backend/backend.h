@@ -16,6 +16,15 @@
 
 #include "writewatch.h"
 
+/* Properties of a mechanism that are no guarantee to callers
+ * (ww__backend_ops.traits). FORK_LOCAL: the mechanism's state is process
+ * memory acting on the calling process (protections, a signal handler): in
+ * a forked child the inherited state is the child's own, and ww_reopen
+ * releases it with untrack and close before opening anew. Without it the
+ * inherited state is the parent's (a uffd acts on its creator's mm) and is
+ * left untouched. */
+#define WW__FORK_LOCAL 0x1u
+
 struct ww__backend_ops {
 	enum ww_backend id;
 	const char *name;
@@ -27,6 +36,7 @@ struct ww__backend_ops {
 	/* Optional: the caps one open tracker has, a subset of caps (what
 	 * the kernel granted at open can remove some). */
 	unsigned int (*tracker_caps)(void *priv);
+	unsigned int traits; /* WW__FORK_LOCAL */
 
 	/* Functional test on scratch memory (pid 0) or on the target pid.
 	 * 0 if the mechanism works, else negative errno and a reason in why.

@@ -798,6 +798,7 @@ const struct ww__backend_ops ww__mprotect_ops = {
 	.name = "mprotect",
 	.caps = WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET |
 		WW_CAP_HUGETLB | WW_CAP_PROTECTS,
+	.traits = WW__FORK_LOCAL,
 	.probe = mp_probe,
 	.open = mp_open,
 	.close = mp_close,
