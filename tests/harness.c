@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -108,4 +109,26 @@ void harness_pages(const struct iovec *runs, size_t n, const char *base, size_t 
 			dirty[(size_t)(s + off - base) / PS] = true;
 		prev_end = s + runs[i].iov_len;
 	}
+}
+
+bool harness_zero_page_kernel(void)
+{
+	char *p = mmap(NULL, PS, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	uint64_t ent = 0;
+	volatile char c;
+
+	CHECK(p != MAP_FAILED && fd >= 0);
+	c = p[0];
+	(void)c;
+	CHECK(pread(fd, &ent, sizeof(ent), (off_t)((uintptr_t)p / PS * sizeof(ent))) ==
+	      (ssize_t)sizeof(ent));
+	close(fd);
+	munmap(p, PS);
+	return (ent >> 63 & 1) && !(ent >> 56 & 1);
+}
+
+bool harness_sees_discard_read_back(void)
+{
+	return harness_backend != WW_BACKEND_MPROTECT || harness_zero_page_kernel();
 }

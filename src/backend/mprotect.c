@@ -1088,25 +1088,29 @@ static int mp_reset(void *priv, uintptr_t s, uintptr_t e)
 	(void)priv;
 	if (err)
 		return err;
-	block_signals(&mask);
-	spin_lock(sp);
-	atomic_fetch_add(&st.reprotect_gen, 1);
+	/* Discards before now become written pages, re-armed below like any
+	 * other; a clean page keeps its mark, so a discard racing with this
+	 * reset is reported by the next collect. */
+	find_discards(sp, s, e);
 	while (i < end && !err) {
-		size_t a = ww__bit_next(sp->bits, i, end, true), b;
+		size_t a, b = end;
 
-		if (a >= end)
-			break;
-		b = ww__bit_next(sp->bits, a, end, false);
-		err = set_prot(sp, sp->start + a * ps, sp->start + b * ps, false);
-		if (!err)
-			bits_assign(sp, a, b, false);
+		block_signals(&mask);
+		spin_lock(sp);
+		atomic_fetch_add(&st.reprotect_gen, 1);
+		a = ww__bit_next(sp->bits, i, end, true);
+		if (a < end) {
+			b = ww__bit_next(sp->bits, a, end, false);
+			err = set_prot(sp, sp->start + a * ps, sp->start + b * ps, false);
+			if (!err)
+				bits_assign(sp, a, b, false);
+		}
+		spin_unlock(sp);
+		restore_signals(&mask);
+		if (a < end && !err)
+			arm_present(sp, sp->start + a * ps, sp->start + b * ps);
 		i = b;
 	}
-	spin_unlock(sp);
-	restore_signals(&mask);
-	/* Every page clean: a discard before now is not a change to report. */
-	if (!err)
-		arm_present(sp, s, e);
 	return err;
 }
 
