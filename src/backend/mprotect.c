@@ -572,7 +572,7 @@ static struct mp_span *span_new(uintptr_t s, uintptr_t e, const struct mp_span *
 	sp->end = e;
 	sp->mapsz = bytes;
 	atomic_flag_clear(&sp->lock);
-	p += (uintptr_t)-(uintptr_t)p % sizeof(uint64_t);
+	p += (uintptr_t) - (uintptr_t)p % sizeof(uint64_t);
 	sp->bits = (_Atomic uint64_t *)p;
 	sp->armed = (uint64_t *)(p + words * sizeof(uint64_t));
 	sp->pg = (uint8_t *)(p + 2 * words * sizeof(uint64_t));
@@ -671,9 +671,8 @@ static int find_discards(struct mp_span *sp, uintptr_t s, uintptr_t e)
 
 			if (!armed_test(sp, i) || bit_test(sp, i))
 				continue;
-			if ((v & WW_PM_SWAP) ||
-			    ((v & WW_PM_PRESENT) && !(v & WW_PM_FILE_SHARED) &&
-			     (v & WW_PM_EXCLUSIVE)))
+			if ((v & WW_PM_SWAP) || ((v & WW_PM_PRESENT) && !(v & WW_PM_FILE_SHARED) &&
+						 (v & WW_PM_EXCLUSIVE)))
 				continue; /* still there */
 			/* gone, or present as the file's page or the zero page */
 			if ((prot & PROT_WRITE) && mprotect((void *)(a + k * ps), ps, prot))
@@ -770,7 +769,8 @@ static int refresh(struct mp_span *sp, uintptr_t s, uintptr_t e)
 					int rec = pb & PG_PROT, cur = c.v[j].prot, want;
 					bool bit = bit_test(sp, i);
 
-					if (bit != !!(before[k / WORD_BITS] & (1ULL << (k % WORD_BITS))))
+					if (bit !=
+					    !!(before[k / WORD_BITS] & (1ULL << (k % WORD_BITS))))
 						continue; /* a handler ran meanwhile */
 					want = bit ? rec : rec & ~PROT_WRITE;
 					if (cur == want)
@@ -836,9 +836,18 @@ static void atfork_child(void)
 	pthread_mutex_unlock(&st.table_lock);
 }
 
+/* Registered when the library is loaded, before the application registers
+ * its own handlers, as a rule: ours then run last before fork (nothing the
+ * application's prepare handlers do is held up by table_lock) and first in
+ * the child (the table is gone before its child handlers write). */
 static void atfork_register(void)
 {
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+__attribute__((constructor)) static void atfork_at_load(void)
+{
+	pthread_once(&atfork_once, atfork_register);
 }
 
 static int mp_open(pid_t pid, void **priv)
