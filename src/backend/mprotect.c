@@ -34,8 +34,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -116,17 +120,104 @@ static void spin_unlock(struct mp_span *sp)
 	atomic_flag_clear_explicit(&sp->lock, memory_order_release);
 }
 
+/* The kernel's signal mask call, without the SIGSEGV rule below: a lock
+ * holder blocks every signal (sigfillset leaves out the C library's own). */
+static int raw_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	return syscall(SYS_rt_sigprocmask, how, set, old, (size_t)(_NSIG / 8)) ? errno : 0;
+}
+
 static void block_signals(sigset_t *old)
 {
 	sigset_t all;
 
 	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, old);
+	raw_sigmask(SIG_SETMASK, &all, old);
 }
 
 static void restore_signals(const sigset_t *old)
 {
-	pthread_sigmask(SIG_SETMASK, old, NULL);
+	raw_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/*
+ * A thread that blocks SIGSEGV dies on its first write to a tracked page:
+ * the kernel cannot deliver a synchronous SIGSEGV that is blocked, so it
+ * resets the action to the default and kills the process; our handler never
+ * runs. Threads that block every signal are common (a garbage collector's
+ * marker threads, helper threads of runtimes), and the documented promise is
+ * that any thread may write tracked memory at any time. So a program linked
+ * with this library gets these two calls from it: they block what they are
+ * asked to block except SIGSEGV. Blocking SIGSEGV never protected anyone
+ * from a fault (the kernel kills regardless); all it changes is that a
+ * SIGSEGV sent with kill() is delivered at once instead of later. Threads
+ * that block it some other way (a raw system call, pthread_attr_setsigmask_np)
+ * are named in a warning when a tracker opens; see writewatch(7).
+ */
+static int sigmask_keep_segv(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t s;
+
+	if (set && how != SIG_UNBLOCK) {
+		s = *set;
+		sigdelset(&s, SIGSEGV);
+#if defined(__GLIBC__) && ULONG_MAX > 0xffffffffUL
+		/* as glibc does: its own two signals (32, 33) stay unblocked */
+		s.__val[0] &= ~(3UL << 31);
+#endif
+		set = &s;
+	}
+	return raw_sigmask(how, set, old);
+}
+
+WW_API int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	return sigmask_keep_segv(how, set, old);
+}
+
+WW_API int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	int r = sigmask_keep_segv(how, set, old);
+
+	if (r) {
+		errno = r;
+		return -1;
+	}
+	return 0;
+}
+
+/* Name the threads that block SIGSEGV now (by a means the calls above do
+ * not see): their first write to a tracked page kills the process. */
+static void warn_segv_blockers(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[64], line[128];
+		unsigned long long blk;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.20s/status", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "SigBlk: %llx", &blk) == 1) {
+				if (blk & (1ULL << (SIGSEGV - 1)))
+					ww__warn("mprotect: thread %s blocks SIGSEGV: its first "
+						 "write to tracked memory will kill the process "
+						 "(writewatch(7), THREADS)",
+						 de->d_name);
+				break;
+			}
+		fclose(f);
+	}
+	closedir(d);
 }
 
 static size_t npages(const struct mp_span *sp)
@@ -869,6 +960,8 @@ static int mp_open(pid_t pid, void **priv)
 	if (!err)
 		st.nopen++;
 	pthread_mutex_unlock(&st.table_lock);
+	if (!err && ww__log_level >= WW_LOG_WARN)
+		warn_segv_blockers();
 	*priv = NULL;
 	return err;
 }
