@@ -52,7 +52,8 @@ int main(int argc, char **argv)
 	bool readback;
 
 	if (harness_backend == WW_BACKEND_SOFT_DIRTY) {
-		printf("SKIP: %s does not see MADV_DONTNEED (writewatch(7))\n", argv[1]);
+		printf("SKIP: %s: a re-arm is not atomic, with writes or discards (writewatch(7))\n",
+		       argv[1]);
 		ww_close(t);
 		return SKIP;
 	}

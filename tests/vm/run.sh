@@ -57,6 +57,7 @@ EXPECT=${WW_VM_EXPECT:-uffd-wp soft-dirty mprotect}
 VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
 VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped"
 VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+"
+VM_SUITE="$VM_SUITE|hostile/[a-z_]+"
 mkdir -p "$CACHE"
 
 say() { printf '[vm] %s\n' "$*" >&2; }
