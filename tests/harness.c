@@ -130,6 +130,7 @@ bool harness_zero_page_kernel(void)
 
 bool harness_sees_discard_read_back(void)
 {
-	return (harness_backend != WW_BACKEND_MPROTECT && harness_backend != WW_BACKEND_SOFT_DIRTY) ||
+	return (harness_backend != WW_BACKEND_MPROTECT &&
+		harness_backend != WW_BACKEND_SOFT_DIRTY) ||
 	       harness_zero_page_kernel();
 }
