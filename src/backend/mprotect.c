@@ -47,6 +47,10 @@
 #include "../sys/sys.h"
 #include "backend.h"
 
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17 */
+#endif
+
 #define WORD_BITS 64
 #define PG_PROT 7u /* PROT_READ | PROT_WRITE | PROT_EXEC */
 #define PG_SHIFT 3 /* above: log2(unit / page size), unit the kernel page size */
@@ -292,26 +296,75 @@ static bool meta_overlaps(const struct mp_table *tb, uintptr_t s, uintptr_t e)
  * (it may be tracked: a write from the handler, with SIGSEGV blocked, to a
  * protected page kills the process). A tracked range the application has
  * unmapped is still in the table; a new mapping the kernel places there is
- * refused (kept reserved until we have one elsewhere), or a later
- * collect+reset would protect it.
+ * refused and the holes held while we ask again, or a later collect+reset
+ * would protect it.
  */
+struct holes {
+	uintptr_t at, end;
+	void *p[32];
+	size_t len[32];
+	int n;
+};
+
+/* Reserve [a, b), unmapped, until meta_map is done (MAP_FIXED_NOREPLACE,
+ * 4.17+; an older kernel takes the address as a hint: then undo). */
+static void hole_reserve(struct holes *h, uintptr_t a, uintptr_t b)
+{
+	void *p;
+
+	if (a >= b || h->n == 32)
+		return;
+	p = mmap((void *)a, b - a, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == (void *)a) {
+		h->p[h->n] = p;
+		h->len[h->n++] = b - a;
+	} else if (p != MAP_FAILED) {
+		munmap(p, b - a);
+	}
+}
+
+static int hole_step(const struct ww__map *m, void *arg)
+{
+	struct holes *h = arg;
+
+	hole_reserve(h, h->at, m->start < h->end ? m->start : h->end);
+	if (m->end > h->at)
+		h->at = m->end;
+	return 0;
+}
+
 static void *meta_map(size_t bytes)
 {
-	void *reject[8];
-	size_t nrej = 0;
-	void *p = MAP_FAILED;
+	struct mp_table *tb = atomic_load(&st.table);
+	struct holes h = { .n = 0 };
+	void *p = NULL;
 
-	while (nrej < 8) {
+	for (int tries = 0; tries < 8 && !p; tries++) {
 		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		if (p == MAP_FAILED ||
-		    !table_overlaps(atomic_load(&st.table), (uintptr_t)p, (uintptr_t)p + bytes))
+		if (p == MAP_FAILED) {
+			p = NULL;
 			break;
-		reject[nrej++] = p;
-		p = MAP_FAILED;
+		}
+		if (table_overlaps(tb, (uintptr_t)p, (uintptr_t)p + bytes)) {
+			/* In a hole a tracked range left: hold every hole of
+			 * the ranges it touches, and ask again. */
+			uintptr_t a = (uintptr_t)p;
+
+			munmap(p, bytes);
+			p = NULL;
+			for (size_t i = table_pos_in(tb, a);
+			     i < tb->n && tb->span[i]->start < a + bytes; i++) {
+				h.at = tb->span[i]->start;
+				h.end = tb->span[i]->end;
+				ww__maps_range(h.at, h.end, hole_step, &h);
+				hole_reserve(&h, h.at, h.end);
+			}
+		}
 	}
-	while (nrej)
-		munmap(reject[--nrej], bytes);
-	return p == MAP_FAILED ? NULL : p;
+	while (h.n--)
+		munmap(h.p[h.n], h.len[h.n]);
+	return p;
 }
 
 static size_t round_page(size_t n)

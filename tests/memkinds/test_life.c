@@ -31,8 +31,7 @@ static bool is_mprotect(void)
 /* Backends that report a page dropped by MADV_DONTNEED (docs/memkinds.md). */
 static bool sees_discards(void)
 {
-	return harness_backend == WW_BACKEND_PAGEMAP_SCAN ||
-	       harness_backend == WW_BACKEND_UFFD_WP || harness_backend == WW_BACKEND_MPROTECT;
+	return true; /* every backend, since issue 11 (soft-dirty, mprotect: pagemap) */
 }
 
 /* mprotect sees a discard through pagemap at the next collect; a discarded
