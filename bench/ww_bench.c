@@ -1520,6 +1520,78 @@ static void system_info(void)
 	}
 }
 
+/* ---- discard check: collect over clean memory ------------------------- */
+
+/*
+ * mprotect and soft-dirty find discarded content in pagemap at each
+ * collect: every page armed with content and not written since is looked
+ * up (8 bytes of pagemap per page). Measured as a collect without reset over
+ * a clean region, populated (every page armed: the whole check) against the
+ * same size never touched (nothing armed: no check). The other backends
+ * need no such check and are shown for comparison.
+ */
+static void bench_discard_check(void)
+{
+	static const size_t sizes_full[] = { 64 * MiB, 1 * GiB };
+	static const size_t sizes_quick[] = { 64 * MiB };
+	const size_t *sizes = quick ? sizes_quick : sizes_full;
+	size_t nsizes = quick ? 1 : 2;
+	int reps = quick ? 7 : 15;
+
+	section("discard-check: ww_collect (no reset) over a clean region (per call)", "ratio");
+	for (size_t bi = 0; bi < NBACKENDS; bi++) {
+		enum ww_backend b = all_backends[bi];
+
+		if (!backend_usable(b, "discard-check"))
+			continue;
+		for (size_t si = 0; si < nsizes; si++) {
+			size_t len = sizes[si];
+			double base = NAN;
+
+			for (int populated = 0; populated < 2; populated++) {
+				char *m = region_map(len, populated, false);
+				struct ww_tracker *t = tracker_open(b);
+				struct iovec iov[16];
+				double v[MAXREP];
+				struct row r =
+					row_new("discard-check", ww_backend_name(b), "us/call");
+				int err = ww_track(t, m, len);
+
+				if (err)
+					die("ww_track %s: %s", ww_backend_name(b), strerror(-err));
+				for (int rep = 0; rep < reps + 1; rep++) {
+					uint64_t t0 = now_ns();
+					void *next = m;
+					ssize_t n;
+
+					while ((char *)next < m + len) {
+						n = ww_collect(t, next,
+							       len - (size_t)((char *)next - m), 0,
+							       iov, 16, &next);
+						if (n < 0)
+							die("ww_collect: %s", strerror((int)-n));
+					}
+					if (rep)
+						v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+				}
+				r.st = stats_of(v, reps);
+				snprintf(r.params, sizeof(r.params), "size_mib=%zu memory=%s",
+					 (size_t)(len / MiB),
+					 populated ? "populated" : "untouched");
+				snprintf(r.note, sizeof(r.note), "%.2f ns/page",
+					 r.st.med * 1e3 / (double)(len / ps));
+				if (populated)
+					row_ratio(&r, base, "untouched");
+				else
+					base = r.st.med;
+				emit(&r);
+				ww_close(t);
+				munmap(m, len);
+			}
+		}
+	}
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1527,6 +1599,7 @@ static const struct {
 	{ "first-write", bench_first_write },
 	{ "collect", bench_collect },
 	{ "reset", bench_reset },
+	{ "discard-check", bench_discard_check },
 	{ "sparse", bench_sparse },
 	{ "threads", bench_threads },
 	{ "alternatives", bench_alternatives },

@@ -129,3 +129,18 @@ bool harness_more(long done, long min, long max)
 		return true;
 	return done < max && now - start < budget;
 }
+
+bool harness_zero_page_kernel(void)
+{
+	unsigned int facts = 0;
+
+	CHECK_EQ(ww_kernel_facts(&facts), 0);
+	return facts & WW_FACT_ZERO_PAGE;
+}
+
+bool harness_sees_discard_read_back(void)
+{
+	return (harness_backend != WW_BACKEND_MPROTECT &&
+		harness_backend != WW_BACKEND_SOFT_DIRTY) ||
+	       harness_zero_page_kernel();
+}

@@ -69,4 +69,15 @@ size_t harness_collect_all(struct ww_tracker *t, void *addr, size_t len, unsigne
  * fails the test on a run outside the range, unaligned, or out of order. */
 void harness_pages(const struct iovec *runs, size_t n, const char *base, size_t pages, bool *dirty);
 
+/* Does a read fault on anonymous memory map the shared zero page here
+ * (present, not exclusive in pagemap) rather than allocate a fresh page?
+ * Asked of the kernel: some never map the zero page. */
+bool harness_zero_page_kernel(void);
+
+/* Can this backend see that a discarded page was read back before the
+ * collect? mprotect and soft-dirty see discards in pagemap at collect: a page read back
+ * meanwhile is the zero page where the kernel maps one (seen), a fresh page
+ * of zeros where it does not (unseen, documented in writewatch(7)). */
+bool harness_sees_discard_read_back(void);
+
 #endif

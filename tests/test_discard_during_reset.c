@@ -63,12 +63,15 @@ int main(int argc, char **argv)
 	long raced = 0;
 	pthread_t th;
 	int i;
+	bool readback;
 
-	if (harness_backend == WW_BACKEND_SOFT_DIRTY || harness_backend == WW_BACKEND_MPROTECT) {
-		printf("SKIP: %s does not see MADV_DONTNEED (writewatch(7))\n", argv[1]);
+	if (harness_backend == WW_BACKEND_SOFT_DIRTY) {
+		printf("SKIP: %s: a re-arm is not atomic, with writes or discards (writewatch(7))\n",
+		       argv[1]);
 		ww_close(t);
 		return SKIP;
 	}
+	readback = harness_sees_discard_read_back();
 	m = harness_map(2);
 	CHECK_EQ(ww_track(t, m, 2 * PS), 0);
 	CHECK_EQ(pthread_create(&th, NULL, discarder, NULL), 0);
@@ -90,7 +93,10 @@ int main(int argc, char **argv)
 			CHECK(ww_collect(t, m, PS, WW_RESET, out, 4, NULL) >= 0);
 		seen = *(volatile char *)m; /* the content right after the re-arm */
 		wait_for(&round_done, i);
-		CHECK_EQ(*(volatile char *)m, 0);
+		/* (where reading back would hide the discard from mprotect,
+		 * only the read above, before it, is made) */
+		if (readback)
+			CHECK_EQ(*(volatile char *)m, 0);
 		if (seen) {
 			raced++;
 			if (ww_collect(t, m, PS, 0, out, 4, NULL) != 1) {
