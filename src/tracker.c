@@ -33,7 +33,6 @@ struct ww_tracker {
 	 * and the backend's state: a forked child whose copy was caught
 	 * mid-change cannot trust it (ww_reopen). */
 	bool changing;
-	bool released; /* ww_reopen released the inherited state (WW__FORK_LOCAL) */
 };
 
 /*
@@ -293,15 +292,10 @@ WW_API int ww_reopen(struct ww_tracker *t)
 		return (int)ww__ret(-EOPNOTSUPP);
 	if (t->changing)
 		return (int)ww__ret(-EBUSY);
-	if ((t->ops->traits & WW__FORK_LOCAL) && !t->released) {
-		/* The copy's state is this process's: release it. Errors
-		 * are ignored, the state may be gone already. */
-		for (i = 0; i < t->nranges; i++)
-			t->ops->untrack(t->priv, t->ranges[i].start, t->ranges[i].end);
-		t->ops->close(t->priv);
-		t->priv = NULL;
-		t->released = true;
-	}
+	/* The inherited state is the parent's (a uffd acts on its creator's
+	 * mm) and left untouched, or was released in the child already (the
+	 * mprotect backend's atfork handler gives the child its memory back):
+	 * either way the child opens anew. */
 	err = t->ops->open(0, &priv);
 	if (err)
 		return (int)ww__ret(err);
@@ -317,7 +311,6 @@ WW_API int ww_reopen(struct ww_tracker *t)
 	}
 	pthread_mutex_init(&t->lock, NULL);
 	t->priv = priv;
-	t->released = false;
 	t->fork_gen = ww__fork_gen;
 	ww__dbg("reopened %s tracker in child %d, %zu ranges", t->ops->name, (int)getpid(),
 		t->nranges);

@@ -16,15 +16,6 @@
 
 #include "writewatch.h"
 
-/* Properties of a mechanism that are no guarantee to callers
- * (ww__backend_ops.traits). FORK_LOCAL: the mechanism's state is process
- * memory acting on the calling process (protections, a signal handler): in
- * a forked child the inherited state is the child's own, and ww_reopen
- * releases it with untrack and close before opening anew. Without it the
- * inherited state is the parent's (a uffd acts on its creator's mm) and is
- * left untouched. */
-#define WW__FORK_LOCAL 0x1u
-
 struct ww__backend_ops {
 	enum ww_backend id;
 	const char *name;
@@ -36,7 +27,6 @@ struct ww__backend_ops {
 	/* Optional: the caps one open tracker has, a subset of caps (what
 	 * the kernel granted at open can remove some). */
 	unsigned int (*tracker_caps)(void *priv);
-	unsigned int traits; /* WW__FORK_LOCAL */
 
 	/* Functional test on scratch memory (pid 0) or on the target pid.
 	 * 0 if the mechanism works, else negative errno and a reason in why.
@@ -75,6 +65,12 @@ struct ww__backend_ops {
 	 * is more than the mapping's kernel page size (the core's answer). */
 	int (*granularity)(void *priv, uintptr_t addr, size_t *bytes);
 };
+
+/* tracker_caps of a mechanism that finds discards in pagemap at collect
+ * (mprotect, soft-dirty): a discarded page read back before the collect can
+ * be told from content only where the read maps the zero page, so
+ * WW_CAP_DISCARDS holds only on such kernels (WW_FACT_ZERO_PAGE). */
+unsigned int ww__caps_pagemap_discards(void *priv);
 
 /* The table, indexed by enum ww_backend (slot 0, AUTO, is NULL). */
 extern const struct ww__backend_ops *const ww__backends[WW_BACKEND_COUNT];

@@ -1078,6 +1078,12 @@ static void atfork_child(void)
  * the child (the table is gone before its child handlers write). */
 static void atfork_register(void)
 {
+	/* mp_track holds table_lock while it asks the kernel about mappings
+	 * (src/sys, query_lock): fork must take the two in that order too.
+	 * Prepare handlers run in the reverse order of registration, so the
+	 * query handlers are registered first (regression: a fork racing
+	 * with ww_track deadlocked, each thread holding one lock). */
+	ww__sys_fork_init();
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
@@ -1382,8 +1388,8 @@ const struct ww__backend_ops ww__mprotect_ops = {
 	.id = WW_BACKEND_MPROTECT,
 	.name = "mprotect",
 	.caps = WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET |
-		WW_CAP_HUGETLB | WW_CAP_PROTECTS,
-	.traits = WW__FORK_LOCAL,
+		WW_CAP_HUGETLB | WW_CAP_PROTECTS | WW_CAP_DISCARDS,
+	.tracker_caps = ww__caps_pagemap_discards,
 	.probe = mp_probe,
 	.open = mp_open,
 	.close = mp_close,

@@ -623,7 +623,8 @@ static int sd_granularity(void *priv, uintptr_t addr, size_t *bytes)
 const struct ww__backend_ops ww__soft_dirty_ops = {
 	.id = WW_BACKEND_SOFT_DIRTY,
 	.name = "soft-dirty",
-	.caps = WW_CAP_REMOTE | WW_CAP_KERNEL_WRITES,
+	.caps = WW_CAP_REMOTE | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS,
+	.tracker_caps = ww__caps_pagemap_discards,
 	.probe = sd_probe,
 	.open = sd_open,
 	.close = sd_close,
