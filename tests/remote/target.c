@@ -12,23 +12,226 @@
  * checks its own work, so an injection that corrupts a register, a syscall
  * result or a restart shows up as a wrong exit status: 3 (spin result
  * wrong), 4 (a syscall failed that must not), 5 (bad command).
+ *
+ * Modes in the calls a stop makes fail with EINTR (signal(7)): "epoll"
+ * (epoll_wait, no timeout), "epoll-timeout" (epoll_wait, 10 s), "epoll_pwait"
+ * (temporary empty mask, checked like ppoll), "sigwait" (sigwaitinfo on
+ * SIGIO, which stdin raises), "sigtimedwait" (10 s), "semop" and "recv"
+ * (recv(2) with SO_RCVTIMEO 10 s; both fed by a second thread that reads
+ * stdin), "threads" (epoll_wait, and a second thread waits forever in
+ * epoll_wait on nothing). An EINTR that no handled signal explains is
+ * counted, not fatal: "c" answers "c N E", E that count.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/ipc.h>
 #include <sys/mman.h>
+#include <sys/sem.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SPIN 2000000
+
+static volatile sig_atomic_t rt_count;
+static volatile long eintr_spurious; /* EINTRs no handled signal explains */
+
+/* After a wait that failed with err: count an EINTR that no handler run
+ * since `before` explains. */
+static void check_eintr(int err, long before)
+{
+	if (err == EINTR && rt_count == before)
+		__atomic_add_fetch(&eintr_spurious, 1, __ATOMIC_SEQ_CST);
+}
+
+static void fail(const char *what)
+{
+	fprintf(stderr, "target: %s: %s\n", what, strerror(errno));
+	exit(4);
+}
+
+/* The feeder of semop and recv modes: stdin's bytes go to a buffer, and
+ * each chunk is announced by the mode's wake-up (a semaphore operation, a
+ * byte on a socket). */
+static pthread_mutex_t feed_lock = PTHREAD_MUTEX_INITIALIZER;
+static char feed_buf[4096];
+static size_t feed_len, feed_at;
+static int feed_eof, feed_sem = -1, feed_sock[2] = { -1, -1 };
+
+static void *feeder(void *arg)
+{
+	char buf[256];
+
+	(void)arg;
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		pthread_mutex_lock(&feed_lock);
+		if (n <= 0) {
+			feed_eof = 1;
+		} else {
+			if (feed_at == feed_len)
+				feed_at = feed_len = 0;
+			if (feed_len + (size_t)n > sizeof(feed_buf))
+				exit(5);
+			memcpy(feed_buf + feed_len, buf, (size_t)n);
+			feed_len += (size_t)n;
+		}
+		pthread_mutex_unlock(&feed_lock);
+		if (feed_sem >= 0) {
+			struct sembuf up = { 0, 1, 0 };
+
+			while (semop(feed_sem, &up, 1) < 0)
+				if (errno != EINTR)
+					fail("semop +1");
+		} else if (send(feed_sock[1], "x", 1, MSG_NOSIGNAL) < 0) {
+			fail("send");
+		}
+		if (n <= 0)
+			return NULL;
+	}
+}
+
+/* The next fed byte, or -1 at the end; waits in semop or recv. */
+static int fed_byte(int sem)
+{
+	for (;;) {
+		long before = rt_count;
+		int c = -2;
+
+		pthread_mutex_lock(&feed_lock);
+		if (feed_at < feed_len)
+			c = (unsigned char)feed_buf[feed_at++];
+		else if (feed_eof)
+			c = -1;
+		pthread_mutex_unlock(&feed_lock);
+		if (c != -2)
+			return c;
+		if (sem) {
+			struct sembuf down = { 0, -1, 0 };
+
+			if (semop(feed_sem, &down, 1) < 0) {
+				if (errno != EINTR)
+					fail("semop -1");
+				check_eintr(errno, before);
+			}
+		} else {
+			char x[64];
+
+			if (recv(feed_sock[0], x, sizeof(x), 0) < 0) {
+				if (errno != EINTR && errno != EAGAIN)
+					fail("recv");
+				check_eintr(errno, before);
+			}
+		}
+	}
+}
+
+static void feed_start(const char *mode)
+{
+	pthread_t th;
+
+	if (!strcmp(mode, "semop")) {
+		feed_sem = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+		if (feed_sem < 0)
+			fail("semget");
+	} else {
+		struct timeval tv = { 10, 0 };
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, feed_sock) ||
+		    setsockopt(feed_sock[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+			fail("socketpair");
+	}
+	if (pthread_create(&th, NULL, feeder, NULL))
+		exit(4);
+}
+
+static void feed_stop(void)
+{
+	if (feed_sem >= 0)
+		semctl(feed_sem, 0, IPC_RMID);
+}
+
+/* "threads": a second thread waits forever in epoll_wait on an empty set. */
+static void *idle_waiter(void *arg)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev;
+
+	(void)arg;
+	if (ep < 0)
+		fail("epoll_create1");
+	for (;;) {
+		long before = rt_count;
+
+		if (epoll_wait(ep, &ev, 1, -1) < 0) {
+			if (errno != EINTR)
+				fail("epoll_wait");
+			check_eintr(errno, before);
+		}
+	}
+	return NULL;
+}
+
+/* Wait for stdin in one of the stop-EINTR modes; false if mode is not one. */
+static bool wait_eintr_mode(const char *mode)
+{
+	static int ep = -1;
+	struct epoll_event ev = { .events = EPOLLIN };
+	long before = rt_count;
+	sigset_t none, now, io;
+	int r;
+
+	if (ep < 0 && (!strncmp(mode, "epoll", 5) || !strcmp(mode, "threads"))) {
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev))
+			fail("epoll");
+	}
+	if (!strcmp(mode, "epoll") || !strcmp(mode, "threads")) {
+		r = epoll_wait(ep, &ev, 1, -1);
+	} else if (!strcmp(mode, "epoll-timeout")) {
+		r = epoll_wait(ep, &ev, 1, 10000);
+	} else if (!strcmp(mode, "epoll_pwait")) {
+		sigemptyset(&none);
+		r = epoll_pwait(ep, &ev, 1, -1, &none);
+		sigprocmask(SIG_SETMASK, NULL, &now);
+		if (!sigismember(&now, SIGUSR2) || sigismember(&now, SIGRTMIN)) {
+			fprintf(stderr, "target: signal mask changed\n");
+			exit(6);
+		}
+	} else if (!strcmp(mode, "sigwait") || !strcmp(mode, "sigtimedwait")) {
+		struct timespec ts = { 10, 0 };
+
+		sigemptyset(&io);
+		sigaddset(&io, SIGIO);
+		r = !strcmp(mode, "sigwait") ? sigwaitinfo(&io, NULL) :
+					       sigtimedwait(&io, NULL, &ts);
+		if (r < 0 && errno == EAGAIN)
+			return true;
+	} else {
+		return false;
+	}
+	if (r < 0) {
+		if (errno != EINTR)
+			fail(mode);
+		check_eintr(errno, before);
+	}
+	return true;
+}
 
 static uint64_t spin(uint64_t x)
 {
@@ -42,6 +245,8 @@ static int next_byte(const char *mode, uint64_t want)
 {
 	char c;
 
+	if (!strcmp(mode, "semop") || !strcmp(mode, "recv"))
+		return fed_byte(!strcmp(mode, "semop"));
 	for (;;) {
 		ssize_t n = read(0, &c, 1);
 
@@ -53,6 +258,8 @@ static int next_byte(const char *mode, uint64_t want)
 			fprintf(stderr, "target: read: %s\n", strerror(errno));
 			exit(4);
 		}
+		if (wait_eintr_mode(mode))
+			continue;
 		if (!strcmp(mode, "ppoll")) {
 			struct pollfd pfd = { 0, POLLIN, 0 };
 			sigset_t none, now;
@@ -203,8 +410,6 @@ static int vfork_mode(char **argv)
 	return c < 0 ? 4 : 0;
 }
 
-static volatile sig_atomic_t rt_count;
-
 static void on_rt(int sig)
 {
 	(void)sig;
@@ -239,8 +444,28 @@ int main(int argc, char **argv)
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	m = guarded(pages, ps);
 	memset(m, 1, pages * ps);
-	if (strcmp(mode, "read"))
+	if (!strcmp(mode, "semop") || !strcmp(mode, "recv")) {
+		feed_start(mode);
+	} else if (strcmp(mode, "read")) {
 		fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	}
+	if (!strcmp(mode, "sigwait") || !strcmp(mode, "sigtimedwait")) {
+		sigset_t io;
+
+		/* stdin raises SIGIO, blocked, whenever input arrives */
+		sigemptyset(&io);
+		sigaddset(&io, SIGIO);
+		sigprocmask(SIG_BLOCK, &io, NULL);
+		if (fcntl(0, F_SETOWN, getpid()) ||
+		    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_ASYNC | O_NONBLOCK))
+			fail("O_ASYNC");
+	}
+	if (!strcmp(mode, "threads")) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, idle_waiter, NULL))
+			return 4;
+	}
 	printf("%p %zu\n", (void *)m, pages);
 	fflush(stdout);
 	for (;;) {
@@ -254,7 +479,8 @@ int main(int argc, char **argv)
 		if (c < 0 || !strcmp(line, "q"))
 			break;
 		if (!strcmp(line, "c")) {
-			printf("c %ld\n", (long)rt_count);
+			printf("c %ld %ld\n", (long)rt_count,
+			       __atomic_load_n(&eintr_spurious, __ATOMIC_SEQ_CST));
 			fflush(stdout);
 			continue;
 		}
@@ -265,5 +491,6 @@ int main(int argc, char **argv)
 		printf("ok\n");
 		fflush(stdout);
 	}
+	feed_stop();
 	return 0;
 }
