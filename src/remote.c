@@ -793,20 +793,60 @@ static int perm_why(pid_t pid, int err, char *why, size_t whylen)
 		       (int)pid, uid, (int)getuid(), ybuf);
 }
 
+/* task->flags bit of a kernel thread (include/linux/sched.h) */
+#define PF_KTHREAD_ 0x00200000UL
+
+int ww__remote_target(pid_t pid, char *why, size_t whylen)
+{
+	char path[64], buf[1024], *p, state = 0;
+	unsigned long flags = 0;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0)
+		return ww__why(why, whylen, -EINVAL, "bad process id %d", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (kill(pid, 0) == 0 || errno != EPERM)
+			return ww__why(why, whylen, -ESRCH, "no process %d", (int)pid);
+		return ww__why(why, whylen, -EPERM,
+			       "process %d exists but /proc does not show it to us (hidepid): "
+			       "no permission to watch it",
+			       (int)pid);
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return ww__why(why, whylen, -ESRCH, "process %d has exited", (int)pid);
+	buf[n] = '\0';
+	/* "PID (COMM) S PPID PGRP SESSION TTY TPGID FLAGS ...": the process
+	 * names itself, ')' included, so the last ')' ends COMM */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+		return ww__why(why, whylen, -ESRCH, "process %d has exited", (int)pid);
+	if (state == 'Z' || state == 'X')
+		return ww__why(why, whylen, -ESRCH, "process %d has exited (zombie)", (int)pid);
+	if (flags & PF_KTHREAD_)
+		return ww__why(why, whylen, -EINVAL,
+			       "process %d is a kernel thread: it has no user memory to watch",
+			       (int)pid);
+	return 0;
+}
+
 int ww__remote_check(pid_t pid, char *why, size_t whylen)
 {
 	char path[64], state = 0;
 	long tracer, seccomp;
-	int fd;
+	int fd, err;
 
 	if (ww__inject_supported())
 		return ww__why(why, whylen, -EOPNOTSUPP,
 			       "getting a userfaultfd out of another process is implemented "
 			       "for x86-64 only so far");
-	if (pid <= 0)
-		return ww__why(why, whylen, -EINVAL, "bad process id %d", (int)pid);
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return ww__why(why, whylen, -ESRCH, "no process %d", (int)pid);
+	err = ww__remote_target(pid, why, whylen);
+	if (err)
+		return err;
 	tracer = status_field(pid, "TracerPid", &state);
 	if (state == 'Z' || state == 'X')
 		return ww__why(why, whylen, -ESRCH, "process %d has exited (zombie)", (int)pid);
