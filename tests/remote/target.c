@@ -4,6 +4,9 @@
  * "ADDR PAGES" on stdout, then obeys one-line commands on stdin:
  * "w K" writes the next K distinct pages of the mapping and answers "ok",
  * "c" answers "c N", N the SIGRTMIN signals handled so far (SA_RESTART),
+ * "u" registers the mapping with a userfaultfd of its own, answers "u E"
+ * (E: 0 or the errno of UFFDIO_REGISTER) and closes it again, "U" does the
+ * same but keeps it registered,
  * "q" exits 0. While it waits for a command it sits where the test asked
  * (argv[1]): "read" blocks in read(2), "sleep" polls and sleeps in
  * nanosleep(2), "spin" computes in user space between polls, "ppoll" waits
@@ -35,6 +38,8 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/ipc.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sem.h>
 #include <sys/socket.h>
@@ -293,6 +298,29 @@ static int next_byte(const char *mode, uint64_t want)
 	}
 }
 
+/* "u"/"U": the target's own userfaultfd on [m, m + len); the errno of
+ * UFFDIO_REGISTER or 0. */
+static int own_uffd(char *m, size_t len, bool keep)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { (unsigned long)m, len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* USER_MODE_ONLY */);
+	int err = 0;
+
+	if (fd < 0 && errno == EINVAL)
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || ioctl(fd, UFFDIO_API, &api))
+		return 1000 + errno; /* cannot even try: the test skips */
+	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+		err = errno;
+	if (!keep || err)
+		close(fd);
+	return err;
+}
+
 static void sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
@@ -481,6 +509,11 @@ int main(int argc, char **argv)
 		if (!strcmp(line, "c")) {
 			printf("c %ld %ld\n", (long)rt_count,
 			       __atomic_load_n(&eintr_spurious, __ATOMIC_SEQ_CST));
+			fflush(stdout);
+			continue;
+		}
+		if (!strcmp(line, "u") || !strcmp(line, "U")) {
+			printf("u %d\n", own_uffd(m, pages * ps, line[0] == 'U'));
 			fflush(stdout);
 			continue;
 		}
