@@ -104,7 +104,8 @@ static bool sigmask_syscall(long nr)
  * stopped (a ptrace interrupt included) with no signal handler run: signal(7),
  * "Interruption of system calls and library functions by stop signals". The
  * socket calls do so only with a timeout (SO_RCVTIMEO, SO_SNDTIMEO), and so
- * do read(2) and write(2) on a socket. Each returns EINTR only when it did
+ * do read(2) and write(2) on a socket; io_getevents(2) too, though signal(7)
+ * does not say so. Each returns EINTR only when it did
  * nothing (no bytes, no events, no signal taken, no semaphore changed), so
  * executing it again with the same arguments is the restart the kernel does
  * for the others. A relative timeout starts again from its full length: the
@@ -130,6 +131,12 @@ static bool stop_eintr_syscall(pid_t pid, const ww__regs *r)
 #endif
 #ifdef SYS_semop
 	case SYS_semop:
+#endif
+#ifdef SYS_io_getevents
+	case SYS_io_getevents:
+#endif
+#ifdef SYS_io_pgetevents
+	case SYS_io_pgetevents:
 #endif
 #ifdef SYS_semtimedop
 	case SYS_semtimedop:

@@ -22,7 +22,10 @@
  * SIGIO, which stdin raises), "sigtimedwait" (10 s), "semop" and "recv"
  * (recv(2) with SO_RCVTIMEO 10 s; both fed by a second thread that reads
  * stdin), "threads" (epoll_wait, and a second thread waits forever in
- * epoll_wait on nothing). An EINTR that no handled signal explains is
+ * epoll_wait on nothing), "aio" (io_getevents(2) for an IOCB_CMD_POLL on
+ * stdin), "uring" (io_uring_enter(2) waiting for a poll on stdin; a call
+ * the injector does not restart: exit 77 when io_uring is not available).
+ * An EINTR that no handled signal explains is
  * counted, not fatal: "c" answers "c N E", E that count.
  */
 #define _GNU_SOURCE
@@ -38,6 +41,8 @@
 #include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/ipc.h>
+#include <linux/aio_abi.h>
+#include <linux/io_uring.h>
 #include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -192,6 +197,93 @@ static void *idle_waiter(void *arg)
 	return NULL;
 }
 
+/* "aio": an IOCB_CMD_POLL on stdin, waited for with io_getevents. */
+static void wait_aio(void)
+{
+	static aio_context_t ctx;
+	static int pending;
+	static struct iocb cb;
+	struct iocb *cbs[1] = { &cb };
+	struct io_event ev;
+	long before = rt_count;
+
+	if (!ctx && syscall(SYS_io_setup, 1, &ctx))
+		fail("io_setup");
+	if (!pending) {
+		memset(&cb, 0, sizeof(cb));
+		cb.aio_lio_opcode = IOCB_CMD_POLL;
+		cb.aio_fildes = 0;
+		cb.aio_buf = POLLIN;
+		if (syscall(SYS_io_submit, ctx, 1, cbs) != 1)
+			fail("io_submit");
+		pending = 1;
+	}
+	if (syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL) == 1) {
+		pending = 0;
+	} else {
+		if (errno != EINTR)
+			fail("io_getevents");
+		check_eintr(errno, before);
+	}
+}
+
+/* "uring": an IORING_OP_POLL_ADD on stdin, waited for in io_uring_enter. */
+static void wait_uring(void)
+{
+	static int fd = -1, pending;
+	static struct io_uring_params p;
+	static char *sq, *cq;
+	static struct io_uring_sqe *sqes;
+	long before = rt_count;
+
+	if (fd < 0) {
+		fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+		if (fd < 0)
+			exit(77);
+		sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned),
+			  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+			  IORING_OFF_SQ_RING);
+		cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+			  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+			  IORING_OFF_CQ_RING);
+		sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe),
+			    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+		if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED)
+			fail("io_uring mmap");
+	}
+	{
+		unsigned *cqh = (unsigned *)(cq + p.cq_off.head);
+		unsigned *cqt = (unsigned *)(cq + p.cq_off.tail);
+		unsigned head = *cqh;
+
+		if (head != __atomic_load_n(cqt, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(cqh, head + 1, __ATOMIC_RELEASE);
+			pending = 0;
+			return;
+		}
+	}
+	if (!pending) {
+		unsigned *tail = (unsigned *)(sq + p.sq_off.tail);
+		unsigned *arr = (unsigned *)(sq + p.sq_off.array);
+		unsigned t = *tail, i = t & *(unsigned *)(sq + p.sq_off.ring_mask);
+
+		memset(&sqes[i], 0, sizeof(sqes[i]));
+		sqes[i].opcode = IORING_OP_POLL_ADD;
+		sqes[i].fd = 0;
+		sqes[i].poll32_events = POLLIN;
+		arr[i] = i;
+		__atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
+		if (syscall(SYS_io_uring_enter, fd, 1, 0, 0, NULL, 0) != 1)
+			fail("io_uring_enter submit");
+		pending = 1;
+	}
+	if (syscall(SYS_io_uring_enter, fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+		if (errno != EINTR)
+			fail("io_uring_enter");
+		check_eintr(errno, before);
+	}
+}
+
 /* Wait for stdin in one of the stop-EINTR modes; false if mode is not one. */
 static bool wait_eintr_mode(const char *mode)
 {
@@ -218,6 +310,12 @@ static bool wait_eintr_mode(const char *mode)
 			fprintf(stderr, "target: signal mask changed\n");
 			exit(6);
 		}
+	} else if (!strcmp(mode, "aio")) {
+		wait_aio();
+		return true;
+	} else if (!strcmp(mode, "uring")) {
+		wait_uring();
+		return true;
 	} else if (!strcmp(mode, "sigwait") || !strcmp(mode, "sigtimedwait")) {
 		struct timespec ts = { 10, 0 };
 

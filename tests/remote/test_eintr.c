@@ -14,9 +14,15 @@
  * call still fails once (a stop-and-continue without us first shows the
  * kernel does this here).
  *
- * argv[1]: the target, argv[2]: its mode, or "stopped".
+ * "uring": a call the injector does not restart (io_uring_enter) keeps its
+ * EINTR, and the library says so in a warning.
+ *
+ * argv[1]: the target, argv[2]: its mode, "stopped" or "uring".
  */
+#include <linux/io_uring.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -98,6 +104,62 @@ static int stopped(const char *target)
 	return 0;
 }
 
+static char warned[1024];
+
+static void on_log(enum ww_log_level level, const char *msg, void *ctx)
+{
+	(void)ctx;
+	if (level <= WW_LOG_WARN && strstr(msg, "EINTR"))
+		snprintf(warned, sizeof(warned), "%s", msg);
+}
+
+/* Wait until pid's main thread is blocked in syscall nr. */
+static void wait_in_syscall(pid_t pid, long nr)
+{
+	char path[64], buf[256];
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	for (int i = 0; i < 2000; i++) {
+		FILE *f = fopen(path, "re");
+		long now = -1;
+
+		CHECK(f);
+		if (fgets(buf, sizeof(buf), f))
+			now = strtol(buf, NULL, 10);
+		fclose(f);
+		if (now == nr)
+			return;
+		usleep(5000);
+	}
+	fprintf(stderr, "target never blocked in syscall %ld\n", nr);
+	exit(1);
+}
+
+static int uring(const char *target)
+{
+	struct io_uring_params p = { 0 };
+	struct rtarget tg;
+	int fd, st;
+
+	fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+	if (fd < 0) {
+		printf("SKIP: io_uring is not available here: %s\n", strerror(errno));
+		return SKIP;
+	}
+	close(fd);
+	ww_set_log(on_log, NULL, WW_LOG_WARN);
+	rtarget_start(&tg, target, "uring", 8);
+	wait_in_syscall(tg.pid, SYS_io_uring_enter);
+	attach_detach(tg.pid);
+	rtarget_write(&tg, 1);
+	CHECK_EQ(spurious(&tg), 1);
+	printf("warning: %s\n", warned);
+	CHECK(strstr(warned, "EINTR"));
+	st = rtarget_quit(&tg);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct rtarget tg;
@@ -112,6 +174,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "stopped"))
 		return stopped(argv[1]);
+	if (!strcmp(argv[2], "uring"))
+		return uring(argv[1]);
 	rtarget_start(&tg, argv[1], argv[2], 8);
 	if (ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, tg.pid, why, sizeof(why))) {
 		printf("SKIP: pagemap-scan for another process: %s\n", why);
