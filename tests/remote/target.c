@@ -19,9 +19,9 @@
  * Modes in the calls a stop makes fail with EINTR (signal(7)): "epoll"
  * (epoll_wait, no timeout), "epoll-timeout" (epoll_wait, 10 s), "epoll_pwait"
  * (temporary empty mask, checked like ppoll), "sigwait" (sigwaitinfo on
- * SIGIO, which stdin raises), "sigtimedwait" (10 s), "semop" and "recv"
- * (recv(2) with SO_RCVTIMEO 10 s; both fed by a second thread that reads
- * stdin), "threads" (epoll_wait, and a second thread waits forever in
+ * SIGIO, which stdin raises), "sigtimedwait" (10 s), "semop", "recv"
+ * (recv(2) with SO_RCVTIMEO 10 s) and "sockread" (read(2) on that socket;
+ * these three fed by a second thread that reads stdin), "threads" (epoll_wait, and a second thread waits forever in
  * epoll_wait on nothing), "aio" (io_getevents(2) for an IOCB_CMD_POLL on
  * stdin), "uring" (io_uring_enter(2) waiting for a poll on stdin; a call
  * the injector does not restart: exit 77 when io_uring is not available).
@@ -117,6 +117,8 @@ static void *feeder(void *arg)
 }
 
 /* The next fed byte, or -1 at the end; waits in semop or recv. */
+static int feed_read; /* "sockread": read(2) on the socket instead of recv */
+
 static int fed_byte(int sem)
 {
 	for (;;) {
@@ -142,7 +144,8 @@ static int fed_byte(int sem)
 		} else {
 			char x[64];
 
-			if (recv(feed_sock[0], x, sizeof(x), 0) < 0) {
+			if ((feed_read ? read(feed_sock[0], x, sizeof(x)) :
+					 recv(feed_sock[0], x, sizeof(x), 0)) < 0) {
 				if (errno != EINTR && errno != EAGAIN)
 					fail("recv");
 				check_eintr(errno, before);
@@ -348,7 +351,7 @@ static int next_byte(const char *mode, uint64_t want)
 {
 	char c;
 
-	if (!strcmp(mode, "semop") || !strcmp(mode, "recv"))
+	if (!strcmp(mode, "semop") || !strcmp(mode, "recv") || !strcmp(mode, "sockread"))
 		return fed_byte(!strcmp(mode, "semop"));
 	for (;;) {
 		ssize_t n = read(0, &c, 1);
@@ -570,7 +573,8 @@ int main(int argc, char **argv)
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	m = guarded(pages, ps);
 	memset(m, 1, pages * ps);
-	if (!strcmp(mode, "semop") || !strcmp(mode, "recv")) {
+	if (!strcmp(mode, "semop") || !strcmp(mode, "recv") || !strcmp(mode, "sockread")) {
+		feed_read = !strcmp(mode, "sockread");
 		feed_start(mode);
 	} else if (strcmp(mode, "read")) {
 		fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
