@@ -425,9 +425,9 @@ static int wait_timed(pid_t pid, int *st, struct timespec *left)
 }
 
 /* *other is set when something besides our interrupt stopped or interrupted
- * the tracee meanwhile: a signal passed on, or a group-stop (SIGSTOP): an
- * EINTR it brings back is then not ours alone. */
-static int wait_interrupt(pid_t pid, bool *other)
+ * the tracee meanwhile: a signal passed on, or a group-stop (SIGSTOP, then
+ * *stopped too): an EINTR it brings back is then not ours alone. */
+static int wait_interrupt(pid_t pid, bool *other, bool *stopped)
 {
 	struct timespec left = { STOP_TIMEOUT_S, 0 };
 	int st, err;
@@ -438,7 +438,7 @@ static int wait_interrupt(pid_t pid, bool *other)
 			return err;
 		if ((st >> 16) == PTRACE_EVENT_STOP) {
 			if (WSTOPSIG(st) != SIGTRAP)
-				*other = true; /* it was group-stopped */
+				*other = *stopped = true; /* it was group-stopped */
 			return 0;
 		}
 		*other = true;
@@ -515,7 +515,7 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 	struct helper_result res = { .restarted = -1, .eintr_left = -1 };
 	ww__regs saved, fixed;
 	uint64_t oldmask = 0, allmask = ~0ULL;
-	bool masked = false, at_entry = false, other = false, eintr = false;
+	bool masked = false, at_entry = false, other = false, eintr = false, stopped = false;
 	struct held held = { 0 };
 	int err, pidfd;
 	long nr_in, fd = -1, rc;
@@ -532,7 +532,7 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		res.stage = ST_INTERRUPT;
 		goto detach;
 	}
-	err = wait_interrupt(pid, &other);
+	err = wait_interrupt(pid, &other, &stopped);
 	if (err) {
 		res.err = err;
 		res.stage = ST_STOP;
@@ -576,7 +576,7 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		}
 	}
 	fixed = saved;
-	if ((ww__regs_restart_fixup(&fixed) || ww__regs_result(&saved) == -EINTR) &&
+	if ((ww__regs_restart_fixup(&fixed) || (ww__regs_result(&saved) == -EINTR && !stopped)) &&
 	    sigmask_syscall(nr_in)) {
 		/* see step_to_entry(); the rewound registers re-execute
 		 * whichever syscall it is entering. An EINTR that was not
@@ -584,7 +584,8 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		 * takes its EINTR and runs on to its next call, as it would
 		 * have (injecting with its mask untouched instead would hold
 		 * back every signal that comes meanwhile, and the holding
-		 * space is bounded). */
+		 * space is bounded); not for a group-stopped tracee, which
+		 * must not run its own code before it is continued. */
 		err = step_to_entry(pid);
 		if (!err)
 			err = ww__regs_get(pid, &saved);
