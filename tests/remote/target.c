@@ -24,7 +24,9 @@
  * these three fed by a second thread that reads stdin), "threads" (epoll_wait, and a second thread waits forever in
  * epoll_wait on nothing), "aio" (io_getevents(2) for an IOCB_CMD_POLL on
  * stdin), "uring" (io_uring_enter(2) waiting for a poll on stdin; a call
- * the injector does not restart: exit 77 when io_uring is not available).
+ * the injector does not restart: exit 77 when io_uring is not available),
+ * "uring-mask" (the same with a temporary empty signal mask, checked like
+ * ppoll's).
  * An EINTR that no handled signal explains is
  * counted, not fatal: "c" answers "c N E", E that count.
  */
@@ -230,8 +232,10 @@ static void wait_aio(void)
 	}
 }
 
-/* "uring": an IORING_OP_POLL_ADD on stdin, waited for in io_uring_enter. */
-static void wait_uring(void)
+/* "uring": an IORING_OP_POLL_ADD on stdin, waited for in io_uring_enter;
+ * "uring-mask": with a temporary empty signal mask (IORING_ENTER_EXT_ARG),
+ * checked like ppoll's. */
+static void wait_uring(bool mask)
 {
 	static int fd = -1, pending;
 	static struct io_uring_params p;
@@ -280,7 +284,28 @@ static void wait_uring(void)
 			fail("io_uring_enter submit");
 		pending = 1;
 	}
-	if (syscall(SYS_io_uring_enter, fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+	if (mask) {
+		sigset_t none, now;
+		struct io_uring_getevents_arg arg = { 0 };
+		long r;
+
+		if (!(p.features & IORING_FEAT_EXT_ARG))
+			exit(77);
+		sigemptyset(&none);
+		arg.sigmask = (unsigned long)&none;
+		arg.sigmask_sz = 8; /* the kernel's sigset_t */
+		r = syscall(SYS_io_uring_enter, fd, 0, 1,
+			    IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+		if (r < 0 && errno != EINTR)
+			fail("io_uring_enter");
+		if (r < 0)
+			check_eintr(errno, before);
+		sigprocmask(SIG_SETMASK, NULL, &now);
+		if (!sigismember(&now, SIGUSR2) || sigismember(&now, SIGRTMIN)) {
+			fprintf(stderr, "target: signal mask changed\n");
+			exit(6);
+		}
+	} else if (syscall(SYS_io_uring_enter, fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
 		if (errno != EINTR)
 			fail("io_uring_enter");
 		check_eintr(errno, before);
@@ -316,8 +341,8 @@ static bool wait_eintr_mode(const char *mode)
 	} else if (!strcmp(mode, "aio")) {
 		wait_aio();
 		return true;
-	} else if (!strcmp(mode, "uring")) {
-		wait_uring();
+	} else if (!strcmp(mode, "uring") || !strcmp(mode, "uring-mask")) {
+		wait_uring(!strcmp(mode, "uring-mask"));
 		return true;
 	} else if (!strcmp(mode, "sigwait") || !strcmp(mode, "sigtimedwait")) {
 		struct timespec ts = { 10, 0 };
