@@ -104,9 +104,10 @@ static bool sigmask_syscall(long nr)
  * stopped (a ptrace interrupt included) with no signal handler run: signal(7),
  * "Interruption of system calls and library functions by stop signals". The
  * socket calls do so only with a timeout (SO_RCVTIMEO, SO_SNDTIMEO), and so
- * do read(2) and write(2) on a socket; io_getevents(2) too, though signal(7)
- * does not say so. Each returns EINTR only when it did
- * nothing (no bytes, no events, no signal taken, no semaphore changed), so
+ * do read(2) and write(2) on a socket; io_getevents(2) and io_uring_enter(2)
+ * too, though signal(7) does not say so. Each returns EINTR only when it did
+ * nothing (no bytes, no events, no submissions, no signal taken, no
+ * semaphore changed), so
  * executing it again with the same arguments is the restart the kernel does
  * for the others. A relative timeout starts again from its full length: the
  * call may return that much later than it would have, as if the process had
@@ -137,6 +138,9 @@ static bool stop_eintr_syscall(pid_t pid, const ww__regs *r)
 #endif
 #ifdef SYS_io_pgetevents
 	case SYS_io_pgetevents:
+#endif
+#ifdef SYS_io_uring_enter
+	case SYS_io_uring_enter:
 #endif
 #ifdef SYS_semtimedop
 	case SYS_semtimedop:

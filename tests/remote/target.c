@@ -23,10 +23,11 @@
  * (recv(2) with SO_RCVTIMEO 10 s) and "sockread" (read(2) on that socket;
  * these three fed by a second thread that reads stdin), "threads" (epoll_wait, and a second thread waits forever in
  * epoll_wait on nothing), "aio" (io_getevents(2) for an IOCB_CMD_POLL on
- * stdin), "uring" (io_uring_enter(2) waiting for a poll on stdin; a call
- * the injector does not restart: exit 77 when io_uring is not available),
+ * stdin), "uring" (io_uring_enter(2) waiting for a poll on stdin; exit 77
+ * when io_uring is not available),
  * "uring-mask" (the same with a temporary empty signal mask, checked like
- * ppoll's).
+ * ppoll's), "splice" (splice(2) from that socket into a pipe: fails with
+ * EINTR after a stop too, and is a call the injector does not restart).
  * An EINTR that no handled signal explains is
  * counted, not fatal: "c" answers "c N E", E that count.
  */
@@ -119,7 +120,20 @@ static void *feeder(void *arg)
 }
 
 /* The next fed byte, or -1 at the end; waits in semop or recv. */
-static int feed_read; /* "sockread": read(2) on the socket instead of recv */
+static int feed_read; /* "sockread": read(2) on the socket instead of recv,
+			* 2 for "splice": splice(2) from it into a pipe */
+static int splice_pipe[2] = { -1, -1 };
+
+/* "splice": what splice(2) moves from the socket into a pipe, drained. */
+static ssize_t splice_once(void)
+{
+	char x[64];
+	ssize_t n = splice(feed_sock[0], NULL, splice_pipe[1], NULL, sizeof(x), 0);
+
+	if (n > 0 && read(splice_pipe[0], x, (size_t)n) != n)
+		fail("read from the splice pipe");
+	return n;
+}
 
 static int fed_byte(int sem)
 {
@@ -146,8 +160,9 @@ static int fed_byte(int sem)
 		} else {
 			char x[64];
 
-			if ((feed_read ? read(feed_sock[0], x, sizeof(x)) :
-					 recv(feed_sock[0], x, sizeof(x), 0)) < 0) {
+			if ((feed_read == 2 ? splice_once() :
+			     feed_read	    ? read(feed_sock[0], x, sizeof(x)) :
+					      recv(feed_sock[0], x, sizeof(x), 0)) < 0) {
 				if (errno != EINTR && errno != EAGAIN)
 					fail("recv");
 				check_eintr(errno, before);
@@ -376,7 +391,8 @@ static int next_byte(const char *mode, uint64_t want)
 {
 	char c;
 
-	if (!strcmp(mode, "semop") || !strcmp(mode, "recv") || !strcmp(mode, "sockread"))
+	if (!strcmp(mode, "semop") || !strcmp(mode, "recv") || !strcmp(mode, "sockread") ||
+	    !strcmp(mode, "splice"))
 		return fed_byte(!strcmp(mode, "semop"));
 	for (;;) {
 		ssize_t n = read(0, &c, 1);
@@ -598,8 +614,11 @@ int main(int argc, char **argv)
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	m = guarded(pages, ps);
 	memset(m, 1, pages * ps);
-	if (!strcmp(mode, "semop") || !strcmp(mode, "recv") || !strcmp(mode, "sockread")) {
-		feed_read = !strcmp(mode, "sockread");
+	if (!strcmp(mode, "semop") || !strcmp(mode, "recv") || !strcmp(mode, "sockread") ||
+	    !strcmp(mode, "splice")) {
+		feed_read = !strcmp(mode, "sockread") ? 1 : !strcmp(mode, "splice") ? 2 : 0;
+		if (feed_read == 2 && pipe2(splice_pipe, O_CLOEXEC))
+			fail("pipe");
 		feed_start(mode);
 	} else if (strcmp(mode, "read")) {
 		fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);

@@ -14,10 +14,13 @@
  * call still fails once (a stop-and-continue without us first shows the
  * kernel does this here).
  *
- * "uring": a call the injector does not restart (io_uring_enter) keeps its
- * EINTR, and the library says so in a warning; "uring-mask": with a
- * temporary signal mask (IORING_ENTER_EXT_ARG), which the kernel restores
- * on the way out: the target's real mask must survive (it checks, exit 6).
+ * "uring", "uring-mask": io_uring_enter, also with a temporary signal mask
+ * (IORING_ENTER_EXT_ARG) the target's real mask must survive (it checks,
+ * exit 6); skipped without io_uring.
+ *
+ * "splice": a call the injector does not restart (splice(2) from a socket
+ * with a receive timeout) keeps its EINTR, and the library says so in a
+ * warning.
  *
  * argv[1]: the target, argv[2]: its mode, "stopped" or "uring".
  */
@@ -137,31 +140,38 @@ static void wait_in_syscall(pid_t pid, long nr)
 	exit(1);
 }
 
-static int uring(const char *target, const char *mode)
+/* 0 if io_uring (with IORING_FEAT_EXT_ARG) works here, else SKIP. */
+static int uring_here(void)
 {
 	struct io_uring_params p = { 0 };
-	struct rtarget tg;
-	int fd, st;
+	int fd = (int)syscall(SYS_io_uring_setup, 4, &p);
 
-	fd = (int)syscall(SYS_io_uring_setup, 4, &p);
 	if (fd < 0) {
 		printf("SKIP: io_uring is not available here: %s\n", strerror(errno));
 		return SKIP;
 	}
 	close(fd);
+	if (!(p.features & IORING_FEAT_EXT_ARG)) {
+		printf("SKIP: io_uring without IORING_FEAT_EXT_ARG\n");
+		return SKIP;
+	}
+	return 0;
+}
+
+static int unrestarted(const char *target, const char *mode, long nr)
+{
+	struct rtarget tg;
+	int st;
+
 	ww_set_log(on_log, NULL, WW_LOG_WARN);
 	rtarget_start(&tg, target, mode, 8);
-	wait_in_syscall(tg.pid, SYS_io_uring_enter);
+	wait_in_syscall(tg.pid, nr);
 	attach_detach(tg.pid);
 	rtarget_write(&tg, 1);
 	CHECK_EQ(spurious(&tg), 1);
 	printf("warning: %s\n", warned);
 	CHECK(strstr(warned, "EINTR"));
 	st = rtarget_quit(&tg);
-	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
-		printf("SKIP: io_uring without IORING_FEAT_EXT_ARG\n");
-		return SKIP;
-	}
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	return 0;
 }
@@ -180,8 +190,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "stopped"))
 		return stopped(argv[1]);
-	if (!strncmp(argv[2], "uring", 5))
-		return uring(argv[1], argv[2]);
+	if (!strcmp(argv[2], "splice"))
+		return unrestarted(argv[1], argv[2], SYS_splice);
+	if (!strncmp(argv[2], "uring", 5) && uring_here())
+		return SKIP;
 	rtarget_start(&tg, argv[1], argv[2], 8);
 	if (ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, tg.pid, why, sizeof(why))) {
 		printf("SKIP: pagemap-scan for another process: %s\n", why);
