@@ -279,36 +279,46 @@ static bool interrupts(int sig, uint64_t mask, uint64_t ign, uint64_t cgt)
 	return sig != SIGCHLD && sig != SIGURG && sig != SIGWINCH && sig != SIGCONT;
 }
 
-/*
- * Is a signal pending for the stopped thread pid (or held back by us, h)
- * that would interrupt its call under mask (use_mask) or under its current
- * mask? If so, its EINTR is not only ours: the call would have failed with
- * EINTR without us, and is left to. Any doubt (status unreadable) counts as
- * a signal.
- */
-static bool signal_waiting(pid_t pid, bool use_mask, uint64_t mask, const struct held *h)
+/* The stopped thread pid's pending, blocked, ignored and caught signal
+ * sets from /proc; false if they cannot be read. */
+static bool read_sigs(pid_t pid, uint64_t *pnd, uint64_t *blk, uint64_t *ign, uint64_t *cgt)
 {
 	char path[96], text[8192];
-	uint64_t pnd, ign, cgt;
 	ssize_t n = 0, r;
 	int fd;
 
 	proc_path(path, pid, "/task/", (unsigned long)pid, "/status");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return true;
+		return false;
 	while (n < (ssize_t)sizeof(text) - 1 &&
 	       (r = read(fd, text + n, sizeof(text) - 1 - (size_t)n)) > 0)
 		n += r;
 	close(fd);
 	text[n] = '\0';
-	pnd = status_set(text, "SigPnd") | status_set(text, "ShdPnd");
-	if (!use_mask)
-		mask = status_set(text, "SigBlk");
-	ign = status_set(text, "SigIgn");
-	cgt = status_set(text, "SigCgt");
-	if (pnd == ~0ULL || (mask == ~0ULL && !use_mask) || ign == ~0ULL || cgt == ~0ULL)
+	*pnd = status_set(text, "SigPnd") | status_set(text, "ShdPnd");
+	*blk = status_set(text, "SigBlk");
+	*ign = status_set(text, "SigIgn");
+	*cgt = status_set(text, "SigCgt");
+	return *pnd != ~0ULL && *blk != ~0ULL && *ign != ~0ULL && *cgt != ~0ULL;
+}
+
+/*
+ * Is a signal pending for the stopped thread pid (or held back by us, h)
+ * that would interrupt its call under mask (use_mask) or under its current
+ * mask? If so, its EINTR is not only ours: the call would have failed with
+ * EINTR without us, and is left to. Signals it ignores do not count: they
+ * reach it only because it is traced. Any doubt (status unreadable) counts
+ * as a signal.
+ */
+static bool signal_waiting(pid_t pid, bool use_mask, uint64_t mask, const struct held *h)
+{
+	uint64_t pnd, blk, ign, cgt;
+
+	if (!read_sigs(pid, &pnd, &blk, &ign, &cgt))
 		return true;
+	if (!use_mask)
+		mask = blk;
 	for (int s = 1; s <= 64; s++)
 		if ((pnd & (1ULL << (s - 1))) && interrupts(s, mask, ign, cgt))
 			return true;
@@ -429,8 +439,10 @@ static int wait_timed(pid_t pid, int *st, struct timespec *left)
 }
 
 /* *other is set when something besides our interrupt stopped or interrupted
- * the tracee meanwhile: a signal passed on, or a group-stop (SIGSTOP, then
- * *stopped too): an EINTR it brings back is then not ours alone. */
+ * the tracee meanwhile: a signal passed on that it does not ignore (an
+ * ignored one reaches it only because it is traced), or a group-stop
+ * (SIGSTOP, then *stopped too): an EINTR it brings back is then not ours
+ * alone. */
 static int wait_interrupt(pid_t pid, bool *other, bool *stopped)
 {
 	struct timespec left = { STOP_TIMEOUT_S, 0 };
@@ -445,7 +457,12 @@ static int wait_interrupt(pid_t pid, bool *other, bool *stopped)
 				*other = *stopped = true; /* it was group-stopped */
 			return 0;
 		}
-		*other = true;
+		if (!*other) {
+			uint64_t pnd, blk, ign, cgt;
+
+			*other = !read_sigs(pid, &pnd, &blk, &ign, &cgt) ||
+				 interrupts(WSTOPSIG(st), 0, ign, cgt);
+		}
 		if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(st)) < 0)
 			return -errno;
 	}

@@ -18,6 +18,10 @@
  * (IORING_ENTER_EXT_ARG) the target's real mask must survive (it checks,
  * exit 6); skipped without io_uring.
  *
+ * "ignored": epoll, with a flood of SIGWINCH (ignored by default) at the
+ * target meanwhile: while traced it sees even ignored signals, which
+ * interrupt its call; the EINTR is still only ours and is restarted.
+ *
  * "splice": a call the injector does not restart (splice(2) from a socket
  * with a receive timeout) keeps its EINTR, and the library says so in a
  * warning.
@@ -140,6 +144,34 @@ static void wait_in_syscall(pid_t pid, long nr)
 	exit(1);
 }
 
+static int ignored(const char *target)
+{
+	struct rtarget tg;
+	pid_t sender;
+	int st;
+
+	rtarget_start(&tg, target, "epoll", 8);
+	sender = fork();
+	CHECK(sender >= 0);
+	if (sender == 0) {
+		for (;;) {
+			kill(tg.pid, SIGWINCH);
+			usleep(50);
+		}
+	}
+	for (int r = 0; r < 5 * ROUNDS; r++) {
+		usleep(2000);
+		attach_detach(tg.pid);
+		rtarget_write(&tg, 1);
+	}
+	kill(sender, SIGKILL);
+	CHECK(waitpid(sender, &st, 0) == sender);
+	CHECK_EQ(spurious(&tg), 0);
+	st = rtarget_quit(&tg);
+	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	return 0;
+}
+
 /* 0 if io_uring (with IORING_FEAT_EXT_ARG) works here, else SKIP. */
 static int uring_here(void)
 {
@@ -190,6 +222,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "stopped"))
 		return stopped(argv[1]);
+	if (!strcmp(argv[2], "ignored"))
+		return ignored(argv[1]);
 	if (!strcmp(argv[2], "splice"))
 		return unrestarted(argv[1], argv[2], SYS_splice);
 	if (!strncmp(argv[2], "uring", 5) && uring_here())
