@@ -355,8 +355,8 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 	at = range_search(t, s);
 	if (at < t->nranges && t->ranges[at].start < e) {
 		err = -EEXIST;
-	} else if (!t->pid && !ww__range_mapped(s, e)) {
-		err = -ENOMEM;
+	} else if ((err = ww__range_mapped_pid(t->pid, s, e)) != 0) {
+		/* -ENOMEM: not mapped; -ESRCH: the process is gone */
 	} else {
 		err = range_reserve(t);
 	}
@@ -419,7 +419,7 @@ out:
 WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
 			  struct iovec *out, size_t max, void **next)
 {
-	uintptr_t s, e, pos;
+	uintptr_t s = 0, e = 0, pos = 0;
 	size_t i, n = 0;
 	ssize_t err = span_of(t, addr, len, &s, &e);
 
@@ -435,8 +435,10 @@ WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned
 	/* The application unmapped (munmap, mremap) part of the range: its
 	 * pages are gone, and reporting the rest as if complete would hide
 	 * that. The caller untracks it (best effort on the hole). */
-	if (!t->pid && !ww__range_mapped(s, e)) {
-		err = -EFAULT;
+	err = ww__range_mapped_pid(t->pid, s, e);
+	if (err) {
+		if (err == -ENOMEM)
+			err = -EFAULT;
 		goto out;
 	}
 	pos = s;
@@ -491,7 +493,7 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 	pthread_mutex_lock(&t->lock);
 	if (!range_covered(t, s, e, &i))
 		err = -ENOENT;
-	else if (!t->pid && !ww__range_mapped(s, e))
+	else if ((err = ww__range_mapped_pid(t->pid, s, e)) == -ENOMEM)
 		err = -EFAULT; /* as in ww_collect */
 	for (; !err && i < t->nranges && t->ranges[i].start < e; i++) {
 		uintptr_t ps = t->ranges[i].start > s ? t->ranges[i].start : s;

@@ -39,8 +39,8 @@ struct ww__backend_ops {
 	/* Tear down: every range is already untracked. */
 	void (*close)(void *priv);
 
-	/* [start, end) is page aligned, non-empty, mapped (checked by the core
-	 * for pid 0), and overlaps nothing this tracker tracks. Post: tracked,
+	/* [start, end) is page aligned, non-empty, mapped (checked by the core,
+	 * for another process too), and overlaps nothing this tracker tracks. Post: tracked,
 	 * every page clean. On failure nothing is left behind. */
 	int (*track)(void *priv, uintptr_t start, uintptr_t end);
 

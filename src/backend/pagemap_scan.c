@@ -583,40 +583,12 @@ static int arm_range(struct pms *p, uintptr_t s, uintptr_t e)
 	return r < 0 ? r : c.err;
 }
 
-struct cover {
-	uintptr_t at, end;
-};
-
-static int cover_step(const struct ww__map *m, void *ctx)
-{
-	struct cover *c = ctx;
-
-	if (m->end <= c->at)
-		return 0;
-	if (m->start > c->at)
-		return 1; /* a hole */
-	c->at = m->end;
-	return c->at >= c->end ? 1 : 0;
-}
-
-/* For another process the core cannot check that the range is mapped: its
- * /proc/PID/maps can. */
-static bool remote_mapped(pid_t pid, uintptr_t s, uintptr_t e)
-{
-	struct cover c = { s, e };
-
-	ww__maps_foreach(pid, cover_step, &c);
-	return c.at >= e;
-}
-
 static int pms_track(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct pms *p = priv;
 	uint64_t ioctls = 0;
 	int err;
 
-	if (p->pid && !remote_mapped(p->pid, s, e))
-		return -ENOMEM;
 	err = ww__uffd_register(p->uffd, s, e, UFFDIO_REGISTER_MODE_WP, &ioctls);
 	if (err) {
 		ww__dbg("pagemap-scan: UFFDIO_REGISTER %#lx-%#lx: %s", (unsigned long)s,

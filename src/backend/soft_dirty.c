@@ -348,33 +348,6 @@ static void sd_close(void *priv)
 	free(t);
 }
 
-struct mapped_ctx {
-	uintptr_t at, end;
-};
-
-static int mapped_step(const struct ww__map *m, void *arg)
-{
-	struct mapped_ctx *c = arg;
-
-	if (m->end <= c->at)
-		return 0;
-	if (m->start > c->at)
-		return 1; /* a hole */
-	c->at = m->end;
-	return c->at >= c->end;
-}
-
-/* The core checks mappings only for this process: check the target's. */
-static int remote_mapped(pid_t pid, uintptr_t s, uintptr_t e)
-{
-	struct mapped_ctx c = { s, e };
-	int r = ww__maps_foreach(pid, mapped_step, &c);
-
-	if (r < 0)
-		return r == -ENOENT ? -ESRCH : r;
-	return c.at >= e ? 0 : -ENOMEM;
-}
-
 struct hugetlb_ctx {
 	pid_t pid;
 	uintptr_t s, e;
@@ -415,11 +388,6 @@ static int sd_track(void *priv, uintptr_t s, uintptr_t e)
 
 	if (is_child(t))
 		return -ECHILD;
-	if (t->pid) {
-		err = remote_mapped(t->pid, s, e);
-		if (err)
-			return err;
-	}
 	/* hugetlb pages have no soft-dirty bit that clear_refs clears: their
 	 * writes would go unseen. Any mapping in the range, not only the
 	 * ones at its ends. */

@@ -653,6 +653,35 @@ int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, 
 	return ww__maps_range_pid(0, s, e, fn, ctx);
 }
 
+struct cover_ctx {
+	uintptr_t at, end;
+};
+
+static int cover_step(const struct ww__map *m, void *arg)
+{
+	struct cover_ctx *c = arg;
+
+	if (m->end <= c->at)
+		return 0;
+	if (m->start > c->at)
+		return 1; /* a hole */
+	c->at = m->end;
+	return c->at >= c->end;
+}
+
+int ww__range_mapped_pid(pid_t pid, uintptr_t start, uintptr_t end)
+{
+	struct cover_ctx c = { start, end };
+	int r;
+
+	if (!pid)
+		return ww__range_mapped(start, end) ? 0 : -ENOMEM;
+	r = ww__maps_range_pid(pid, start, end, cover_step, &c);
+	if (r < 0)
+		return r == -ENOENT ? -ESRCH : r;
+	return c.at >= end ? 0 : -ENOMEM;
+}
+
 static int smaps_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
 {
 	char path[64], *line = NULL;

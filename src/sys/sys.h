@@ -85,6 +85,12 @@ int ww__pagemap_read(int pagemap_fd, uintptr_t start, uint64_t *ent, size_t n);
 /* True if the whole range [start, end) of this process is mapped. */
 bool ww__range_mapped(uintptr_t start, uintptr_t end);
 
+/* 0 if the whole range [start, end) of pid (0: this process) is mapped,
+ * -ENOMEM if part of it is not, -ESRCH if the process is gone, else a
+ * negative errno. For another process one PROCMAP_QUERY per mapping in
+ * the range (6.11+), a parse of its maps before. */
+int ww__range_mapped_pid(pid_t pid, uintptr_t start, uintptr_t end);
+
 /* uname release, e.g. "6.18.44". */
 void ww__kernel_release(char *buf, size_t len);
 

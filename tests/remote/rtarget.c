@@ -74,6 +74,16 @@ void rtarget_write(struct rtarget *t, size_t k)
 	CHECK(!strcmp(line, "ok"));
 }
 
+void rtarget_unmap(struct rtarget *t, size_t first, size_t n)
+{
+	char cmd[48], line[32];
+	int len = snprintf(cmd, sizeof(cmd), "m %zu %zu\n", first, n);
+
+	CHECK(write(t->to, cmd, (size_t)len) == len);
+	read_line(t->from, line, sizeof(line));
+	CHECK(!strcmp(line, "ok"));
+}
+
 int rtarget_quit(struct rtarget *t)
 {
 	int st;

@@ -35,6 +35,9 @@ void rtarget_start(struct rtarget *t, const char *path, const char *mode, size_t
 /* "w K" and wait for "ok". */
 void rtarget_write(struct rtarget *t, size_t k);
 
+/* "m FIRST N": the target munmaps N of its pages from page FIRST. */
+void rtarget_unmap(struct rtarget *t, size_t first, size_t n);
+
 /* "q", then wait: returns the exit status as from waitpid. */
 int rtarget_quit(struct rtarget *t);
 

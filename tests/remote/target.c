@@ -663,6 +663,14 @@ int main(int argc, char **argv)
 			fflush(stdout);
 			continue;
 		}
+		if (line[0] == 'm') { /* "m A N": munmap N pages from page A */
+			char *end;
+			size_t a = strtoul(line + 1, &end, 10), n = strtoul(end, NULL, 10);
+
+			printf("%s\n", a + n <= pages && !munmap(m + a * ps, n * ps) ? "ok" : "no");
+			fflush(stdout);
+			continue;
+		}
 		if (line[0] != 'w')
 			return 5;
 		for (size_t k = strtoul(line + 1, NULL, 10); k; k--, next++)
