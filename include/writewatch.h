@@ -169,10 +169,9 @@ WW_API int ww_backend_auto(pid_t pid);
  * functional probes (never from the version or the command line). */
 /* A read fault on untouched anonymous memory maps the shared zero page (also
  * the huge zero page where a transparent huge page may back the read). Where
- * it does not, a page only read gets a fresh page that nothing tells from a
- * page written, unless it was write-protected before the read: pagemap-scan
- * then arms untouched anonymous memory with PTE markers, which builds page
- * tables for it (2 MiB per GiB tracked). */
+ * it does not, a page only read gets a fresh page that no page-table bit
+ * tells from a page written: pagemap-scan then tells them by content (a page
+ * never seen populated that reads all zero is not reported). */
 #define WW_FACT_ZERO_PAGE 0x1u
 
 /* Store the WW_FACT_* bits of this kernel in *facts (probed once per

@@ -29,8 +29,8 @@ static const char *zero_page_effect(unsigned int facts, int err)
 	if (!err && (facts & WW_FACT_ZERO_PAGE))
 		return "pagemap-scan leaves untouched anonymous memory unarmed: no page tables "
 		       "for holes";
-	return "pagemap-scan arms untouched anonymous memory with markers so that reads "
-	       "stay clean: page tables for holes, 2 MiB per GiB tracked";
+	return "pagemap-scan tells a page only read from a page written by its content (all "
+	       "zero: not reported)";
 }
 
 int cmd_probe(int argc, char **argv)

@@ -10,9 +10,7 @@
  * Arming with UFFDIO_WRITEPROTECT installs a PTE marker in every hole, which
  * builds page tables for memory never touched (2 MiB per GiB): ruinous for a
  * sparse reservation. So anonymous private memory is armed per 2 MiB stretch
- * (one PTE table), where the kernel maps the zero page on a read fault (see
- * sparse_ok(): elsewhere it is armed whole with markers, as file memory is):
- * a stretch with any page populated has its table already,
+ * (one PTE table): a stretch with any page populated has its table already,
  * so it is armed whole with markers and collected on the kernel's fast path
  * (WRITTEN only), like file, shmem and hugetlb memory; a discard there
  * leaves an empty PTE that the fast path reads as written. A stretch with
@@ -32,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -41,6 +40,9 @@
 
 /* Regions per PAGEMAP_SCAN call: 256 * 24 bytes of stack. */
 #define PMS_BATCH 256
+
+/* Pages read at once to tell a page only read from one written. */
+#define ZBUF_PAGES 16
 
 /* Armed-page bitmap leaves: one per 2 MiB of address space with armed pages. */
 #define LEAF_SHIFT 21
@@ -70,6 +72,9 @@ struct pms {
 	} * mk;
 	size_t nmk, capmk;
 	pid_t pid; /* 0: this process; else the one whose uffd we hold */
+	/* Content of pages read where no zero page exists (arm_zero_pages),
+	 * ZBUF_PAGES pages, allocated on first use. */
+	void *zbuf;
 	/* Output of the re-arming scans, zeroed between calls (see wp_scan) */
 	struct page_region vec[PMS_BATCH];
 	size_t vec_used;
@@ -143,6 +148,7 @@ static void pms_close(void *priv)
 	close(p->uffd);
 	free(p->leaves);
 	free(p->mk);
+	free(p->zbuf);
 	free(p);
 }
 
@@ -398,14 +404,14 @@ struct seg_ctx {
 
 static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e);
 
-/* Sparse arming is exact only where a read of a hole maps the zero page,
- * which the filtered scan tells from a write. Where the kernel allocates a
- * fresh page on a read fault instead, that page is present and not
- * write-protected, like a written one: only a marker put there before the
- * read keeps it clean (a read fault on a marker keeps the wp bit). There
- * anonymous memory is armed whole with markers, like file memory, at the
- * cost of page tables for its holes (2 MiB per GiB). */
-static bool sparse_ok(void)
+/* Where a read fault maps no zero page (WW_FACT_ZERO_PAGE clear), a page
+ * only read in an unarmed stretch is a fresh page, present and not
+ * write-protected like a written one. Arming every hole with markers would
+ * keep it clean, but costs page tables for untouched memory: 2 MiB per GiB,
+ * 40 GiB for an ASan shadow of 20 TiB (measured: a whole-process dump of an
+ * ASan-built program took every byte of memory). So arming stays sparse and
+ * such pages are told by content instead: see arm_zero_pages(). */
+static bool zero_page_kernel(void)
 {
 	return ww__facts() & WW_FACT_ZERO_PAGE;
 }
@@ -420,7 +426,7 @@ static int arm_seg(const struct ww__map *m, void *arg)
 	if (s >= e)
 		return 0;
 	armed_assign(c->p, s, e, false);
-	if (!m->shared && !m->inode && sparse_ok()) {
+	if (!m->shared && !m->inode) {
 		c->err = arm_anon(c->p, s, e);
 	} else {
 		c->err = ww__uffd_wp(c->p->uffd, s, e, true);
@@ -488,20 +494,97 @@ static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e)
 	return re ? arm_marked(p, rs, re) : 0;
 }
 
+static bool armed_test(struct pms *p, uintptr_t a);
+
+/* True if all n bytes at b are zero. */
+static bool all_zero(const unsigned char *b, size_t n)
+{
+	return !b[0] && !memcmp(b, b + 1, n - 1);
+}
+
+/* Arm the pages of [s, e), in sparsely armed memory, that a read brought in
+ * where the kernel maps no zero page: present, not write-protected, never
+ * armed as populated (not in the bitmap) and all zero. A page like that was
+ * only read, or written with zeros: either way its content is what a
+ * never-populated page reads, so it is not reported, and arming it makes
+ * the scans that follow read it clean. Arm first, then look again: a write
+ * that landed between the first look and the arming makes it non-zero, and
+ * it is unprotected again to read as written; a write after the arming
+ * faults and clears the bit. Content is read with process_vm_readv (this
+ * process or the tracked one), so a concurrent writer is no data race. A
+ * page not read (gone, or an error) keeps reading as written. */
+static int arm_zero_pages(struct pms *p, uintptr_t s, uintptr_t e)
+{
+	struct page_region buf[64];
+	size_t ps = ww__page_size();
+	pid_t pid = p->pid ? p->pid : getpid();
+	uintptr_t pos = s;
+
+	if (!p->zbuf && !(p->zbuf = malloc(ZBUF_PAGES * ps)))
+		return -ENOMEM;
+	while (pos < e) {
+		struct pm_scan_arg a = {
+			.size = sizeof(a),
+			.flags = PM_SCAN_CHECK_WPASYNC,
+			.start = pos,
+			.end = e,
+			.vec = (uintptr_t)buf,
+			.vec_len = sizeof(buf) / sizeof(*buf),
+			.category_inverted = PAGE_IS_PFNZERO,
+			.category_mask = PAGE_IS_WRITTEN | PAGE_IS_PRESENT | PAGE_IS_PFNZERO,
+			.return_mask = PAGE_IS_PRESENT,
+		};
+		int r = ww__pagemap_scan(p->pagemap, &a);
+
+		if (r < 0)
+			return r;
+		for (int i = 0; i < r; i++) {
+			for (uintptr_t c = buf[i].start; c < buf[i].end; c += ZBUF_PAGES * ps) {
+				size_t n = (buf[i].end - c) / ps < ZBUF_PAGES ?
+						   (buf[i].end - c) / ps :
+						   ZBUF_PAGES;
+				struct iovec l = { p->zbuf, n * ps }, rv = { (void *)c, n * ps };
+
+				if (process_vm_readv(pid, &l, 1, &rv, 1, 0) != (ssize_t)(n * ps))
+					continue;
+				for (size_t k = 0; k < n; k++) {
+					uintptr_t pg = c + k * ps;
+					struct iovec l1 = { p->zbuf, ps }, r1 = { (void *)pg, ps };
+
+					if (armed_test(p, pg) ||
+					    !all_zero((unsigned char *)p->zbuf + k * ps, ps))
+						continue;
+					if (ww__uffd_wp(p->uffd, pg, pg + ps, true))
+						continue;
+					if (process_vm_readv(pid, &l1, 1, &r1, 1, 0) !=
+						    (ssize_t)ps ||
+					    !all_zero(p->zbuf, ps))
+						ww__uffd_wp(p->uffd, pg, pg + ps, false);
+				}
+			}
+		}
+		if (a.walk_end <= pos)
+			return -EIO;
+		pos = a.walk_end;
+	}
+	return 0;
+}
+
 /* The first page of [s, e) whose armed bit is v, or e. */
 static uintptr_t armed_find(struct pms *p, uintptr_t s, uintptr_t e, bool v)
 {
-	size_t ps = ww__page_size();
-
-	for (; s < e; s += ps) {
-		struct leaf *l = leaf_get(p, s, false);
-		size_t i = (s & (LEAF_SIZE - 1)) / ps;
-		bool bit = l && (l->bits[i / 64] & (1ull << (i % 64)));
-
-		if (bit == v)
+	for (; s < e; s += ww__page_size())
+		if (armed_test(p, s) == v)
 			return s;
-	}
 	return e;
+}
+
+static bool armed_test(struct pms *p, uintptr_t a)
+{
+	struct leaf *l = leaf_get(p, a, false);
+	size_t i = (a & (LEAF_SIZE - 1)) / ww__page_size();
+
+	return l && (l->bits[i / 64] & (1ull << (i % 64)));
 }
 
 /* Move [s, e), inside one 2 MiB stretch whose page table exists now (a page
@@ -540,6 +623,15 @@ static int promote(struct pms *p, uintptr_t s, uintptr_t e)
 			pos = a.walk_end;
 		}
 		pos = armed_find(p, end, e, false);
+	}
+	/* Holes carry markers now, so a read cannot bring in a page without
+	 * the wp bit any more: arm the ones it brought in before, which the
+	 * fast path would read as written. */
+	if (!zero_page_kernel()) {
+		int err = arm_zero_pages(p, s, e);
+
+		if (err)
+			return err;
 	}
 	if (mk_add(p, s, e))
 		return -ENOMEM; /* stays sparse: still exact, only slower */
@@ -817,6 +909,15 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 			ng = 1;
 			a.walk_end = (uintptr_t)gone[gi].iov_base + gone[gi].iov_len;
 		} else {
+			/* Where reads bring in fresh pages, arm those first:
+			 * they are not writes. */
+			if (!zero_page_kernel()) {
+				err = arm_zero_pages(p, pos, lim);
+				if (err < 0 && !n)
+					return err == -EPERM ? -EFAULT : err;
+				if (err < 0)
+					break;
+			}
 			/* populated, not write-protected, not the zero page */
 			a = (struct pm_scan_arg){
 				.size = sizeof(a),
@@ -1082,7 +1183,7 @@ static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
 	size_t kps;
 	int err = ww__vma_page_size(p->pid, addr, &kps, &thp);
 
-	if (!err && thp && sparse_ok() && ww__thp_size() > *bytes)
+	if (!err && thp && zero_page_kernel() && ww__thp_size() > *bytes)
 		*bytes = ww__thp_size();
 	return err;
 }
