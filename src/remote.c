@@ -336,7 +336,8 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 	}
 	fixed = saved;
 	nr_in = ww__regs_in_syscall(&saved);
-	if (ww__regs_restart_fixup(&fixed) && sigmask_syscall(nr_in)) {
+	if (ww__regs_restart_fixup(&fixed) &&
+	    (WW_INJECT_RESTART_AT_ENTRY || sigmask_syscall(nr_in))) {
 		/* see step_to_entry(); the rewound registers re-execute
 		 * whichever syscall it is entering */
 		err = step_to_entry(pid);
@@ -556,7 +557,7 @@ int ww__remote_check(pid_t pid, char *why, size_t whylen)
 	if (ww__inject_supported())
 		return ww__why(why, whylen, -EOPNOTSUPP,
 			       "getting a userfaultfd out of another process is implemented "
-			       "for x86-64 only so far");
+			       "for x86-64 and aarch64 only");
 	if (pid <= 0)
 		return ww__why(why, whylen, -EINVAL, "bad process id %d", (int)pid);
 	if (kill(pid, 0) < 0 && errno == ESRCH)
@@ -629,7 +630,8 @@ static uintptr_t find_insn(pid_t pid)
 	local = (struct iovec){ buf, len };
 	remote = (struct iovec){ (void *)base, len };
 	n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-	for (ssize_t i = 0; n > 0 && i + (ssize_t)ww__syscall_insn_len <= n; i++) {
+	for (ssize_t i = 0; n > 0 && i + (ssize_t)ww__syscall_insn_len <= n;
+	     i += WW_INJECT_INSN_ALIGN) {
 		if (!memcmp(buf + i, ww__syscall_insn, ww__syscall_insn_len)) {
 			free(buf);
 			return base + (uintptr_t)i;
