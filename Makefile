@@ -40,7 +40,7 @@ test: build
 # The suite on a second kernel (Debian 12's 6.1, booted under qemu) and on
 # this one: a kernel x backend x test matrix; fails on any failure.
 test-kernels:
-	@scripts/deps.sh qemu-system-x86 busybox-static cpio e2fsprogs
+	@scripts/deps.sh qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross busybox-static cpio e2fsprogs
 	tests/vm/run.sh
 
 # Every benchmark, side by side, a few minutes; not part of `make test`.

@@ -79,7 +79,7 @@ KERNELS=${WW_VM_KERNELS:-amd64:6.1 amd64:6.12 amd64:7.3 arm64:6.1 arm64:6.12 arm
 # discard oracle (WW_VM_EXCLUDE).
 VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|read_not_write|opts|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
 VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped"
-VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+|remote/[a-z-]+"
+VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+|remote/[a-z-]+|remote-fallback"
 mkdir -p "$CACHE"
 
 say() { printf '[vm] %s\n' "$*" >&2; }
