@@ -198,15 +198,21 @@ def main():
 
     if md:
         with open(md, "w") as f:
-            f.write("| kernel | arch | " + " | ".join(BACKENDS) + " | other tests | AUTO picks |\n")
-            f.write("|---|---|" + "---|" * len(BACKENDS) + "---|---|\n")
+            f.write("| kernel | arch | " + " | ".join(BACKENDS) +
+                    " | remote suite | other tests | AUTO picks |\n")
+            f.write("|---|---|" + "---|" * len(BACKENDS) + "---|---|---|\n")
             for c in cols:
                 cells = []
                 for b in BACKENDS:
                     s, reason = backend_summary(c, b)
-                    cells.append(s + (f": {short_reason(reason)}" if reason and s.startswith("skip") else ""))
-                o = [c.cells[n] for n in c.order if backend_of(n)[1] == "-"]
-                cells.append(f"{o.count('pass')} pass, {o.count('skip')} skip, {o.count('fail')} fail")
+                    # the reason up to its parenthesis: the table stays readable
+                    why = short_reason(reason).split(" (")[0]
+                    cells.append(s + (f": {why}" if reason and s.startswith("skip") else ""))
+                for remote in (True, False):
+                    o = [c.cells[n] for n in c.order if backend_of(n)[1] == "-" and
+                         n.startswith("remote/") == remote]
+                    cells.append(f"{o.count('pass')} pass, {o.count('skip')} skip, "
+                                 f"{o.count('fail')} fail")
                 arch = "x86-64" if c.host else ARCH.get(c.label.split("-")[0], "?")
                 auto = c.probe_json.get("auto", "?") if c.probe_json else "?"
                 f.write(f"| {c.release or c.label + ' (did not boot)'} | {arch} | "
