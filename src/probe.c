@@ -15,6 +15,7 @@
 
 #include "backend/backend.h"
 #include "internal.h"
+#include "remote.h"
 #include "sys/sys.h"
 
 static const char *const backend_names[WW_BACKEND_COUNT] = {
@@ -68,7 +69,9 @@ static int probe_one(enum ww_backend b, pid_t pid, char *why, size_t whylen)
 		if (!(ops->caps & WW_CAP_REMOTE))
 			return ww__why(why, whylen, -EOPNOTSUPP, "%s cannot track another process",
 				       ops->name);
-		return ops->probe(pid, why, whylen);
+		/* what is wrong with the process, before what is missing here */
+		err = ww__remote_target(pid, why, whylen);
+		return err ? err : ops->probe(pid, why, whylen);
 	}
 	pthread_mutex_lock(&probe_lock);
 	if (!c->state) {
@@ -86,14 +89,40 @@ static int probe_one(enum ww_backend b, pid_t pid, char *why, size_t whylen)
 	return err;
 }
 
+/* How much an error says about the process watched rather than about this
+ * kernel (higher: more): the one AUTO reports when nothing works for it. */
+static int target_rank(int err)
+{
+	switch (err) {
+	case -ESRCH:
+		return 4;
+	case -EPERM:
+	case -EACCES:
+		return 3;
+	case -EBUSY:
+	case -ETIMEDOUT:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
 static int pick_auto(pid_t pid, char *why, size_t whylen)
 {
+	char best_why[256] = "";
+	int best = 0;
 	const char *forced = secure_getenv("WRITEWATCH_BACKEND");
 	const enum ww_backend *order = pid ? auto_remote : auto_local;
 	size_t n = pid ? sizeof(auto_remote) / sizeof(*order) : sizeof(auto_local) / sizeof(*order);
 	enum ww_backend b;
 	int err;
 
+	if (pid) {
+		/* a missing process or a kernel thread is that, on any kernel */
+		err = ww__remote_target(pid, why, whylen);
+		if (err)
+			return err;
+	}
 	if (forced && *forced && strcmp(forced, "auto")) {
 		if (ww_backend_from_name(forced, &b) < 0)
 			return ww__why(why, whylen, -EINVAL,
@@ -105,11 +134,22 @@ static int pick_auto(pid_t pid, char *why, size_t whylen)
 		return (int)b;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (probe_one(order[i], pid, NULL, 0) == 0) {
+		char one[256] = "";
+
+		err = probe_one(order[i], pid, one, sizeof(one));
+		if (err == 0) {
 			ww__why(why, whylen, 0, "%s", backend_names[order[i]]);
 			return (int)order[i];
 		}
+		/* For another process, what is wrong with it or with our
+		 * permission over it beats "not supported": ESRCH, EPERM. */
+		if (pid && target_rank(err) > target_rank(best)) {
+			best = err == -EACCES ? -EPERM : err;
+			snprintf(best_why, sizeof(best_why), "%s", one);
+		}
 	}
+	if (best)
+		return ww__why(why, whylen, best, "%s", best_why);
 	return ww__why(why, whylen, -EOPNOTSUPP, "no write-tracking mechanism works here%s",
 		       pid ? " for another process" : "");
 }

@@ -121,6 +121,23 @@ bool ww__regs_restart_fixup(ww__regs *r)
 	return true;
 }
 
+/* Not on arm64: a syscall that returned -EINTR has put it in x0, where its
+ * first argument was, and the kernel's copy (orig_x0) is in no regset. The
+ * stop comes after the return, so ww__regs_in_syscall() already says -1 for
+ * such a tracee and the caller leaves its EINTR (docs/remote.md). */
+bool ww__regs_eintr_to_restart(ww__regs *r)
+{
+	(void)r;
+	return false;
+}
+
+/* x0-x5; x0 is the first argument only at a syscall-entry stop or on
+ * registers the kernel rewound for a restart (see the top of this file). */
+unsigned long ww__regs_arg(const ww__regs *r, int i)
+{
+	return i >= 0 && i < 6 ? (unsigned long)r->r.regs[i] : 0;
+}
+
 void ww__regs_syscall(ww__regs *r, uintptr_t insn, long nr, const unsigned long args[6])
 {
 	r->r.pc = insn;

@@ -28,6 +28,11 @@ Cases (one behaviour each; exit 0 pass, 1 fail, 77 skip with the reason):
   churn       run on a target that forks, mremaps, mmaps, munmaps and execs:
               each mapping's writes are reported (exactly, for these), the
               session ends with "exec" and says so.
+  errors      attach to a process that does not exist, to a kernel thread and
+              (root only) as an unprivileged user to a root process: the first
+              line names the error about the process (No such process, Invalid
+              argument with "kernel thread", Operation not permitted), not
+              "Operation not supported" (issue 16 item 9); exit 1.
 """
 import json
 import os
@@ -216,6 +221,45 @@ def case_permission():
     check(t.quit() == 0, "target exit status changed")
 
 
+def case_errors():
+    def first_line(cmd):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        print("stderr:", r.stderr.strip())
+        check(r.returncode == 1, "exit status %d, not 1" % r.returncode)
+        return r.stderr.splitlines()[0] if r.stderr else "", r.stderr
+
+    # a pid that existed and was reaped
+    p = subprocess.Popen(["true"])
+    p.wait()
+    try:
+        os.kill(p.pid, 0)
+        gone = False
+    except ProcessLookupError:
+        gone = True
+    if gone:
+        line, _ = first_line([WW, "attach", "-d", "1", str(p.pid)])
+        check("No such process" in line, "missing process: " + line)
+    kthread = None
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if int(st[st.rindex(")") + 2:].split()[6]) & 0x00200000:
+            kthread = d
+            break
+    if kthread:
+        line, err = first_line([WW, "attach", "-d", "1", kthread])
+        check("Invalid argument" in line and "kernel thread" in err, "kernel thread: " + line)
+    if os.geteuid() == 0:
+        t = Target()
+        line, _ = first_line(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", WW,
+                              "attach", "-d", "1", str(t.p.pid)])
+        check("Operation not permitted" in line, "permission: " + line)
+        check(t.quit() == 0, "target exit status changed")
+
+
 def reap_others(keep):
     """Wait for every child but keep: an injection helper orphaned by the
     kill is reparented to us (we are a subreaper) and may still attach."""
@@ -350,5 +394,5 @@ def case_churn():
 probe()
 {"exact": case_exact, "attach": case_attach, "sigint": case_sigint,
  "permission": case_permission, "churn": case_churn, "kill": case_kill,
- "runkill": case_runkill, "svg": case_svg}[CASE]()
+ "runkill": case_runkill, "svg": case_svg, "errors": case_errors}[CASE]()
 print("ok:", CASE)
