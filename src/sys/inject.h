@@ -31,16 +31,20 @@ typedef struct user_regs_struct ww__regs;
 #define WW_INJECT_ARCH "x86-64"
 #define WW_INJECT_INSN_ALIGN 1
 #define WW_INJECT_RESTART_AT_ENTRY 0
+#define WW_INJECT_NOTE_BLOCKED 0
 #elif defined(__aarch64__)
 #include <sys/user.h>
 typedef struct {
 	struct user_regs_struct r; /* NT_PRSTATUS: x0-x30, sp, pc, pstate */
 	int syscallno; /* NT_ARM_SYSTEM_CALL: the syscall being run, or -1 */
 	bool at_svc; /* pc points at `svc #0` (read by ww__regs_get) */
+	long eintr_nr; /* a call that returned -EINTR here, or -1 */
+	unsigned long eintr_args[6]; /* and its arguments */
 } ww__regs;
 #define WW_INJECT_ARCH "aarch64"
 #define WW_INJECT_INSN_ALIGN 4
 #define WW_INJECT_RESTART_AT_ENTRY 1
+#define WW_INJECT_NOTE_BLOCKED 1
 #else
 typedef struct {
 	unsigned long unused;
@@ -48,6 +52,7 @@ typedef struct {
 #define WW_INJECT_ARCH NULL
 #define WW_INJECT_INSN_ALIGN 1
 #define WW_INJECT_RESTART_AT_ENTRY 0
+#define WW_INJECT_NOTE_BLOCKED 0
 #endif
 
 /* The syscall instruction's bytes (empty when not supported). */
@@ -83,6 +88,26 @@ bool ww__regs_eintr_to_restart(ww__regs *r);
 
 /* Argument i (0-5) of the syscall the tracee is inside. */
 unsigned long ww__regs_arg(const ww__regs *r, int i);
+
+/* What /proc/PID/syscall said just before the stop (WW_INJECT_NOTE_BLOCKED):
+ * the call the tracee was blocked in (nr, -1 if none), its arguments and the
+ * pc after its syscall instruction. An architecture whose registers lose the
+ * first argument of a call that returned (arm64) keeps them when the
+ * registers show that very call returning -EINTR, so that
+ * ww__regs_in_syscall(), ww__regs_arg() and ww__regs_eintr_to_restart() work
+ * there as on x86-64. Elsewhere it does nothing. */
+#if WW_INJECT_NOTE_BLOCKED
+void ww__regs_note_blocked(ww__regs *r, long nr, const unsigned long args[6], uintptr_t pc);
+#else
+static inline void ww__regs_note_blocked(ww__regs *r, long nr, const unsigned long args[6],
+					 uintptr_t pc)
+{
+	(void)r;
+	(void)nr;
+	(void)args;
+	(void)pc;
+}
+#endif
 
 /* Registers of a tracee at a syscall-entry stop, rewritten so that
  * restoring them (after other syscalls ran) executes that syscall afresh. */

@@ -77,6 +77,7 @@ int ww__regs_get(pid_t tid, ww__regs *r)
 		return -errno;
 	r->syscallno = scno;
 	r->at_svc = !(r->r.pstate & PSR_MODE32_BIT) && svc_at(tid, r->r.pc);
+	r->eintr_nr = -1;
 	return 0;
 }
 
@@ -106,7 +107,7 @@ long ww__regs_in_syscall(const ww__regs *r)
 	 * it, which comes to the same): the number is still in x8. */
 	if (r->at_svc)
 		return (long)r->r.regs[8];
-	return -1;
+	return r->eintr_nr; /* returned -EINTR (ww__regs_note_blocked), or -1 */
 }
 
 bool ww__regs_restart_fixup(ww__regs *r)
@@ -121,21 +122,46 @@ bool ww__regs_restart_fixup(ww__regs *r)
 	return true;
 }
 
-/* Not on arm64: a syscall that returned -EINTR has put it in x0, where its
- * first argument was, and the kernel's copy (orig_x0) is in no regset. The
- * stop comes after the return, so ww__regs_in_syscall() already says -1 for
- * such a tracee and the caller leaves its EINTR (docs/remote.md). */
-bool ww__regs_eintr_to_restart(ww__regs *r)
+void ww__regs_note_blocked(ww__regs *r, long nr, const unsigned long args[6], uintptr_t pc)
 {
-	(void)r;
-	return false;
+	/* The same call, just returned with -EINTR: x8 still holds its
+	 * number and pc is where /proc said it would return to. (The tracee
+	 * could have left that call and entered it again at the same place
+	 * between the read and the stop: then its first argument may differ.
+	 * A loop calling it again with another first argument at the same
+	 * instruction, within those microseconds, is the price.) */
+	if (nr < 0 || r->syscallno >= 0 || r->at_svc || (long)r->r.regs[0] != -EINTR ||
+	    r->r.regs[8] != (unsigned long long)nr || r->r.pc != pc)
+		return;
+	r->eintr_nr = nr;
+	for (int i = 0; i < 6; i++)
+		r->eintr_args[i] = args[i];
 }
 
-/* x0-x5; x0 is the first argument only at a syscall-entry stop or on
- * registers the kernel rewound for a restart (see the top of this file). */
+/* A call that returned -EINTR has put it in x0, where its first argument
+ * was, and no regset holds the kernel's copy (orig_x0): only a call noted by
+ * ww__regs_note_blocked() can be rebuilt. Rebuilt means re-executing it
+ * afresh, the arm64 kernel's own restart (see the top of this file). */
+bool ww__regs_eintr_to_restart(ww__regs *r)
+{
+	if (r->eintr_nr < 0 || (long)r->r.regs[0] != -EINTR)
+		return false;
+	r->r.regs[0] = r->eintr_args[0]; /* x1-x5 survive a syscall */
+	r->r.pc -= 4;
+	r->syscallno = -1;
+	r->at_svc = true;
+	r->eintr_nr = -1;
+	return true;
+}
+
+/* x0-x5; for a call noted as returned with -EINTR, its arguments. */
 unsigned long ww__regs_arg(const ww__regs *r, int i)
 {
-	return i >= 0 && i < 6 ? (unsigned long)r->r.regs[i] : 0;
+	if (i < 0 || i >= 6)
+		return 0;
+	if (r->eintr_nr >= 0)
+		return r->eintr_args[i];
+	return (unsigned long)r->r.regs[i];
 }
 
 void ww__regs_syscall(ww__regs *r, uintptr_t insn, long nr, const unsigned long args[6])

@@ -190,14 +190,6 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "stopped"))
 		return stopped(argv[1]);
-#if defined(__aarch64__)
-	/* src/sys/inject_aarch64.c: on arm64 the stop comes after the call
-	 * returned EINTR into x0, its first argument's place, and no regset
-	 * holds the kernel's copy: such calls keep their EINTR there. */
-	printf("SKIP: arm64: a call our stop fails with EINTR is not restarted (its first "
-	       "argument is gone from the registers, docs/remote.md)\n");
-	return SKIP;
-#endif
 	if (!strcmp(argv[2], "splice"))
 		return unrestarted(argv[1], argv[2], SYS_splice);
 	if (!strncmp(argv[2], "uring", 5) && uring_here())

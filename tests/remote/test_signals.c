@@ -115,16 +115,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "target handled %ld of %d signals\n", got, SIGNALS);
 		return 1;
 	}
-#if defined(__aarch64__)
-	/* arm64 cannot restart a call our stop failed with EINTR (see
-	 * src/sys/inject_aarch64.c): those EINTRs are expected there. */
-	if (unexplained)
-		printf("arm64: %ld EINTRs from our stops, not restarted there "
-		       "(docs/remote.md)\n",
-		       unexplained);
-#else
 	CHECK_EQ(unexplained, 0);
-#endif
 	sig_state(tg.pid, after, sizeof(after));
 	if (strcmp(before, after)) {
 		fprintf(stderr, "signal state changed:\n%s---\n%s", before, after);
