@@ -37,10 +37,11 @@ test: build
 	tests/install/check.sh $(BUILD) || true
 	python3 tests/summary.py $(BUILD)
 
-# The suite on a second kernel (Debian 12's 6.1, booted under qemu) and on
-# this one: a kernel x backend x test matrix; fails on any failure.
+# The suite on six Debian kernels booted under qemu (x86-64 and arm64, 6.1,
+# 6.12, 7.3) and on this one: a kernel x arch x backend x test matrix;
+# fails on any failure (README, "Tested kernels"). Downloads the kernels.
 test-kernels:
-	@scripts/deps.sh qemu-system-x86 busybox-static cpio e2fsprogs
+	@scripts/deps.sh qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross busybox-static cpio e2fsprogs
 	tests/vm/run.sh
 
 # Every benchmark, side by side, a few minutes; not part of `make test`.

@@ -220,6 +220,68 @@ static void proc_path(char *buf, pid_t pid, const char *mid, unsigned long n, co
 	buf[at] = '\0';
 }
 
+/*
+ * The call the thread pid is blocked in, from /proc/PID/syscall ("nr a0 ..
+ * a5 sp pc", hexadecimal after nr): its number (-1 if none or unreadable),
+ * arguments and the pc after its syscall instruction. Async-signal-safe.
+ * Read before the stop, for architectures whose registers lose a returned
+ * call's first argument (see ww__regs_note_blocked()).
+ */
+static long blocked_call(pid_t pid, unsigned long args[6], uintptr_t *pc)
+{
+	char path[96], text[256];
+	unsigned long v[9] = { 0 };
+	ssize_t n;
+	long nr = 0;
+	int fd, k = -1;
+	bool neg = false, any = false;
+
+	proc_path(path, pid, "", 0, "/syscall");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, text, sizeof(text) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	text[n] = '\0';
+	for (char *p = text; *p && k < 9; p++) {
+		if (*p == ' ' || *p == '\n') {
+			if (!any)
+				return -1;
+			k++;
+			any = false;
+			continue;
+		}
+		if (k < 0) { /* the number, decimal */
+			if (*p == '-' && !any)
+				neg = true;
+			else if (*p >= '0' && *p <= '9')
+				nr = nr * 10 + (*p - '0');
+			else
+				return -1; /* "running" */
+			any = true;
+		} else if (*p == 'x' && v[k] == 0) {
+			continue; /* the 0x prefix */
+		} else {
+			int d = *p >= '0' && *p <= '9' ? *p - '0' :
+				*p >= 'a' && *p <= 'f' ? *p - 'a' + 10 :
+							 -1;
+
+			if (d < 0)
+				return -1;
+			v[k] = v[k] << 4 | (unsigned long)d;
+			any = true;
+		}
+	}
+	if (neg || k < 8)
+		return -1;
+	for (int i = 0; i < 6; i++)
+		args[i] = v[i];
+	*pc = (uintptr_t)v[7];
+	return nr;
+}
+
 static bool fd_is_socket(pid_t pid, unsigned long fd)
 {
 	char path[96], link[16];
@@ -539,8 +601,9 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 	bool masked = false, at_entry = false, other = false, eintr = false, stopped = false;
 	struct held held = { 0 };
 	int err, pidfd;
-	long nr_in, fd = -1, rc;
-	unsigned long a[6] = { 0 };
+	long nr_in, fd = -1, rc, bl_nr = -1;
+	unsigned long a[6] = { 0 }, bl_args[6] = { 0 };
+	uintptr_t bl_pc = 0;
 
 	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
 		res.err = -errno;
@@ -548,6 +611,8 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		res.restored = 1;
 		return res;
 	}
+	if (WW_INJECT_NOTE_BLOCKED)
+		bl_nr = blocked_call(pid, bl_args, &bl_pc);
 	if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) < 0) {
 		res.err = -errno;
 		res.stage = ST_INTERRUPT;
@@ -573,6 +638,7 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		res.stage = ST_ARCH;
 		goto detach;
 	}
+	ww__regs_note_blocked(&saved, bl_nr, bl_args, bl_pc);
 	nr_in = ww__regs_in_syscall(&saved);
 	/* Interrupted by our stop alone, in a call that then fails with EINTR
 	 * instead of restarting (see stop_eintr_syscall): it is restarted like
@@ -597,8 +663,9 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		}
 	}
 	fixed = saved;
-	if ((ww__regs_restart_fixup(&fixed) || (ww__regs_result(&saved) == -EINTR && !stopped)) &&
-	    sigmask_syscall(nr_in)) {
+	if ((ww__regs_restart_fixup(&fixed) &&
+	     (WW_INJECT_RESTART_AT_ENTRY || sigmask_syscall(nr_in))) ||
+	    (ww__regs_result(&saved) == -EINTR && !stopped && sigmask_syscall(nr_in))) {
 		/* see step_to_entry(); the rewound registers re-execute
 		 * whichever syscall it is entering. An EINTR that was not
 		 * ours leaves the saved mask to restore too: the tracee then
@@ -872,7 +939,7 @@ int ww__remote_check(pid_t pid, char *why, size_t whylen)
 	if (ww__inject_supported())
 		return ww__why(why, whylen, -EOPNOTSUPP,
 			       "getting a userfaultfd out of another process is implemented "
-			       "for x86-64 only so far");
+			       "for x86-64 and aarch64 only");
 	err = ww__remote_target(pid, why, whylen);
 	if (err)
 		return err;
@@ -944,7 +1011,8 @@ static uintptr_t find_insn(pid_t pid)
 	local = (struct iovec){ buf, len };
 	remote = (struct iovec){ (void *)base, len };
 	n = process_vm_readv(pid, &local, 1, &remote, 1, 0);
-	for (ssize_t i = 0; n > 0 && i + (ssize_t)ww__syscall_insn_len <= n; i++) {
+	for (ssize_t i = 0; n > 0 && i + (ssize_t)ww__syscall_insn_len <= n;
+	     i += WW_INJECT_INSN_ALIGN) {
 		if (!memcmp(buf + i, ww__syscall_insn, ww__syscall_insn_len)) {
 			free(buf);
 			return base + (uintptr_t)i;

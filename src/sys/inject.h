@@ -7,15 +7,10 @@
  * that simply re-execute that syscall when restored. One file per
  * architecture implements this; src/sys/inject_none.c says "not supported".
  *
- * aarch64 plan (not built yet): registers through PTRACE_GETREGSET/SETREGSET
- * with NT_PRSTATUS (struct user_pt_regs), the instruction is `svc #0`
- * (0xd4000001, searched for in the vDSO like x86-64's `syscall`), number in
- * x8, arguments x0-x5, result in x0. Restart: the kernel keeps the original
- * x0 in orig_x0, which ptrace reaches only through NT_ARM_SYSTEM_CALL; an
- * interrupted syscall (x0 = -ERESTART*) is restored as pc -= 4 and x0 =
- * orig_x0 (read from the saved x0 before the syscall clobbered it: the
- * syscall-entry stop shows it), and NT_ARM_SYSTEM_CALL set to -1 while the
- * injected syscalls run so the kernel's own restart logic stays out of it.
+ * aarch64 (inject_aarch64.c): registers through PTRACE_GETREGSET/SETREGSET
+ * with NT_PRSTATUS, the syscall number the kernel is in through
+ * NT_ARM_SYSTEM_CALL, the instruction `svc #0`; the kernel rewinds an
+ * interrupted syscall before a ptrace stop can see it (see that file).
  */
 #ifndef WW_SYS_INJECT_H
 #define WW_SYS_INJECT_H
@@ -25,15 +20,39 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* WW_INJECT_INSN_ALIGN: where the syscall instruction may start.
+ * WW_INJECT_RESTART_AT_ENTRY: 1 when an interrupted syscall must always be
+ * let run to its entry stop before injecting (ww__regs_restart_fixup() can
+ * not tell everything the kernel's restart would do), not only for the
+ * calls with a temporary signal mask. */
 #if defined(__x86_64__)
 #include <sys/user.h>
 typedef struct user_regs_struct ww__regs;
 #define WW_INJECT_ARCH "x86-64"
+#define WW_INJECT_INSN_ALIGN 1
+#define WW_INJECT_RESTART_AT_ENTRY 0
+#define WW_INJECT_NOTE_BLOCKED 0
+#elif defined(__aarch64__)
+#include <sys/user.h>
+typedef struct {
+	struct user_regs_struct r; /* NT_PRSTATUS: x0-x30, sp, pc, pstate */
+	int syscallno; /* NT_ARM_SYSTEM_CALL: the syscall being run, or -1 */
+	bool at_svc; /* pc points at `svc #0` (read by ww__regs_get) */
+	long eintr_nr; /* a call that returned -EINTR here, or -1 */
+	unsigned long eintr_args[6]; /* and its arguments */
+} ww__regs;
+#define WW_INJECT_ARCH "aarch64"
+#define WW_INJECT_INSN_ALIGN 4
+#define WW_INJECT_RESTART_AT_ENTRY 1
+#define WW_INJECT_NOTE_BLOCKED 1
 #else
 typedef struct {
 	unsigned long unused;
 } ww__regs;
 #define WW_INJECT_ARCH NULL
+#define WW_INJECT_INSN_ALIGN 1
+#define WW_INJECT_RESTART_AT_ENTRY 0
+#define WW_INJECT_NOTE_BLOCKED 0
 #endif
 
 /* The syscall instruction's bytes (empty when not supported). */
@@ -69,6 +88,26 @@ bool ww__regs_eintr_to_restart(ww__regs *r);
 
 /* Argument i (0-5) of the syscall the tracee is inside. */
 unsigned long ww__regs_arg(const ww__regs *r, int i);
+
+/* What /proc/PID/syscall said just before the stop (WW_INJECT_NOTE_BLOCKED):
+ * the call the tracee was blocked in (nr, -1 if none), its arguments and the
+ * pc after its syscall instruction. An architecture whose registers lose the
+ * first argument of a call that returned (arm64) keeps them when the
+ * registers show that very call returning -EINTR, so that
+ * ww__regs_in_syscall(), ww__regs_arg() and ww__regs_eintr_to_restart() work
+ * there as on x86-64. Elsewhere it does nothing. */
+#if WW_INJECT_NOTE_BLOCKED
+void ww__regs_note_blocked(ww__regs *r, long nr, const unsigned long args[6], uintptr_t pc);
+#else
+static inline void ww__regs_note_blocked(ww__regs *r, long nr, const unsigned long args[6],
+					 uintptr_t pc)
+{
+	(void)r;
+	(void)nr;
+	(void)args;
+	(void)pc;
+}
+#endif
 
 /* Registers of a tracee at a syscall-entry stop, rewritten so that
  * restoring them (after other syscalls ran) executes that syscall afresh. */

@@ -1,62 +1,85 @@
 #!/usr/bin/env bash
-# Run the whole test suite on a second kernel, Debian 12's 6.1 cloud kernel,
-# under qemu (TCG), and on this host's kernel, and print a kernel x backend x
-# test matrix of pass/skip/fail. Exits non-zero if any test failed anywhere,
-# if the VM did not finish, or if a backend expected to work on a kernel was
-# skipped there (a skip is never a pass).
+# Run the whole test suite on the kernels our users run, each booted under
+# qemu (TCG, no KVM needed), and on this host's kernel, and print one
+# kernel x arch x backend x test matrix of pass/skip/fail. Exits non-zero if
+# any test failed anywhere, if a VM did not boot or did not finish, or if a
+# backend was skipped where the probe says it works or where the table
+# below says it must.
 #
-# The 6.1 kernel has synchronous uffd-wp (without WP_UNPOPULATED) and
-# soft-dirty but no PAGEMAP_SCAN: the kernel these machines run has no
-# soft-dirty, so this is where the soft-dirty backend and uffd-wp's pre-6.4
-# path are really tested.
+#   VM (WW_VM_KERNELS)  kernel, from Debian's archive       backends that must run
+#   amd64:6.1           bookworm-security, 6.1 cloud        uffd-wp soft-dirty mprotect
+#   amd64:6.12          bookworm-security, 6.12 cloud       all four
+#   amd64:7.3           trixie-backports, 7.3 cloud         all four
+#   arm64:6.1           bookworm-security, 6.1 cloud        mprotect
+#   arm64:6.12          bookworm-security, 6.12 cloud       pagemap-scan uffd-wp mprotect
+#   arm64:7.3           trixie-backports, 7.3 cloud         pagemap-scan uffd-wp mprotect
 #
-# Steps: apt-get download the kernel package (cached in .vm-cache/), dpkg -x
-# it; build the library, tests and tool statically (.vm-cache/build-static);
-# pack them with busybox-static into an initramfs whose /init runs
+# 6.1 has synchronous uffd-wp (x86-64 only: arm64 got it in 6.10) and
+# soft-dirty (x86-64 only, never arm64) but no PAGEMAP_SCAN; this host's
+# kernel has no soft-dirty, so the VMs are where soft-dirty, uffd-wp's
+# pre-6.4 path, arm64 and remote tracking on arm64 are really tested.
+#
+# Steps: resolve the newest package of each series with a private apt
+# configuration (.vm-cache/apt: its own sources list and state, so the
+# machine's apt setup is not touched and no `dpkg --add-architecture` is
+# needed), apt-get download it and busybox-static for arm64, dpkg -x them
+# (cached in .vm-cache/); build the library, tests and tool statically, for
+# x86-64 natively (.vm-cache/build-static) and for arm64 with
+# cross/aarch64-linux-gnu.ini (.vm-cache/build-static-arm64; named targets
+# only: a plain ninja of that build fails on the shared library); pack them
+# with busybox into one initramfs per arch whose /init runs
 # tests/vm/runtests.sh over the list `meson introspect --tests` gives; boot
-# it; parse the console.
+# each kernel (WW_VM_JOBS at a time); parse the consoles; tests/vm/matrix.py
+# prints the matrix. Without network the newest kernel of each series
+# already in the cache is used.
 #
 # Environment:
-#   WW_VM_KERNEL_PKG   kernel package (default: newest linux-image-6.1.0-*-cloud-amd64-unsigned)
-#   WW_VM_TIMEOUT      seconds the VM may run (default 840)
+#   WW_VM_KERNELS      arch:series list (default: the six above)
+#   WW_VM_KERNEL_PKG   a kernel package to boot for every amd64 entry
+#                      (with WW_VM_KERNELS=amd64:6.1, say)
+#   WW_VM_JOBS         VMs booted at once (default 2; each is one TCG vCPU)
+#   WW_VM_TIMEOUT      seconds each VM may run (default 1500)
 #   WW_VM_ORACLE_SECONDS  oracle duration inside the VM (default 1; TCG is slow)
 #   WW_VM_TIMEOUT_MULT    factor on each test's meson timeout in the VM (default 4)
-#   WW_VM_EXPECT       backends that must pass (not skip) in the VM
-#                      (default: "uffd-wp soft-dirty mprotect")
+#   WW_VM_EXPECT       backends that must run (not skip) in every VM,
+#                      instead of the table above
 #   WW_VM_HOST=0       skip the host column
 #   WW_VM_FILTER       extended regex: run only the tests whose names match
-#   WW_VM_ALL=1        every test in the VM (adds the remote suite, which
-#                      needs pagemap-scan and so skips on 6.1)
+#   WW_VM_SUITE=ci     the subset CI runs (VM_SUITE below) instead of every test
 #   WW_VM_EXCLUDE      extended regex: tests not run in the VM (default:
 #                      discard-oracle, whose fixed 200000 madvise rounds take
 #                      about 5 minutes under TCG; it runs on the host)
 #   WW_VM_SMP          vCPUs (default 1: under TCG a fault handed between two
 #                      vCPUs costs 10-50x more, uffd-wp tests took minutes)
+#   WW_VM_BENCH=1      also run `ww-bench --quick` once in each arm64 VM
+#                      (WWB lines in the console, printed at the end)
+#   WW_VM_OFFLINE=1    no apt-get update: use the package index as cached
 #
 # A disk file system for the file-backed memory kinds (kind/disk-file,
 # kind/private-file, life/dontneed-private-file): a fresh ext4 image made
-# here with mke2fs, attached as an NVMe disk (the cloud kernel has NVMe and
+# here with mke2fs, attached as an NVMe disk (the cloud kernels have NVMe and
 # ext4 built in, no modules needed), mounted at /mnt/disk in the VM and
 # named to the tests by MEMKIND_DIR. A VM that cannot mount it says so
 # (WWDISK line) and those tests skip, which the matrix counts as a problem.
-# Needs: qemu-system-x86, busybox-static, cpio, e2fsprogs, meson, ninja-build, gcc, apt.
+# Needs: qemu-system-x86, qemu-system-arm, gcc-aarch64-linux-gnu,
+# libc6-dev-arm64-cross, busybox-static, cpio, e2fsprogs, meson,
+# ninja-build, gcc, apt, network access to deb.debian.org (first run).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${WW_VM_CACHE:-$ROOT/.vm-cache}
-BUILD=$CACHE/build-static
-TIMEOUT=${WW_VM_TIMEOUT:-840}
+TIMEOUT=${WW_VM_TIMEOUT:-1500}
 ORACLE_SECONDS=${WW_VM_ORACLE_SECONDS:-1}
 TIMEOUT_MULT=${WW_VM_TIMEOUT_MULT:-4}
-EXPECT=${WW_VM_EXPECT:-uffd-wp soft-dirty mprotect}
-# What CI runs in the VM: the behavioural suite, the memory kinds
-# (tests/memkinds: kind, sparse, life), the win32 suite, reset_dropped and
-# the fuzz seed replay; about 45 s of VM time under TCG (measured). Not
-# here: the remote suite (needs pagemap-scan, all skips on 6.1) and the
+JOBS=${WW_VM_JOBS:-2}
+KERNELS=${WW_VM_KERNELS:-amd64:6.1 amd64:6.12 amd64:7.3 arm64:6.1 arm64:6.12 arm64:7.3}
+# The subset CI may run (WW_VM_SUITE=ci): the behavioural suite, the memory
+# kinds (tests/memkinds: kind, sparse, life), the win32 suite,
+# reset_dropped, the fuzz seed replay and the remote suite. Not here: the
 # discard oracle (WW_VM_EXCLUDE).
-VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|read_not_write|opts|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
+VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|read_not_write|opts|caps|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
 VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped"
-VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+"
+VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+|remote/[a-z-]+|remote-fallback"
 # the adversarial group's per-backend tests (issue 16): soft-dirty runs only here
 VM_SUITE="$VM_SUITE|hostile/[a-z0-9_]+"
 mkdir -p "$CACHE"
@@ -67,54 +90,145 @@ die() {
 	exit 1
 }
 
+# Backends that must run on a kernel (the table above; what the probe says
+# is checked as well, by matrix.py).
+expect_for() {
+	if [ -n "${WW_VM_EXPECT:-}" ]; then
+		echo "$WW_VM_EXPECT"
+		return
+	fi
+	case $1 in
+	amd64:6.1) echo "uffd-wp soft-dirty mprotect" ;;
+	amd64:*) echo "pagemap-scan uffd-wp soft-dirty mprotect" ;;
+	arm64:6.1) echo "mprotect" ;;
+	arm64:*) echo "pagemap-scan uffd-wp mprotect" ;;
+	esac
+}
+
 export PATH=$PATH:/sbin:/usr/sbin # mke2fs, for a user whose PATH lacks them
-for tool in qemu-system-x86_64 cpio meson ninja apt-get dpkg python3 mke2fs; do
-	command -v "$tool" >/dev/null || die "$tool not found (apt-get install qemu-system-x86 cpio meson ninja-build python3 e2fsprogs)"
+archs=$(for k in $KERNELS; do echo "${k%%:*}"; done | sort -u)
+need="cpio meson ninja apt-get dpkg python3 mke2fs"
+for a in $archs; do
+	case $a in
+	amd64) need="$need qemu-system-x86_64" ;;
+	arm64) need="$need qemu-system-aarch64 aarch64-linux-gnu-gcc" ;;
+	*) die "unknown arch $a in WW_VM_KERNELS (amd64, arm64)" ;;
+	esac
 done
-BUSYBOX=$(command -v busybox || true)
-[ -n "$BUSYBOX" ] && file -L "$BUSYBOX" 2>/dev/null | grep -q 'statically linked' ||
-	BUSYBOX=/bin/busybox
-[ -x "$BUSYBOX" ] || die "busybox not found (apt-get install busybox-static)"
+for tool in $need; do
+	command -v "$tool" >/dev/null ||
+		die "$tool not found (apt-get install qemu-system-x86 qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross cpio meson ninja-build python3 e2fsprogs busybox-static)"
+done
 
-# 1. The kernel.
-pkg=${WW_VM_KERNEL_PKG:-}
-if [ -z "$pkg" ]; then
-	pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' |
-		awk '{print $1}' | sort -V | tail -n 1)
+# 1. Kernels and arm64's busybox, through a private apt configuration.
+APTDIR=$CACHE/apt
+mkdir -p "$APTDIR"/state/lists/partial "$APTDIR"/cache/archives/partial \
+	"$APTDIR"/etc/sources.list.d "$APTDIR"/etc/preferences.d
+touch "$APTDIR/state/status"
+keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+cat >"$APTDIR/etc/sources.list" <<EOF
+deb [arch=amd64,arm64 signed-by=$keyring] http://deb.debian.org/debian-security bookworm-security main
+deb [arch=amd64,arm64 signed-by=$keyring] http://deb.debian.org/debian trixie-backports main
+deb [arch=arm64 signed-by=$keyring] http://deb.debian.org/debian bookworm main
+EOF
+cat >"$APTDIR/apt.conf" <<EOF
+Dir::State "$APTDIR/state";
+Dir::State::status "$APTDIR/state/status";
+Dir::Cache "$APTDIR/cache";
+Dir::Etc::SourceList "$APTDIR/etc/sources.list";
+Dir::Etc::SourceParts "$APTDIR/etc/sources.list.d";
+Dir::Etc::Preferences "$APTDIR/etc/preferences";
+Dir::Etc::PreferencesParts "$APTDIR/etc/preferences.d";
+APT::Architecture "amd64";
+APT::Architectures { "amd64"; "arm64"; };
+APT::Sandbox::User "root";
+Acquire::Languages "none";
+Acquire::Retries "3";
+EOF
+papt() { APT_CONFIG=$APTDIR/apt.conf "$@"; }
+online=0
+if [ "${WW_VM_OFFLINE:-0}" != 1 ]; then
+	if papt apt-get update -qq >"$CACHE/apt-update.log" 2>&1; then
+		online=1
+	else
+		say "apt-get update failed (no network?): using the kernels already in $CACHE"
+	fi
+fi
+
+# The package of the newest kernel of a series: 6.1 is linux-image-6.1.0-N,
+# 6.12 linux-image-6.12.N+deb12, later backports ship the image alone in
+# linux-binary-unsigned-X.Y.N+debNN.
+kernel_pkg() { # arch series
+	local a=$1 s=$2 re
+	case $s in
+	6.1) re="^linux-image-6\.1\.0-[0-9]+-cloud-$a-unsigned\$" ;;
+	*)
+		re="^(linux-image-${s//./\\.}\.[0-9]+\+deb[0-9]+-cloud-$a-unsigned"
+		re="$re|linux-binary-unsigned-${s//./\\.}\.[0-9]+\+deb[0-9]+-cloud-$a)\$"
+		;;
+	esac
+	papt apt-cache search --names-only "$re" 2>/dev/null | awk '{print $1}' | sort -V | tail -n 1
+}
+
+# Download and unpack package $1 for arch $2 into $CACHE/pkg/$1; prints the dir.
+fetch_pkg() {
+	local p=$1 a=$2 dir=$CACHE/pkg/$1 deb
+	if [ ! -d "$dir" ]; then
+		deb=$(ls "$CACHE/deb/${p}"_*_"$a".deb 2>/dev/null | tail -n 1 || true)
+		if [ -z "$deb" ]; then
+			say "downloading $p ($a)"
+			mkdir -p "$CACHE/deb"
+			(cd "$CACHE/deb" && papt apt-get download -q "$p:$a" >/dev/null 2>"$CACHE/deb/$p.err") ||
+				die "apt-get download $p:$a failed: $(tail -n 2 "$CACHE/deb/$p.err")"
+			deb=$(ls "$CACHE/deb/${p}"_*_"$a".deb | tail -n 1)
+		fi
+		rm -rf "$dir.tmp"
+		mkdir -p "$CACHE/pkg"
+		dpkg -x "$deb" "$dir.tmp"
+		mv "$dir.tmp" "$dir"
+	fi
+	echo "$dir"
+}
+
+# The kernel image of arch:series, as a path; cached kernels when offline.
+kernel_image() { # arch series
+	local a=$1 s=$2 pkg dir
+	pkg=
+	if [ "$a" = amd64 ] && [ -n "${WW_VM_KERNEL_PKG:-}" ]; then
+		pkg=$WW_VM_KERNEL_PKG
+	elif ls "$APTDIR"/state/lists/*_Packages* >/dev/null 2>&1; then
+		pkg=$(kernel_pkg "$a" "$s")
+	fi
 	if [ -z "$pkg" ]; then
-		apt-get update -qq || true
-		pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-cloud-amd64-unsigned$' |
-			awk '{print $1}' | sort -V | tail -n 1)
+		# offline and never indexed: the newest of the series in the cache
+		pkg=$(ls "$CACHE/pkg" 2>/dev/null | grep -E "^linux-(image|binary-unsigned)-${s//./\\.}[.-].*cloud-$a" |
+			sort -V | tail -n 1 || true)
 	fi
-	[ -n "$pkg" ] || die "no linux-image-6.1.0-*-cloud-amd64-unsigned package in the apt sources"
-fi
-kdir=$CACHE/$pkg
-if [ ! -d "$kdir/boot" ]; then
-	deb=$(ls "$CACHE/${pkg}"_*.deb 2>/dev/null | head -n 1 || true)
-	if [ -z "$deb" ]; then
-		say "downloading $pkg"
-		(cd "$CACHE" && apt-get download "$pkg" >/dev/null) ||
-			(apt-get update -qq && cd "$CACHE" && apt-get download "$pkg" >/dev/null) ||
-			die "apt-get download $pkg failed"
-		deb=$(ls "$CACHE/${pkg}"_*.deb | head -n 1)
-	fi
-	rm -rf "$kdir.tmp"
-	dpkg -x "$deb" "$kdir.tmp"
-	mv "$kdir.tmp" "$kdir"
-fi
-vmlinuz=$(ls "$kdir"/boot/vmlinuz-* | head -n 1)
-[ -f "$vmlinuz" ] || die "no vmlinuz in $pkg"
-say "kernel: $(basename "$vmlinuz")"
+	[ -n "$pkg" ] || return 1
+	dir=$(fetch_pkg "$pkg" "$a") || return 1
+	{ find "$dir/boot" "$dir/usr/lib/modules" -maxdepth 2 -name 'vmlinuz*' 2>/dev/null || true; } |
+		sort | head -n 1
+}
 
-# 2. Static test programs: the tests meson knows, built without the .so.
-if [ ! -f "$BUILD/build.ninja" ]; then
-	meson setup "$BUILD" "$ROOT" -Ddefault_library=static -Dc_link_args=-static \
-		-Dbench=false -Dbuildtype=debugoptimized >/dev/null
-fi
-ninja -C "$BUILD" build.ninja >/dev/null # pick up new tests before introspecting
-meson introspect --tests "$BUILD" >"$CACHE/tests.json"
-list=$CACHE/tests.list
-python3 - "$CACHE/tests.json" "$BUILD" "$TIMEOUT_MULT" >"$list" <<'EOF'
+# 2. Static test programs per arch: the tests meson knows, built without the .so.
+build_dir() { [ "$1" = amd64 ] && echo "$CACHE/build-static" || echo "$CACHE/build-static-$1"; }
+list_tests() { # arch -> $CACHE/tests-ARCH.list, and builds what it names
+	local a=$1 build list extra targets cross=()
+	build=$(build_dir "$a")
+	list=$CACHE/tests-$a.list
+	[ "$a" = arm64 ] && cross=(--cross-file "$ROOT/cross/aarch64-linux-gnu.ini")
+	if [ ! -f "$build/build.ninja" ]; then
+		meson setup "$build" "$ROOT" "${cross[@]}" -Ddefault_library=static -Dc_link_args=-static \
+			-Dbench="$([ "${WW_VM_BENCH:-0}" = 1 ] && echo true || echo false)" \
+			-Dbuildtype=debugoptimized >"$CACHE/setup-$a.log" 2>&1 ||
+			die "meson setup for $a failed: $(tail -n 5 "$CACHE/setup-$a.log")"
+	fi
+	if [ "${WW_VM_BENCH:-0}" = 1 ]; then
+		meson configure "$build" -Dbench=true >/dev/null
+	fi
+	ninja -C "$build" build.ninja >/dev/null # pick up new tests before introspecting
+	meson introspect --tests "$build" >"$CACHE/tests-$a.json"
+	python3 - "$CACHE/tests-$a.json" "$build" "$TIMEOUT_MULT" >"$list" <<'EOF'
 import json, os, sys
 tests, build, mult = json.load(open(sys.argv[1])), os.path.realpath(sys.argv[2]), int(sys.argv[3])
 for t in tests:
@@ -124,43 +238,58 @@ for t in tests:
     tmo = (t.get("timeout") or 30) * mult
     print("\t".join([t["name"], str(tmo), os.path.relpath(exe, build), " ".join(t["cmd"][1:])]))
 EOF
-EXCLUDE=${WW_VM_EXCLUDE-discard-oracle}
-if [ -n "$EXCLUDE" ]; then
-	say "not run in the VM (WW_VM_EXCLUDE): $(grep -E "^[^\t]*(${EXCLUDE})" "$list" | cut -f1 | tr '\n' ' ')"
-	grep -vE "^[^\t]*(${EXCLUDE})" "$list" >"$list.f" || true
-	mv "$list.f" "$list"
-fi
-if [ -n "${WW_VM_FILTER:-}" ]; then
-	grep -E "^[^	]*(${WW_VM_FILTER})" "$list" >"$list.f" || die "WW_VM_FILTER matches no test"
-	mv "$list.f" "$list"
-elif [ "${WW_VM_ALL:-0}" != 1 ]; then
-	# By default VM_SUITE (above): every backend's behaviour, memory
-	# kinds, lifecycle and win32 tests, what the second kernel is for.
-	grep -E "^(${VM_SUITE})(/|	)" "$list" >"$list.f" || die "no behavioural test in the list"
-	mv "$list.f" "$list"
-fi
-targets=$(cut -f3 "$list" | sort -u)
-# helper programs a test names by a path relative to the build directory
-extra=$(cut -f4 "$list" | tr ' ' '\n' | sort -u | while read -r a; do
-	case $a in tests/* | tools/*) echo "$a" ;; esac
-done)
-targets="$targets $extra"
-ninja -C "$BUILD" $targets tools/writewatch >/dev/null || die "static build failed"
-say "$(wc -l <"$list") tests"
+	local EXCLUDE=${WW_VM_EXCLUDE-discard-oracle}
+	if [ -n "$EXCLUDE" ]; then
+		[ "$a" = amd64 ] && say "not run in the VM (WW_VM_EXCLUDE): $(grep -E "^[^	]*(${EXCLUDE})" "$list" | cut -f1 | tr '\n' ' ')"
+		grep -vE "^[^	]*(${EXCLUDE})" "$list" >"$list.f" || true
+		mv "$list.f" "$list"
+	fi
+	if [ -n "${WW_VM_FILTER:-}" ]; then
+		grep -E "^[^	]*(${WW_VM_FILTER})" "$list" >"$list.f" || die "WW_VM_FILTER matches no test"
+		mv "$list.f" "$list"
+	elif [ "${WW_VM_SUITE:-all}" = ci ]; then
+		grep -E "^(${VM_SUITE})(/|	)" "$list" >"$list.f" || die "no behavioural test in the list"
+		mv "$list.f" "$list"
+	fi
+	targets=$(cut -f3 "$list" | sort -u)
+	# helper programs a test names by a path relative to the build directory
+	extra=$(cut -f4 "$list" | tr ' ' '\n' | sort -u | while read -r x; do
+		case $x in tests/* | tools/*) echo "$x" ;; esac
+	done)
+	[ "${WW_VM_BENCH:-0}" = 1 ] && [ "$a" = arm64 ] && extra="$extra bench/ww-bench"
+	# shellcheck disable=SC2086 # word lists on purpose
+	ninja -C "$build" $targets $extra tools/writewatch >"$CACHE/build-$a.log" 2>&1 ||
+		die "static build for $a failed: $(tail -n 20 "$CACHE/build-$a.log")"
+	echo "$targets $extra" >"$CACHE/targets-$a"
+	say "$a: $(wc -l <"$list") tests built"
+}
 
-# 3. The initramfs.
-rd=$CACHE/initramfs
-rm -rf "$rd"
-mkdir -p "$rd"/{bin,proc,sys,dev,tmp,t/tools}
-cp "$BUSYBOX" "$rd/bin/busybox"
-for exe in $targets; do
-	mkdir -p "$rd/t/$(dirname "$exe")"
-	cp "$BUILD/$exe" "$rd/t/$exe"
-done
-cp "$BUILD/tools/writewatch" "$rd/t/tools/writewatch"
-cp "$list" "$rd/tests.list"
-cp "$ROOT/tests/vm/runtests.sh" "$rd/runtests.sh"
-cat >"$rd/init" <<EOF
+# 3. One initramfs per arch.
+make_initrd() { # arch
+	local a=$1 build rd busybox
+	build=$(build_dir "$a")
+	rd=$CACHE/initramfs-$a
+	if [ "$a" = amd64 ]; then
+		busybox=$(command -v busybox || true)
+		[ -n "$busybox" ] && file -L "$busybox" 2>/dev/null | grep -q 'statically linked' ||
+			busybox=/bin/busybox
+		[ -x "$busybox" ] || die "busybox not found (apt-get install busybox-static)"
+	else
+		local bdir
+		bdir=$(fetch_pkg busybox-static arm64) || die "no busybox-static for arm64"
+		busybox=$bdir/bin/busybox
+	fi
+	rm -rf "$rd"
+	mkdir -p "$rd"/{bin,proc,sys,dev,tmp,t/tools}
+	cp "$busybox" "$rd/bin/busybox"
+	for exe in $(cat "$CACHE/targets-$a"); do
+		mkdir -p "$rd/t/$(dirname "$exe")"
+		cp "$build/$exe" "$rd/t/$exe"
+	done
+	cp "$build/tools/writewatch" "$rd/t/tools/writewatch"
+	cp "$CACHE/tests-$a.list" "$rd/tests.list"
+	cp "$ROOT/tests/vm/runtests.sh" "$rd/runtests.sh"
+	cat >"$rd/init" <<EOF
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
@@ -169,6 +298,7 @@ mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs tmp /tmp
 mkdir -p /dev/shm && mount -t tmpfs shm /dev/shm
+echo "WWBOOT|\$(uname -r)"
 # The disk: NVMe probes asynchronously, so wait for the device node.
 mkdir -p /mnt/disk
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/nvme0n1 ] && break; sleep 1; done
@@ -181,50 +311,106 @@ fi
 # test_many_runs dirties more pages than this many mappings: a smaller
 # limit tests the same thing in a sixth of the time under TCG.
 echo 8192 >/proc/sys/vm/max_map_count
+# hugetlb memory kinds: a few 2 MiB pages
+echo 16 >/proc/sys/vm/nr_hugepages 2>/dev/null
 export WW_ORACLE_SECONDS=$ORACLE_SECONDS
 export WW_TEST_SLOW=1
-echo "WWBOOT|\$(uname -r)"
 sh /runtests.sh /tests.list /t
+if [ -x /t/bench/ww-bench ]; then
+	(cd /t && ./bench/ww-bench --quick --json=/tmp/bench.jsonl >/tmp/bench.out 2>&1)
+	echo "WWBRC|\$(uname -r)|\$?"
+	sed "s/^/WWB|\$(uname -r)|/" /tmp/bench.jsonl 2>/dev/null
+fi
+echo "WWEND|\$(uname -r)"
 poweroff -f
 EOF
-chmod +x "$rd/init" "$rd/runtests.sh"
-(cd "$rd" && find . | cpio -o -H newc --quiet) >"$CACHE/initrd.cpio"
+	chmod +x "$rd/init" "$rd/runtests.sh"
+	(cd "$rd" && find . | cpio -o -H newc --quiet) >"$CACHE/initrd-$a.cpio"
+}
 
-# The disk file system, made afresh each run (a second or less).
-disk=$CACHE/disk.img
-rm -f "$disk"
-mke2fs -q -F -t ext4 -L wwdisk "$disk" 128M >/dev/null || die "mke2fs failed"
+# 4. Boot one VM; its WW lines go to $CACHE/vm-LABEL.txt.
+run_vm() { # arch series image
+	local a=$1 s=$2 img=$3 label=$1-$2 disk console t0 attempt
+	disk=$CACHE/disk-$label.img
+	console=$CACHE/console-$label.log
+	rm -f "$disk"
+	mke2fs -q -F -t ext4 -L wwdisk "$disk" 128M >/dev/null || die "mke2fs failed"
+	for attempt in 1 2; do
+		t0=$(date +%s)
+		case $a in
+		amd64)
+			# no_timer_check: under TCG on a busy host the kernel's
+			# IO-APIC timer test can time out and panic ("IO-APIC +
+			# timer doesn't work"); the timer is fine.
+			timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp "${WW_VM_SMP:-1}" -m 2048 \
+				-nographic -no-reboot -kernel "$img" -initrd "$CACHE/initrd-$a.cpio" \
+				-drive file="$disk",if=none,id=wwdisk,format=raw -device nvme,drive=wwdisk,serial=wwdisk \
+				-append "console=ttyS0 quiet panic=-1 no_timer_check" </dev/null >"$console" 2>&1 || true
+			;;
+		arm64)
+			# pauth-impdef: the same pointer authentication at half
+			# the TCG cost of the architected algorithm.
+			timeout "$TIMEOUT" qemu-system-aarch64 -M virt -cpu max,pauth-impdef=on -accel tcg \
+				-smp "${WW_VM_SMP:-1}" -m 2048 -nographic -no-reboot \
+				-kernel "$img" -initrd "$CACHE/initrd-$a.cpio" \
+				-drive file="$disk",if=none,id=wwdisk,format=raw -device nvme,drive=wwdisk,serial=wwdisk \
+				-append "console=ttyAMA0 quiet panic=-1" </dev/null >"$console" 2>&1 || true
+			;;
+		esac
+		# Terminal escapes and kernel messages may share a line with ours.
+		tr -d '\r' <"$console" | sed 's/^.*\(WW[A-Z]*|\)/\1/' >"$console.txt"
+		say "$label: VM ran $(($(date +%s) - t0))s"
+		grep -q '^WWBOOT|' "$console.txt" && break
+		say "$label: the VM did not reach init (attempt $attempt): $(grep -m1 -i 'panic' "$console.txt" || echo 'no panic message')"
+	done
+	rm -f "$disk"
+	{
+		echo "WWVM|$label|$(grep -m1 '^WWBOOT|' "$console.txt" | cut -d'|' -f2 || true)|$(expect_for "$a:$s")"
+		grep -E '^(WWT|WWP|WWJ|WWDONE|WWDISK|WWB|WWBRC)\|' "$console.txt" || true
+	} >"$CACHE/vm-$label.txt"
+	grep '^  | ' "$console.txt" | sed "s/^/$label/" >&2 || true
+}
 
-# 4. Boot it.
-console=$CACHE/console.log
-say "booting under qemu (TCG, timeout ${TIMEOUT}s)"
-# no_timer_check: under TCG on a busy host the kernel's IO-APIC timer test
-# can time out and panic ("IO-APIC + timer doesn't work"); the timer is fine.
-# A boot that never reaches our init (no WWBOOT line) is tried once more.
-for attempt in 1 2; do
-	t0=$(date +%s)
-	timeout "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max -smp "${WW_VM_SMP:-1}" -m 2048 -nographic -no-reboot \
-		-kernel "$vmlinuz" -initrd "$CACHE/initrd.cpio" \
-		-drive file="$disk",if=none,id=wwdisk,format=raw -device nvme,drive=wwdisk,serial=wwdisk \
-		-append "console=ttyS0 quiet panic=-1 no_timer_check" </dev/null >"$console" 2>&1 || true
-	# Terminal escapes and kernel messages may share a line with ours.
-	tr -d '\r' <"$console" | sed 's/^.*\(WW[A-Z]*|\)/\1/' >"$console.txt"
-	say "VM ran $(($(date +%s) - t0))s; console in $console.txt"
-	grep -q '^WWBOOT|' "$console.txt" && break
-	say "the VM did not reach init (attempt $attempt): $(grep -m1 -i 'panic' "$console.txt" || echo 'no panic message')"
+for a in $archs; do
+	list_tests "$a"
+	make_initrd "$a"
 done
-grep '^  | ' "$console.txt" >&2 || true
-say "disk in the VM: $(grep -m1 '^WWDISK|' "$console.txt" | cut -d'|' -f2- || echo 'no WWDISK line')"
+rm -f "$CACHE"/vm-*.txt
+vms=()
+for k in $KERNELS; do
+	a=${k%%:*} s=${k#*:}
+	img=$(kernel_image "$a" "$s") || img=
+	if [ -z "$img" ]; then
+		say "$k: no kernel (package not found, or no vmlinuz in it)"
+		echo "WWVM|$a-$s||$(expect_for "$k")" >"$CACHE/vm-$a-$s.txt"
+		continue
+	fi
+	say "$k: ${img#"$CACHE"/pkg/}"
+	vms+=("$a $s $img")
+done
+say "booting ${#vms[@]} VMs under qemu (TCG, $JOBS at a time, timeout ${TIMEOUT}s each)"
+t_all=$(date +%s)
+for v in "${vms[@]}"; do
+	# shellcheck disable=SC2086 # three words
+	set -- $v
+	while [ "$(jobs -rp | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+	run_vm "$1" "$2" "$3" &
+done
 
-# 5. The host column, with the same binaries and runner.
-results=$CACHE/results.txt
-grep -E '^(WWT|WWP|WWDONE|WWBOOT)\|' "$console.txt" >"$results" || true
-if [ "${WW_VM_HOST:-1}" != 0 ]; then
+# 5. The host column, with the same amd64 binaries and runner, meanwhile.
+if [ "${WW_VM_HOST:-1}" != 0 ] && [ "$(uname -m)" = x86_64 ] && [ -f "$CACHE/tests-amd64.list" ]; then
 	say "running the same tests on this host ($(uname -r))"
-	sh "$ROOT/tests/vm/runtests.sh" "$list" "$BUILD" >"$CACHE/host.txt" 2>&1 || true
-	grep '^  | ' "$CACHE/host.txt" >&2 || true
-	grep -E '^(WWT|WWP|WWDONE)\|' "$CACHE/host.txt" >>"$results" || true
+	sh "$ROOT/tests/vm/runtests.sh" "$CACHE/tests-amd64.list" "$(build_dir amd64)" >"$CACHE/host.txt" 2>&1 || true
+	grep '^  | ' "$CACHE/host.txt" | sed 's/^/host/' >&2 || true
+	{
+		echo "WWHOST|$(uname -r)"
+		grep -E '^(WWT|WWP|WWJ|WWDONE)\|' "$CACHE/host.txt" || true
+	} >"$CACHE/vm-host.txt"
 fi
+wait
+say "all VMs done in $(($(date +%s) - t_all))s"
 
 # 6. The matrix.
-python3 "$ROOT/tests/vm/matrix.py" "$results" "$(grep -m1 '^WWBOOT|' "$console.txt" | cut -d'|' -f2)" "$EXPECT"
+results=$CACHE/results.txt
+cat "$CACHE"/vm-*.txt >"$results"
+python3 "$ROOT/tests/vm/matrix.py" --markdown "$CACHE/matrix.md" "$CACHE"/vm-*.txt

@@ -2,7 +2,8 @@
 # Runs every test of a list and prints one parseable line per test:
 #   WWT|<kernel release>|<test name>|pass|skip|fail|<exit code>|<reason>|<secs>s
 # (the reason is the test's SKIP line for a skip, else its last line), then
-# `writewatch probe` as WWP lines and a final WWDONE line. Used inside the
+# `writewatch probe` as WWP lines, its --json as one WWJ line, and a final
+# WWDONE line. Used inside the
 # VM (busybox sh, run by /init) and on the host, so both columns of the
 # matrix come from the same code.
 # usage: runtests.sh LIST BINDIR
@@ -35,5 +36,6 @@ done <"$list"
 rm -f "$out"
 if [ -x tools/writewatch ]; then
 	tools/writewatch probe 2>&1 | sed "s/^/WWP|$kernel|/"
+	echo "WWJ|$kernel|$(tools/writewatch probe --json 2>/dev/null | tr -d '\n')"
 fi
 echo "WWDONE|$kernel"
