@@ -258,7 +258,10 @@ WW_API void ww_close(struct ww_tracker *t)
 		return;
 	}
 	pthread_mutex_lock(&t->lock);
-	for (size_t i = 0; i < t->nranges; i++)
+	/* Last range first: a backend that keeps its ranges in a sorted array
+	 * then removes from its end (in order, closing 100,000 uffd-wp ranges
+	 * moved the rest of the array each time: 25 s). */
+	for (size_t i = t->nranges; i-- > 0;)
 		t->ops->untrack(t->priv, t->ranges[i].start, t->ranges[i].end);
 	t->ops->close(t->priv);
 	pthread_mutex_unlock(&t->lock);

@@ -86,6 +86,7 @@
 #endif
 
 #define WORD_BITS 64
+#define BITS_ZONES 16 /* zones of bitmap addresses, struct uw */
 #define UW_BATCH 64 /* messages per read() */
 #define UW_STACK (256 * 1024)
 
@@ -117,10 +118,16 @@ struct uw {
 	pthread_mutex_t lock;
 	struct uw_range *ranges; /* sorted, disjoint; own mapping */
 	size_t nranges, cap, ranges_len;
-	/* Hull of every bitmap mapped so far (never shrinks): ww_track skips
-	 * the per-range overlap check for a range outside it, so that tracking
-	 * the n-th range does not cost O(n) (issue 16 item 14). */
-	uintptr_t bits_lo, bits_hi;
+	/* Where bitmaps have been mapped: a few disjoint zones, each the hull
+	 * of the bitmaps mapped into it (never shrinking). ww_track runs the
+	 * per-range overlap check only for a range touching a zone, so that
+	 * tracking the n-th range does not cost O(n) (issue 16 item 14).
+	 * Bitmaps land in a few holes of the address space (top-down), so a
+	 * handful of zones cover them; past BITS_ZONES the two nearest merge. */
+	struct {
+		uintptr_t lo, hi;
+	} zone[BITS_ZONES];
+	size_t nzones;
 	void *stack;
 	size_t stack_len, self_len;
 	struct uffd_msg msgs[UW_BATCH]; /* the handler's read buffer */
@@ -218,14 +225,47 @@ static _Atomic uint64_t *bitmaps_alloc(uintptr_t s, uintptr_t e, size_t *len)
 
 static void bits_note(struct uw *u, const void *p, size_t len)
 {
-	uintptr_t a = (uintptr_t)p;
+	uintptr_t a = (uintptr_t)p, b = a + len, near = (uintptr_t)1 << 20;
+	size_t i, best = 0;
 
 	if (!p)
 		return;
-	if (!u->bits_hi || a < u->bits_lo)
-		u->bits_lo = a;
-	if (a + len > u->bits_hi)
-		u->bits_hi = a + len;
+	/* Extend a zone within 1 MiB (bitmaps come one below the other). */
+	for (i = 0; i < u->nzones; i++) {
+		if (a <= u->zone[i].hi + near && u->zone[i].lo <= b + near) {
+			u->zone[i].lo = a < u->zone[i].lo ? a : u->zone[i].lo;
+			u->zone[i].hi = b > u->zone[i].hi ? b : u->zone[i].hi;
+			return;
+		}
+	}
+	if (u->nzones == BITS_ZONES) {
+		/* Full: fold the new bitmap into the zone nearest to it. */
+		uintptr_t dist = UINTPTR_MAX;
+
+		for (i = 0; i < u->nzones; i++) {
+			uintptr_t d = a > u->zone[i].hi ? a - u->zone[i].hi : u->zone[i].lo - b;
+
+			if (d < dist) {
+				dist = d;
+				best = i;
+			}
+		}
+		u->zone[best].lo = a < u->zone[best].lo ? a : u->zone[best].lo;
+		u->zone[best].hi = b > u->zone[best].hi ? b : u->zone[best].hi;
+		return;
+	}
+	u->zone[u->nzones].lo = a;
+	u->zone[u->nzones].hi = b;
+	u->nzones++;
+}
+
+/* Might [s, e) hold one of u's bitmaps? */
+static bool bits_zone_touch(const struct uw *u, uintptr_t s, uintptr_t e)
+{
+	for (size_t i = 0; i < u->nzones; i++)
+		if (s < u->zone[i].hi && u->zone[i].lo < e)
+			return true;
+	return false;
 }
 
 static bool bit_get(_Atomic uint64_t *b, size_t i)
@@ -684,7 +724,7 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	if (overlaps(s, e, u, u->self_len) || overlaps(s, e, u->stack, u->stack_len) ||
 	    overlaps(s, e, u->zero, ww__page_size()) || overlaps(s, e, u->ranges, u->ranges_len))
 		return -EBUSY;
-	for (size_t i = 0; s < u->bits_hi && u->bits_lo < e && i < u->nranges; i++)
+	for (size_t i = 0; bits_zone_touch(u, s, e) && i < u->nranges; i++)
 		if (overlaps(s, e, (void *)u->ranges[i].bits, u->ranges[i].bits_len))
 			return -EBUSY;
 	err = ranges_reserve(u, 1);
