@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,12 @@ WW_API int ww_backend_from_name(const char *name, enum ww_backend *out)
 	return (int)ww__ret(-EINVAL);
 }
 
+static bool transient(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM || err == -EAGAIN ||
+	       err == -EINTR;
+}
+
 static int probe_one(enum ww_backend b, pid_t pid, char *why, size_t whylen)
 {
 	const struct ww__backend_ops *ops = ww__backends[b];
@@ -79,7 +86,10 @@ static int probe_one(enum ww_backend b, pid_t pid, char *why, size_t whylen)
 		c->err = ops->probe(0, c->why, sizeof(c->why));
 		if (!c->err)
 			snprintf(c->why, sizeof(c->why), "works");
-		c->state = 1;
+		/* A shortage of descriptors or memory says nothing about the
+		 * kernel: ask again next time rather than disable the backend
+		 * for the life of the process. */
+		c->state = !transient(c->err);
 		ww__info("probe %s: %s", ops->name, c->why);
 	}
 	err = c->err;

@@ -670,7 +670,7 @@ static void promote_runs(struct pms *p, uintptr_t s, uintptr_t e, const struct i
 static int arm_range(struct pms *p, uintptr_t s, uintptr_t e)
 {
 	struct seg_ctx c = { .s = s, .e = e, .p = p };
-	int r = ww__maps_foreach(p->pid, arm_seg, &c);
+	int r = ww__maps_range_pid(p->pid, s, e, arm_seg, &c);
 
 	return r < 0 ? r : c.err;
 }

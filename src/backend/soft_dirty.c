@@ -373,7 +373,7 @@ static int hugetlb_step(const struct ww__map *m, void *arg)
 static int find_hugetlb(pid_t pid, uintptr_t s, uintptr_t e)
 {
 	struct hugetlb_ctx c = { pid, s, e };
-	int r = ww__maps_foreach(pid, hugetlb_step, &c);
+	int r = ww__maps_range_pid(pid, s, e, hugetlb_step, &c);
 
 	if (r < 0)
 		return r == -ENOENT ? -ESRCH : r;
