@@ -174,6 +174,8 @@ pid_t spawn_stopped(char **argv, struct watchdog *d, const sigset_t *mask)
 		return -1;
 	if (pid == 0) {
 		close(ep[0]);
+		/* held from before its stop: writewatch may die any time */
+		watchdog_hold(d, getpid());
 		if (d)
 			close(d->fd); /* else our death would not close the pipe */
 		sigprocmask(SIG_SETMASK, mask, NULL);
@@ -186,7 +188,6 @@ pid_t spawn_stopped(char **argv, struct watchdog *d, const sigset_t *mask)
 			_exit(126);
 		_exit(127);
 	}
-	watchdog_hold(d, pid);
 	close(ep[1]);
 	if (waitpid(pid, &st, WUNTRACED) != pid || !WIFSTOPPED(st) ||
 	    ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)PTRACE_O_TRACEEXEC) < 0) {
