@@ -378,8 +378,9 @@ def case_churn():
 def case_exitstatus():
     """Exit is never taken for exec: a process exiting with a large address
     space (slow to tear down) gives its status, every time."""
-    prog = "b = bytearray(64 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nraise SystemExit(3)"
-    for i in range(8):
+    prog = "b = bytearray(256 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nraise SystemExit(3)"
+    # (the old tool took about one in seven of these exits for an exec)
+    for i in range(10):
         r, out = run_json(["-i", "0.01", "--", sys.executable, "-c", prog])
         _, summary = parse(out)
         check(r.returncode == 3, "run %d: writewatch exited %d, want 3: %s"
