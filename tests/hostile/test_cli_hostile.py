@@ -180,10 +180,14 @@ def case_duration():
     for interval in ("50", "1e308"):
         with tempfile.TemporaryDirectory() as d:
             out = os.path.join(d, "r.jsonl")
-            r = subprocess.run([WW, "run", "--json", "-o", out, "-d", "0.3", "-i", interval,
-                                "--", "sleep", "20"], capture_output=True, text=True,
-                               timeout=120)
-            check(r.returncode == 0, "-i %s: exit %d: %s" % (interval, r.returncode, r.stderr))
+            # files, not pipes: the command outlives writewatch
+            with open(os.path.join(d, "err"), "w+") as err:
+                r = subprocess.run([WW, "run", "--json", "-o", out, "-d", "0.3", "-i",
+                                    interval, "--", "sleep", "20"], stdout=err, stderr=err,
+                                   timeout=120)
+                err.seek(0)
+                check(r.returncode == 0, "-i %s: exit %d: %s"
+                      % (interval, r.returncode, err.read()))
             with open(out) as f:
                 summary = [json.loads(l)["summary"] for l in f if '"summary"' in l][0]
         print("-i", interval, "summary end", summary["end"], "after", summary["duration_s"])

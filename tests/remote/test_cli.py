@@ -376,12 +376,14 @@ def case_churn():
 
 
 def case_exitstatus():
-    """Exit is never taken for exec: a process exiting with a large address
-    space (slow to tear down) gives its status, every time."""
-    prog = "b = bytearray(256 << 20)\nfor i in range(0, len(b), 4096): b[i] = 1\nraise SystemExit(3)"
-    # (the old tool took about one in seven of these exits for an exec)
-    for i in range(10):
-        r, out = run_json(["-i", "0.01", "--", sys.executable, "-c", prog])
+    """Exit is never taken for exec: a process whose address space is slow
+    to tear down (128 MiB of shared memory mapped) gives its status, every
+    time. (The tool before this test took 6 of 6 such exits for an exec.)"""
+    prog = ("import mmap, os\nfd = os.memfd_create('big')\nos.ftruncate(fd, 128 << 20)\n"
+            "m = mmap.mmap(fd, 128 << 20, flags=mmap.MAP_SHARED | 0x8000, "
+            "prot=mmap.PROT_READ)\nraise SystemExit(3)\n")  # 0x8000: MAP_POPULATE
+    for i in range(4):
+        r, out = run_json(["-i", "0.01", "--", sys.executable, "-c", prog], timeout=150)
         _, summary = parse(out)
         check(r.returncode == 3, "run %d: writewatch exited %d, want 3: %s"
               % (i, r.returncode, r.stderr))
@@ -460,7 +462,7 @@ def case_stdout():
             "    sys.stdout.flush() if i % 97 == 0 else None\n")
     want = "".join("%d," % i for i in range(20000))
     for json_opt in (["--json"], ["--plain"]):
-        r = subprocess.run([WW, "run"] + json_opt + ["-i", "0.01", "--", sys.executable, "-c",
+        r = subprocess.run([WW, "run"] + json_opt + ["-i", "0.05", "--", sys.executable, "-c",
                                                      prog], capture_output=True, text=True,
                            timeout=60)
         check(r.returncode == 0, "run exited %d: %s" % (r.returncode, r.stderr))
@@ -468,7 +470,7 @@ def case_stdout():
               % (len(r.stdout), len(want)))
         if json_opt == ["--json"]:
             parse(r.stderr)  # the report, on standard error, parses whole
-    r, out = run_json(["-i", "0.01", "--", sys.executable, "-c", prog])
+    r, out = run_json(["-i", "0.05", "--", sys.executable, "-c", prog])
     check(r.stdout == want, "with --output: the command's output was changed")
     parse(out)
 
