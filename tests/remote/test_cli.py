@@ -26,8 +26,25 @@ Cases (one behaviour each; exit 0 pass, 1 fail, 77 skip with the reason):
               mappings (the target's mapping among them) and which has cells in
               as many columns as the mapping had written intervals.
   churn       run on a target that forks, mremaps, mmaps, munmaps and execs:
-              each mapping's writes are reported (exactly, for these), the
-              session ends with "exec" and says so.
+              each mapping's writes are reported exactly, the forked child's
+              as its own process (its 4 writes collected at its exit), the
+              exec is followed and the session ends with sleep's exit.
+  exitstatus  a command whose address space is slow to tear down exits 3:
+              writewatch exits 3 and the summary says so, every time (exit
+              is never taken for exec).
+  short       a command shorter than the interval: its writes are all
+              reported, in a last interval collected at its exit.
+  exec        run -- sh -c 'exec TARGET': the new program is watched, exactly.
+  children    run -- sh -c 'TARGET; true': the child is reported as its own
+              process (pid, parent, command, end record), exactly.
+  nochildren  the same with --no-children: only the shell is reported.
+  stdout      the command's standard output is byte for byte its own, with
+              --json or --plain (report on standard error) and --output.
+  pdeathsig   the command carries no parent-death signal of writewatch's.
+  exclude     --exclude-name keeps a mapping out, so the target's own
+              UFFDIO_REGISTER on it works; without it, EBUSY (as documented).
+
+Every interval's mappings (gone ones included) must add up to its total.
 """
 import json
 import os
@@ -487,11 +504,50 @@ def case_pdeathsig():
     check("pdeathsig 0" in r.stdout, "the command's parent-death signal: %r" % r.stdout)
 
 
+def case_exclude():
+    """The target's own userfaultfd user keeps working on a mapping excluded
+    by --exclude-name (and gets EBUSY on one writewatch registered)."""
+    prog = r"""
+import ctypes, mmap, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.memfd_create("gc-heap")
+os.ftruncate(fd, 16 << 12)
+m = mmap.mmap(fd, 16 << 12, flags=mmap.MAP_SHARED)
+m[0] = 1
+time.sleep(0.6)  # a few intervals: writewatch has seen the mapping
+buf = ctypes.c_char.from_buffer(m)
+addr = ctypes.addressof(buf)
+u = libc.syscall(323, os.O_CLOEXEC | os.O_NONBLOCK | 1)  # userfaultfd, user mode only
+if u < 0:
+    u = libc.syscall(323, os.O_CLOEXEC | os.O_NONBLOCK)
+api = (ctypes.c_uint64 * 3)(0xAA, 0, 0)
+if u < 0 or libc.ioctl(u, 0xc018aa3f, api) < 0:
+    print("no userfaultfd", ctypes.get_errno())
+    sys.exit(0)
+reg = (ctypes.c_uint64 * 4)(addr, 16 << 12, 1, 0)  # MODE_MISSING
+r = libc.ioctl(u, 0xc020aa00, reg)
+print("register", "ok" if r == 0 else os.strerror(ctypes.get_errno()))
+del buf
+"""
+    res = {}
+    for opts in ([], ["--exclude-name", "/memfd:gc-heap*"]):
+        r, out = run_json(opts + ["-i", "0.05", "--", sys.executable, "-c", prog])
+        check(r.returncode == 0, "run %s exited %d: %s" % (opts, r.returncode, r.stderr))
+        if "no userfaultfd" in r.stdout:
+            skip("the target cannot create a userfaultfd: " + r.stdout)
+        _, summary = parse(out)
+        res[bool(opts)] = (r.stdout.strip(), summary["excluded_mappings"])
+    print(res)
+    check(res[True] == ("register ok", 1), "excluded: %s" % (res[True],))
+    check(res[False][0] == "register Device or resource busy",
+          "not excluded: want EBUSY (documented), got %s" % (res[False],))
+
+
 probe()
 {"exact": case_exact, "attach": case_attach, "sigint": case_sigint,
  "permission": case_permission, "churn": case_churn, "kill": case_kill,
  "runkill": case_runkill, "svg": case_svg, "exitstatus": case_exitstatus,
  "short": case_short, "exec": case_exec, "children": case_children,
  "nochildren": lambda: case_children(False), "stdout": case_stdout,
- "pdeathsig": case_pdeathsig}[CASE]()
+ "pdeathsig": case_pdeathsig, "exclude": case_exclude}[CASE]()
 print("ok:", CASE)
