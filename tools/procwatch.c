@@ -149,7 +149,13 @@ static int scan_maps(struct scan *sc)
 	size_t cap = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)w->pid);
+	/* Through a given thread when the caller knows the leader may be
+	 * gone: a zombie leader's maps are empty while its threads run on. */
+	if (w->maps_tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/maps", (int)w->pid,
+			 (int)w->maps_tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)w->pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -331,6 +337,11 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 		if (!m->tracked) {
 			dbg("not tracked: %#" PRIxPTR "-%#" PRIxPTR " %s: %s", m->start, m->end,
 			    m->name, strerror(-err));
+			/* At a process's exit (maps read through a thread, the
+			 * leader gone) registration can fail: its pages still
+			 * count, this is the last look. */
+			if (w->maps_tid && cand && m->bits)
+				report_first(w, m, cand, fn, ctx);
 			free(cand);
 			if (err == -ESRCH)
 				return -ESRCH;

@@ -65,6 +65,7 @@ struct procwatch {
 	size_t skipped; /* mappings not watched because of max_bytes */
 	size_t excluded; /* mappings not watched because of ex */
 	const struct pw_exclude *ex; /* may be NULL */
+	pid_t maps_tid; /* read the maps through this thread (0: pid's) */
 	struct pw_gone *gone; /* since pw_clear_written() */
 	size_t ngone, capgone;
 };

@@ -105,6 +105,7 @@ struct wproc {
 struct tid {
 	pid_t tid;
 	struct wproc *p;
+	bool exiting; /* seen at its exit stop */
 };
 
 struct session {
@@ -213,7 +214,7 @@ static void tid_add(struct session *s, pid_t tid, struct wproc *p)
 		s->tids = v;
 		s->captids = c;
 	}
-	s->tids[s->ntids++] = (struct tid){ tid, p };
+	s->tids[s->ntids++] = (struct tid){ tid, p, false };
 	p->nthreads++;
 }
 
@@ -928,12 +929,48 @@ static bool status_line(const char *path, const char *key, char *val, size_t len
 	return found;
 }
 
+static bool exit_stopped(struct session *s, pid_t t)
+{
+	for (size_t i = 0; i < s->ntids; i++)
+		if (s->tids[i].tid == t)
+			return s->tids[i].exiting;
+	return false;
+}
+
+/* Thread t is exiting: a zombie, or PF_EXITING set (it took its SIGKILL
+ * already: its SigPnd no longer shows it). */
+static bool exiting(pid_t pid, pid_t t)
+{
+	char path[96], buf[512], *p;
+	unsigned long flags = 0;
+	char state = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)t);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true; /* gone */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the name may hold anything */
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+		return false;
+	return state == 'Z' || state == 'X' || (flags & 0x4); /* PF_EXITING */
+}
+
 /*
  * Is thread tid, stopped at its exit, the last of its process to run? True
- * when every other thread is gone or has SIGKILL pending (exit_group(2)
- * and a fatal signal kill the others that way; they make no exit stop).
+ * when every other thread is gone, at its own exit stop (seen before
+ * this one), exiting, or has SIGKILL pending (exit_group(2) and fatal
+ * signals kill the others that way; some kernels give them no exit stop).
+ * Each thread of a dying process stops at its exit in turn, so the last
+ * of them to do so collects.
  */
-static bool last_thread(pid_t pid, pid_t tid)
+static bool last_thread(struct session *s, pid_t pid, pid_t tid)
 {
 	char path[64], val[64];
 	struct dirent *e;
@@ -950,9 +987,9 @@ static bool last_thread(pid_t pid, pid_t tid)
 
 		if (t <= 0 || t == tid)
 			continue;
-		snprintf(sp, sizeof(sp), "/proc/%d/task/%d/status", (int)pid, (int)t);
-		if (status_line(sp, "State", val, sizeof(val)) && (val[0] == 'Z' || val[0] == 'X'))
+		if (exit_stopped(s, t) || exiting(pid, t))
 			continue;
+		snprintf(sp, sizeof(sp), "/proc/%d/task/%d/status", (int)pid, (int)t);
 		if (!status_line(sp, "SigPnd", val, sizeof(val)))
 			continue; /* gone meanwhile */
 		if (!(strtoull(val, NULL, 16) & (1ULL << (SIGKILL - 1))))
@@ -964,15 +1001,21 @@ static bool last_thread(pid_t pid, pid_t tid)
 
 /* p's thread tid is at its exit stop, its memory still there: if the
  * process is ending, collect its last interval now. */
-static void exit_stop(struct wproc *p, pid_t tid)
+static void exit_stop(struct session *s, struct wproc *p, pid_t tid)
 {
 	double t;
 	int err;
 
-	if (!p->open || !last_thread(p->pid, tid))
+	for (size_t i = 0; i < s->ntids; i++)
+		if (s->tids[i].tid == tid)
+			s->tids[i].exiting = true;
+	if (!p->open || !last_thread(s, p->pid, tid))
 		return;
 	t = now();
+	/* the leader may be dead already (exit_group from another thread) */
+	p->w.maps_tid = tid;
 	err = pw_step(&p->w, on_run, p);
+	p->w.maps_tid = 0;
 	account(p, t, t - p->t_last, true);
 	p->t_last = t;
 	if (!err)
@@ -1096,7 +1139,7 @@ static void reap(struct session *s)
 			exec_stop(s, p);
 			break;
 		case PTRACE_EVENT_EXIT:
-			exit_stop(p, tid);
+			exit_stop(s, p, tid);
 			ptrace(PTRACE_CONT, tid, NULL, NULL);
 			break;
 		case PTRACE_EVENT_STOP:
