@@ -55,7 +55,7 @@
 
 struct wopts {
 	double interval, duration, bandwidth, max_downtime_ms, max_mapping;
-	bool json, plain, children;
+	bool json, plain, children, attach_children;
 	int top;
 	const char *svg, *output;
 	enum ww_backend backend;
@@ -90,6 +90,7 @@ struct wproc {
 	bool done; /* ended and reported */
 	bool last_seen; /* its last interval was collected before its memory went */
 	bool gone; /* attach: address space gone, process ended */
+	int pidfd; /* attach: readable once it has exited */
 	int nthreads; /* traced threads alive */
 	int intervals, execs, unobserved;
 	size_t iv_written, total, ws_done;
@@ -111,7 +112,7 @@ struct tid {
 struct session {
 	struct wopts o;
 	FILE *out; /* the report */
-	bool live, run;
+	bool live, run, multi; /* multi: processes come and go (run, --children) */
 	const char *mechanism;
 	struct wproc **procs;
 	size_t nprocs;
@@ -189,6 +190,7 @@ static struct wproc *proc_new(struct session *s, pid_t pid, pid_t ppid)
 	p->end = "exited";
 	p->t_last = now();
 	p->w.pagemap = -1;
+	p->pidfd = -1;
 	s->procs[s->nprocs++] = p;
 	return p;
 }
@@ -902,7 +904,7 @@ static void finish(struct session *s, struct wproc *p)
 	if (p->exited && WIFSIGNALED(p->status))
 		p->end = "killed";
 	p->done = true;
-	if (s->run)
+	if (s->multi)
 		print_proc_end(s, p);
 }
 
@@ -1255,25 +1257,91 @@ static void attach_gone(struct session *s, struct wproc *p, int pidfd)
 	}
 }
 
+static bool watched(const struct session *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i]->pid == pid && !s->procs[i]->gone && !s->procs[i]->done)
+			return true;
+	return false;
+}
+
+/* attach --children: watch every new child of a watched process, found in
+ * /proc (not traced: one started and ended between two looks is missed,
+ * and one is watched from when it is found, its writes until then counted
+ * as first sight). */
+static void find_children(struct session *s)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		pid_t pid = (pid_t)atoi(e->d_name), ppid = 0;
+		char path[64], buf[512], *p;
+		struct wproc *c;
+		ssize_t n;
+		int fd;
+
+		if (pid <= 0 || watched(s, pid))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		p = strrchr(buf, ')');
+		if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1 || !watched(s, ppid))
+			continue;
+		c = proc_new(s, pid, ppid);
+		if (!c)
+			continue;
+		c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+		print_event(s, c, "fork");
+		if (open_watch(s, c, true) == 0) {
+			double t = now();
+
+			c->t_last = t;
+			if (pw_step(&c->w, on_run, c) == 0) {
+				account(c, t, 0, false);
+				continue;
+			}
+			close_image(c);
+		}
+		c->gone = true;
+		c->end = "unwatched";
+		print_proc_end(s, c);
+	}
+	if (d)
+		closedir(d);
+}
+
 /* One interval of every live process. */
-static int tick(struct session *s, int pidfd)
+static int tick(struct session *s)
 {
 	double t = now();
 	int ret = 0;
+
+	if (!s->run && s->o.attach_children)
+		find_children(s);
 
 	for (size_t i = 0; i < s->nprocs; i++) {
 		struct wproc *p = s->procs[i];
 		int err;
 
-		if (p->done || !p->open)
+		if (p->done || p->gone || !p->open)
 			continue;
 		err = pw_step(&p->w, on_run, p);
 		t = now();
 		account(p, t, t - p->t_last, false);
 		p->t_last = t;
-		if (err == -ESRCH && !p->traced)
-			attach_gone(s, p, pidfd);
-		else if (err && err != -ESRCH) {
+		if (err == -ESRCH && !p->traced) {
+			attach_gone(s, p, p->pidfd);
+			if (p->gone && s->multi)
+				print_proc_end(s, p);
+		} else if (err && err != -ESRCH) {
 			fprintf(stderr, "writewatch: watching process %d failed: %s\n", (int)p->pid,
 				strerror(-err));
 			ret = err;
@@ -1296,10 +1364,8 @@ static bool all_done(const struct session *s)
 static int watch(struct session *s)
 {
 	double next = s->t0 + s->o.interval;
-	int pidfd = -1, err = 0;
+	int pidfd = s->root->pidfd, err = 0;
 
-	if (!s->run)
-		pidfd = (int)syscall(SYS_pidfd_open, s->root->pid, 0);
 	s->end = "exited";
 	for (;;) {
 		struct pollfd pfd = { s->run ? s->sigfd : pidfd, POLLIN, 0 };
@@ -1326,16 +1392,16 @@ static int watch(struct session *s)
 		t = now();
 		if (interrupted) {
 			s->end = "interrupted";
-			err = tick(s, pidfd);
+			err = tick(s);
 			break;
 		}
 		if (s->o.duration > 0 && t >= s->t0 + s->o.duration) {
 			s->end = "duration";
-			err = tick(s, pidfd);
+			err = tick(s);
 			break;
 		}
 		if (t >= next || (!s->run && readable)) {
-			err = tick(s, pidfd);
+			err = tick(s);
 			if (err) {
 				s->end = "error";
 				break;
@@ -1356,14 +1422,15 @@ static int watch(struct session *s)
 		struct wproc *p = s->procs[i];
 
 		close_image(p);
-		if (s->run && !p->done) {
+		if (s->multi && !p->done && !p->gone) {
 			p->end = s->end;
 			p->last_seen = false;
 			print_proc_end(s, p);
 		}
 	}
-	if (pidfd >= 0)
-		close(pidfd);
+	for (size_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i]->pidfd >= 0)
+			close(s->procs[i]->pidfd);
 	print_summary(s);
 	if (s->o.svg) {
 		if (write_svg(s))
@@ -1482,7 +1549,8 @@ static void usage(FILE *f, const char *cmd)
 		cmd, run ? "-- CMD [ARGS...]" : "PID", run ? "CMD" : "process PID",
 		run ? "standard error; standard output stays the command's" : "standard output",
 		run ? "      --no-children        watch CMD only, not the processes it starts\n" :
-		      "");
+		      "      --children           also watch the processes PID starts (found at each\n"
+		      "                           interval)\n");
 }
 
 static int parse(int argc, char **argv, struct wopts *o, const char *cmd)
@@ -1502,6 +1570,7 @@ static int parse(int argc, char **argv, struct wopts *o, const char *cmd)
 		{ "exclude", required_argument, NULL, 'x' },
 		{ "exclude-name", required_argument, NULL, 'X' },
 		{ "no-children", no_argument, NULL, 'C' },
+		{ "children", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1572,6 +1641,10 @@ static int parse(int argc, char **argv, struct wopts *o, const char *cmd)
 			if (strcmp(cmd, "run"))
 				goto unknown;
 			o->children = false;
+			break;
+		case 'c':
+			o->children = true; /* run: the default */
+			o->attach_children = !strcmp(cmd, "attach");
 			break;
 		case 'h':
 			usage(stdout, cmd);
@@ -1688,7 +1761,10 @@ int cmd_attach(int argc, char **argv)
 		free_session(&s);
 		return 1;
 	}
+	s.multi = s.o.attach_children;
 	s.root = proc_new(&s, (pid_t)pid, 0);
+	if (s.root)
+		s.root->pidfd = (int)syscall(SYS_pidfd_open, s.root->pid, 0);
 	if (!s.root || open_watch(&s, s.root, false)) {
 		close_output(&s);
 		free_session(&s);
@@ -1704,7 +1780,7 @@ int cmd_attach(int argc, char **argv)
 		print_live(&s, 0, 0);
 	s.tick++;
 	if (r == -ESRCH)
-		attach_gone(&s, s.root, -1);
+		attach_gone(&s, s.root, s.root->pidfd);
 	r = watch(&s);
 	signals(&oi, &ot, true);
 	r |= close_output(&s);
@@ -1728,6 +1804,7 @@ int cmd_run(int argc, char **argv)
 		return 2;
 	}
 	s.run = true;
+	s.multi = true;
 	if (open_output(&s)) {
 		free_session(&s);
 		return 1;

@@ -34,6 +34,8 @@ Cases (one behaviour each; exit 0 pass, 1 fail, 77 skip with the reason):
               is never taken for exec).
   threadexit  a threaded command exits by exit_group from a non-leader
               thread: its last interval is still collected, every time.
+  attachchildren  attach --children to a shell that then starts TARGET: the
+              child is found and reported as its own process, exactly.
   short       a command shorter than the interval: its writes are all
               reported, in a last interval collected at its exit.
   exec        run -- sh -c 'exec TARGET': the new program is watched, exactly.
@@ -431,6 +433,44 @@ def case_threadexit():
         check(summary["last_interval_observed"] is True, "run %d: %s" % (i, summary))
 
 
+def case_attachchildren():
+    """attach --children to a shell that starts TARGET later: the child is
+    found and reported as its own process, exactly; without --children it
+    is not."""
+    K, ROUNDS = 6, 5
+    import tempfile
+    res = {}
+    for opts in (["--children"], []):
+        sh = subprocess.Popen(["sh", "-c", "read x; %s auto 64 %d %d 100; true" % (TARGET, K,
+                                                                                 ROUNDS)],
+                              stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with tempfile.TemporaryDirectory() as d:
+            out = os.path.join(d, "r.jsonl")
+            ww = subprocess.Popen([WW, "attach", "--json", "-o", out, "-i", "0.05"] + opts +
+                                  [str(sh.pid)], stderr=subprocess.PIPE, text=True)
+            deadline = time.time() + 30  # liveness bound: the first interval is written
+            while time.time() < deadline and not (os.path.exists(out) and os.path.getsize(out)):
+                time.sleep(0.02)
+            sh.stdin.write("go\n")
+            sh.stdin.close()
+            err = sh.stderr.read()
+            check(sh.wait(timeout=60) == 0, "the shell failed")
+            _, werr = ww.communicate(timeout=60)
+            check(ww.returncode == 0, "attach %s exited %d: %s" % (opts, ww.returncode, werr))
+            with open(out) as f:
+                rep = f.read()
+        start = int([l for l in err.splitlines()
+                     if l.startswith("target: mapping")][0].split()[2], 16)
+        ivs, summary = parse(rep)
+        kids = {o["pid"] for o in ivs if o["pid"] != sh.pid}
+        got = sum(mapping_pages([o for o in ivs if o["pid"] in kids], start))
+        print(opts, "children", kids, "pages of the child's mapping", got)
+        res[bool(opts)] = (len(kids), got)
+    check(res[True] == (1, K * ROUNDS), "--children: want one child with %d pages, got %s"
+          % (K * ROUNDS, res[True]))
+    check(res[False] == (0, 0), "without --children: %s" % (res[False],))
+
+
 def case_short():
     """A command shorter than the interval: its writes are collected at its
     exit, and the summary says the last interval was observed."""
@@ -572,5 +612,5 @@ probe()
  "short": case_short, "exec": case_exec, "children": case_children,
  "nochildren": lambda: case_children(False), "stdout": case_stdout,
  "pdeathsig": case_pdeathsig, "exclude": case_exclude,
- "threadexit": case_threadexit}[CASE]()
+ "threadexit": case_threadexit, "attachchildren": case_attachchildren}[CASE]()
 print("ok:", CASE)
