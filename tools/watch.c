@@ -90,6 +90,7 @@ struct wproc {
 	bool done; /* ended and reported */
 	bool last_seen; /* its last interval was collected before its memory went */
 	bool gone; /* attach: address space gone, process ended */
+	bool our_stop; /* a SIGSTOP of ours may still come: not the process's */
 	int pidfd; /* attach: readable once it has exited */
 	int nthreads; /* traced threads alive */
 	int intervals, execs, unobserved;
@@ -471,7 +472,6 @@ static void print_live(struct session *s, double t, double dt)
 	double peak = 0;
 	char a[32], b[32], c[32], p[32];
 	const struct pw_map **v;
-	pid_t *owner;
 
 	for (size_t i = 0; i < s->nprocs; i++) {
 		wr += s->procs[i]->iv_written;
@@ -504,14 +504,13 @@ static void print_live(struct session *s, double t, double dt)
 	fprintf(f, "%7s %-18s %10s %9s %11s %10s  %s\n", "PID", "START", "SIZE", "WRITTEN", "RATE",
 		"WSET", "MAPPING");
 	v = malloc((nm + 1) * sizeof(*v));
-	owner = malloc((nm + 1) * sizeof(*owner));
-	for (size_t i = 0; v && owner && i < s->nprocs; i++)
+	for (size_t i = 0; v && i < s->nprocs; i++)
 		for (size_t j = 0; j < s->procs[i]->w.n; j++)
 			if (s->procs[i]->w.maps[j].tracked)
 				v[k++] = &s->procs[i]->w.maps[j];
-	if (v && owner)
+	if (v)
 		qsort(v, k, sizeof(*v), by_written);
-	for (size_t i = 0; v && owner && i < k && (int)i < s->o.top; i++) {
+	for (size_t i = 0; v && i < k && (int)i < s->o.top; i++) {
 		const struct pw_map *m = v[i];
 		pid_t pid = 0;
 		char sz[32], r[32], e[32];
@@ -528,7 +527,6 @@ static void print_live(struct session *s, double t, double dt)
 		fputc('\n', f);
 	}
 	free(v);
-	free(owner);
 	flush(s);
 }
 
@@ -886,6 +884,11 @@ static int adopt(struct session *s, struct wproc *p, bool root)
 			tid_add(s, p->pid, p);
 		}
 	}
+	/* The SIGSTOP we held it with may be pending still (the injection
+	 * helper sends a stop it held back again after its detach): taken
+	 * after this SIGCONT it would stop the process for good, so it is
+	 * suppressed when it shows up (see reap()). */
+	p->our_stop = p->traced;
 	kill(p->pid, SIGCONT);
 	watchdog_release(s->dog, p->pid);
 	return 0;
@@ -1153,6 +1156,11 @@ static void reap(struct session *s)
 				ptrace(PTRACE_CONT, tid, NULL, NULL);
 			break;
 		case 0:
+			if (sig == SIGSTOP && p->our_stop && tid == p->pid) {
+				sig = 0; /* ours, overtaken by our SIGCONT */
+			} else if (sig == SIGCONT && tid == p->pid) {
+				p->our_stop = false; /* ours arrived: no stop of ours after it */
+			}
 			ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
 			break;
 		default: /* fork, vfork, clone: the new task stops on its own */
