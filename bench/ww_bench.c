@@ -1359,6 +1359,138 @@ static void bench_alternatives(void)
 
 /* ---- driver ---------------------------------------------------------- */
 
+/* ---- 7. many ranges and many trackers (issue 16 item 14) ---------------- */
+
+/* What one case measured, sent up from the child that ran it. */
+struct mr_result {
+	double open_s, track_s, close_s;
+	size_t done;
+	int err; /* first failing ww_track/ww_open, negative errno; 0 */
+	bool budget; /* stopped by the time budget */
+};
+
+/* layout: 0 one-page ranges one page apart (each its own VMA once tracked),
+ * 1 adjacent one-page ranges, 2 one tracker per one-page range. */
+static void mr_child(enum ww_backend b, size_t n, int layout, double budget_s,
+		     struct mr_result *res)
+{
+	size_t pages = layout == 1 ? n : 2 * n;
+	char *m = region_map(pages * ps, true, false);
+	struct ww_tracker **ts = calloc(layout == 2 ? n : 1, sizeof(*ts));
+	uint64_t t0, budget_ns = (uint64_t)(budget_s * 1e9);
+	size_t i;
+
+	if (!ts)
+		die("out of memory");
+	t0 = now_ns();
+	if (layout != 2)
+		ts[0] = tracker_open(b);
+	res->open_s = (double)(now_ns() - t0) / 1e9;
+	t0 = now_ns();
+	for (i = 0; i < n; i++) {
+		char *a = m + (layout == 1 ? i : 2 * i) * ps;
+		struct ww_opts o = { .sz = sizeof(o), .backend = b };
+		struct ww_tracker *t = ts[0];
+		int err = 0;
+
+		if (layout == 2) {
+			err = ww_open(&o, &ts[i]);
+			t = ts[i];
+		}
+		if (!err)
+			err = ww_track(t, a, ps);
+		if (err) {
+			res->err = err;
+			break;
+		}
+		if ((i & 63) == 63 && now_ns() - t0 > budget_ns) {
+			i++;
+			res->budget = true;
+			break;
+		}
+	}
+	res->done = i;
+	res->track_s = (double)(now_ns() - t0) / 1e9;
+	t0 = now_ns();
+	for (size_t k = 0; k < (layout == 2 ? i : 1); k++)
+		ww_close(ts[k]);
+	res->close_s = (double)(now_ns() - t0) / 1e9;
+	free(ts);
+	munmap(m, pages * ps);
+}
+
+static void mr_row(enum ww_backend b, size_t n, int layout, double budget_s)
+{
+	static const char *const layout_name[] = { "apart", "adjacent", "own-tracker" };
+	struct mr_result res = { 0 };
+	int fds[2], status = 0;
+	struct row r;
+	pid_t pid;
+
+	/* In a child: a crash at a limit (vm.max_map_count) becomes a note. */
+	if (pipe(fds))
+		die("pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		close(fds[0]);
+		mr_child(b, n, layout, budget_s, &res);
+		_exit(write(fds[1], &res, sizeof(res)) == sizeof(res) ? 0 : 1);
+	}
+	close(fds[1]);
+	if (read(fds[0], &res, sizeof(res)) != sizeof(res))
+		res.done = 0;
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	r = row_new("many-ranges", ww_backend_name(b), "us/track");
+	snprintf(r.params, sizeof(r.params), "ranges=%zu layout=%s", n, layout_name[layout]);
+	if (WIFSIGNALED(status)) {
+		snprintf(r.note, sizeof(r.note), "killed by signal %d", WTERMSIG(status));
+		r.st = stats_of((double[]){ NAN }, 1);
+		emit(&r);
+		return;
+	}
+	r.st.med = r.st.min = r.st.max = res.done ? res.track_s * 1e6 / (double)res.done : NAN;
+	r.st.n = 1;
+	snprintf(r.extra, sizeof(r.extra),
+		 ",\"tracked\":%zu,\"track_s\":%.4f,\"close_s\":%.4f,\"open_s\":%.4f", res.done,
+		 res.track_s, res.close_s, res.open_s);
+	if (res.err)
+		snprintf(r.note, sizeof(r.note), "ww_track failed after %zu: %s", res.done,
+			 strerror(-res.err));
+	else if (res.budget)
+		snprintf(r.note, sizeof(r.note), "stopped at %zu after %.0f s (budget)", res.done,
+			 res.track_s);
+	else
+		snprintf(r.note, sizeof(r.note), "all in %.2f s, close %.2f s", res.track_s,
+			 res.close_s);
+	emit(&r);
+}
+
+/* ww_track's cost as mappings and ranges grow: it must not re-read the
+ * whole of /proc/self/maps or smaps per call. One sample per case (the
+ * whole run is the measurement), each case in a child, capped by a time
+ * budget (the row then says where it stopped). */
+static void bench_many_ranges(void)
+{
+	size_t apart = quick ? 1000 : 10000, adjacent = quick ? 10000 : 100000;
+	size_t trackers[2] = { quick ? 100 : 500, quick ? 400 : 2000 };
+	double budget = quick ? 5 : 30;
+
+	section("many-ranges: one-page ranges tracked one call each (per ww_track)", "");
+	for (size_t k = 0; k < NBACKENDS; k++) {
+		enum ww_backend b = all_backends[k];
+
+		if (!backend_usable(b, "many-ranges"))
+			continue;
+		mr_row(b, apart, 0, budget);
+		mr_row(b, adjacent, 1, budget);
+		mr_row(b, trackers[0], 2, budget);
+		mr_row(b, trackers[1], 2, budget);
+	}
+}
+
 static void system_info(void)
 {
 	struct utsname u;
@@ -1388,6 +1520,78 @@ static void system_info(void)
 	}
 }
 
+/* ---- discard check: collect over clean memory ------------------------- */
+
+/*
+ * mprotect and soft-dirty find discarded content in pagemap at each
+ * collect: every page armed with content and not written since is looked
+ * up (8 bytes of pagemap per page). Measured as a collect without reset over
+ * a clean region, populated (every page armed: the whole check) against the
+ * same size never touched (nothing armed: no check). The other backends
+ * need no such check and are shown for comparison.
+ */
+static void bench_discard_check(void)
+{
+	static const size_t sizes_full[] = { 64 * MiB, 1 * GiB };
+	static const size_t sizes_quick[] = { 64 * MiB };
+	const size_t *sizes = quick ? sizes_quick : sizes_full;
+	size_t nsizes = quick ? 1 : 2;
+	int reps = quick ? 7 : 15;
+
+	section("discard-check: ww_collect (no reset) over a clean region (per call)", "ratio");
+	for (size_t bi = 0; bi < NBACKENDS; bi++) {
+		enum ww_backend b = all_backends[bi];
+
+		if (!backend_usable(b, "discard-check"))
+			continue;
+		for (size_t si = 0; si < nsizes; si++) {
+			size_t len = sizes[si];
+			double base = NAN;
+
+			for (int populated = 0; populated < 2; populated++) {
+				char *m = region_map(len, populated, false);
+				struct ww_tracker *t = tracker_open(b);
+				struct iovec iov[16];
+				double v[MAXREP];
+				struct row r =
+					row_new("discard-check", ww_backend_name(b), "us/call");
+				int err = ww_track(t, m, len);
+
+				if (err)
+					die("ww_track %s: %s", ww_backend_name(b), strerror(-err));
+				for (int rep = 0; rep < reps + 1; rep++) {
+					uint64_t t0 = now_ns();
+					void *next = m;
+					ssize_t n;
+
+					while ((char *)next < m + len) {
+						n = ww_collect(t, next,
+							       len - (size_t)((char *)next - m), 0,
+							       iov, 16, &next);
+						if (n < 0)
+							die("ww_collect: %s", strerror((int)-n));
+					}
+					if (rep)
+						v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+				}
+				r.st = stats_of(v, reps);
+				snprintf(r.params, sizeof(r.params), "size_mib=%zu memory=%s",
+					 (size_t)(len / MiB),
+					 populated ? "populated" : "untouched");
+				snprintf(r.note, sizeof(r.note), "%.2f ns/page",
+					 r.st.med * 1e3 / (double)(len / ps));
+				if (populated)
+					row_ratio(&r, base, "untouched");
+				else
+					base = r.st.med;
+				emit(&r);
+				ww_close(t);
+				munmap(m, len);
+			}
+		}
+	}
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1395,9 +1599,11 @@ static const struct {
 	{ "first-write", bench_first_write },
 	{ "collect", bench_collect },
 	{ "reset", bench_reset },
+	{ "discard-check", bench_discard_check },
 	{ "sparse", bench_sparse },
 	{ "threads", bench_threads },
 	{ "alternatives", bench_alternatives },
+	{ "many-ranges", bench_many_ranges },
 };
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
 
@@ -1408,7 +1614,7 @@ static void usage(FILE *f)
 		   "  --json          JSON Lines on stdout (the table goes to stderr)\n"
 		   "  --json=FILE     JSON Lines into FILE (the table stays on stdout)\n"
 		   "  --bench LIST    comma-separated, from: first-write collect reset sparse\n"
-		   "                  threads alternatives (default: all)\n"
+		   "                  threads alternatives many-ranges (default: all)\n"
 		   "  --backend LIST  comma-separated, from: bare-kernel pagemap-scan uffd-wp\n"
 		   "                  soft-dirty mprotect (default: all)\n");
 }

@@ -47,23 +47,56 @@ enum ww_backend {
 #define WW_BACKEND_COUNT 5
 
 /*
- * Options for ww_open(). Set sz to sizeof(struct ww_opts): fields added in
- * later versions go at the end and are read only when sz covers them.
+ * Options for ww_open(). Every byte of the struct is a named field (no
+ * padding), so `struct ww_opts o = { .sz = sizeof(o), ... }` or WW_OPTS()
+ * leaves nothing undefined. A later version adds fields at the end; the
+ * library reads a field only when sz covers it (defaults otherwise), and
+ * fails with -E2BIG when the caller's struct is larger than the one it knows
+ * and a byte it does not know is not zero (libbpf's rule).
  */
 struct ww_opts {
 	size_t sz; /* sizeof(struct ww_opts) */
 	enum ww_backend backend; /* WW_BACKEND_AUTO or one mechanism */
 	pid_t pid; /* 0: this process; else the process to track */
 	unsigned int flags; /* none defined yet: must be 0 */
+	unsigned int caps; /* WW_CAP_* the backend must have (0: any) */
 };
+
+/* Declare and zero-fill a struct ww_opts with its size set, e.g.
+ * WW_OPTS(o, .backend = WW_BACKEND_MPROTECT); ww_open(&o, &t); */
+#define WW_OPTS(name, ...) struct ww_opts name = { .sz = sizeof(struct ww_opts), __VA_ARGS__ }
+
+/*
+ * What a backend guarantees: the rows of the guarantee table in
+ * writewatch(7). A program asks for what it needs (opts->caps) instead of
+ * naming a mechanism; ww_backend_caps() and ww_tracker_caps() tell them.
+ */
+#define WW_CAP_REMOTE 0x001u /* tracks another process (opts->pid) */
+#define WW_CAP_NO_MISSED_WRITES 0x002u /* a write after reset is always reported, writers running */
+#define WW_CAP_EXACT \
+	0x004u /* only pages written or discarded are reported, in the
+			       units ww_tracker_granularity() gives */
+#define WW_CAP_ATOMIC_RESET 0x008u /* collect with WW_RESET is atomic against writers */
+#define WW_CAP_RANGE_RESET 0x010u /* a reset re-arms its range only, not the process */
+#define WW_CAP_KERNEL_WRITES \
+	0x020u /* the kernel's writes (read(2) into tracked memory)
+				       succeed and are reported */
+#define WW_CAP_DISCARDS 0x040u /* anonymous memory dropped by MADV_DONTNEED is reported */
+#define WW_CAP_HUGETLB 0x080u /* tracks hugetlb memory */
+#define WW_CAP_PROTECTS \
+	0x100u /* works by changing page protections: mprotect(2) by the
+				  application on tracked memory goes through the tracker */
 
 /* ww_collect() flag: re-arm the reported pages in the same atomic step. */
 #define WW_RESET 0x1u
 
 struct ww_tracker;
 
-/* Open a tracker. opts NULL means defaults (AUTO, this process). Stores the
- * handle in *out. -EINVAL bad opts, -ENOSYS/-EOPNOTSUPP/-EPERM backend can't
+/* Open a tracker. opts NULL means defaults (AUTO, this process). With
+ * opts->caps, AUTO picks the first backend in its order that has them all;
+ * a named backend that lacks one fails with -EOPNOTSUPP. Stores the
+ * handle in *out. -EINVAL bad opts, -E2BIG opts from a newer version that
+ * set a field this library does not know, -ENOSYS/-EOPNOTSUPP/-EPERM backend can't
  * work here, -ENOMEM out of memory. */
 WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out);
 
@@ -71,8 +104,10 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out);
 WW_API void ww_close(struct ww_tracker *t);
 
 /* Start tracking [addr, addr+len), expanded outward to whole pages; every page
- * is clean at return. -EEXIST overlaps a tracked range, -ENOMEM not mapped,
- * -EBUSY another userfaultfd or tracker owns it, -EINVAL bad arguments. */
+ * is clean at return. -EEXIST overlaps a tracked range, -ENOMEM not mapped
+ * (or vm.max_map_count reached), -EBUSY another userfaultfd or tracker owns
+ * it, -EOPNOTSUPP a memory kind the backend cannot track, -EDEADLK it holds
+ * the calling thread's own stack, -EINVAL bad arguments. */
 WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len);
 
 /* Stop tracking [addr, addr+len) (whole pages) and leave the memory exactly as
@@ -96,6 +131,21 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len);
  * in a unit reports the whole unit. -ENOENT if addr is not tracked by t. */
 WW_API int ww_tracker_granularity(struct ww_tracker *t, void *addr, size_t *bytes);
 
+/* The WW_CAP_* bits backend b can have on a kernel where it works (what
+ * one tracker has may be fewer: ww_tracker_caps()). -EINVAL for AUTO, an
+ * unknown backend or a NULL caps. */
+WW_API int ww_backend_caps(enum ww_backend b, unsigned int *caps);
+
+/* The WW_CAP_* bits tracker t has, here (0 for NULL). */
+WW_API unsigned int ww_tracker_caps(const struct ww_tracker *t);
+
+/* In a forked child, make t (inherited from the parent, inert: -ECHILD) track
+ * this process's copy of its ranges with a new instance of its mechanism;
+ * every page is clean at return. -EALREADY t is not a forked copy,
+ * -EOPNOTSUPP t watches another process, -EBUSY t was being changed by
+ * another thread at fork, else ww_open/ww_track's errors (t stays inert). */
+WW_API int ww_reopen(struct ww_tracker *t);
+
 /* The mechanism an open tracker uses (never WW_BACKEND_AUTO). */
 WW_API enum ww_backend ww_tracker_backend(const struct ww_tracker *t);
 
@@ -114,6 +164,21 @@ WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whyl
 /* The backend AUTO picks for pid (honouring WRITEWATCH_BACKEND), or a
  * negative errno if none works. */
 WW_API int ww_backend_auto(pid_t pid);
+
+/* Kernel behaviours that change what a backend costs or can see, found by
+ * functional probes (never from the version or the command line). */
+/* A read fault on untouched anonymous memory maps the shared zero page (also
+ * the huge zero page where a transparent huge page may back the read). Where
+ * it does not, a page only read gets a fresh page that nothing tells from a
+ * page written, unless it was write-protected before the read: pagemap-scan
+ * then arms untouched anonymous memory with PTE markers, which builds page
+ * tables for it (2 MiB per GiB tracked). */
+#define WW_FACT_ZERO_PAGE 0x1u
+
+/* Store the WW_FACT_* bits of this kernel in *facts (probed once per
+ * process). A probe that cannot run leaves its bit clear and returns its
+ * negative errno; -EINVAL if facts is NULL. */
+WW_API int ww_kernel_facts(unsigned int *facts);
 
 /* Log levels for the diagnostics callback. */
 enum ww_log_level {

@@ -33,4 +33,19 @@ void ww__log(enum ww_log_level level, const char *fmt, ...) __attribute__((forma
 /* Reads WRITEWATCH_LOG once; called by every public entry point that may log. */
 void ww__log_init(void);
 
+/* Every WW_CAP_* bit this version knows. */
+#define WW_CAP_ALL                                                                      \
+	(WW_CAP_REMOTE | WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | \
+	 WW_CAP_RANGE_RESET | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB | \
+	 WW_CAP_PROTECTS)
+
+/* The next backend AUTO would use for pid after backend `after` (0: the
+ * first): in AUTO's order, working here, with every cap in caps; honours
+ * WRITEWATCH_BACKEND. A negative errno when there is none. */
+int ww__auto_next(pid_t pid, unsigned int caps, int after);
+
+/* WW_FACT_* bits of this kernel, probed once (0 where a probe failed:
+ * the answer that costs more and reports nothing wrong). */
+unsigned int ww__facts(void);
+
 #endif /* WW_INTERNAL_H */

@@ -10,9 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "internal.h"
+#include "remote.h"
 #include "sys/sys.h"
 
 static const char *const backend_names[WW_BACKEND_COUNT] = {
@@ -66,7 +69,9 @@ static int probe_one(enum ww_backend b, pid_t pid, char *why, size_t whylen)
 		if (!(ops->caps & WW_CAP_REMOTE))
 			return ww__why(why, whylen, -EOPNOTSUPP, "%s cannot track another process",
 				       ops->name);
-		return ops->probe(pid, why, whylen);
+		/* what is wrong with the process, before what is missing here */
+		err = ww__remote_target(pid, why, whylen);
+		return err ? err : ops->probe(pid, why, whylen);
 	}
 	pthread_mutex_lock(&probe_lock);
 	if (!c->state) {
@@ -84,38 +89,105 @@ static int probe_one(enum ww_backend b, pid_t pid, char *why, size_t whylen)
 	return err;
 }
 
-static int pick_auto(pid_t pid, char *why, size_t whylen)
+/* How much an error says about the process watched rather than about this
+ * kernel (higher: more): the one AUTO reports when nothing works for it. */
+static int target_rank(int err)
 {
+	switch (err) {
+	case -ESRCH:
+		return 4;
+	case -EPERM:
+	case -EACCES:
+		return 3;
+	case -EBUSY:
+	case -ETIMEDOUT:
+		return 2;
+	default:
+		return 0;
+	}
+}
+
+/* AUTO's choice for pid among backends with every cap in caps, after the
+ * one at position `after` of its order (0: from the start). */
+static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t whylen)
+{
+	char best_why[256] = "";
+	int best = 0;
 	const char *forced = secure_getenv("WRITEWATCH_BACKEND");
 	const enum ww_backend *order = pid ? auto_remote : auto_local;
 	size_t n = pid ? sizeof(auto_remote) / sizeof(*order) : sizeof(auto_local) / sizeof(*order);
+	size_t i = 0;
 	enum ww_backend b;
 	int err;
 
+	if (pid) {
+		/* a missing process or a kernel thread is that, on any kernel */
+		err = ww__remote_target(pid, why, whylen);
+		if (err)
+			return err;
+	}
 	if (forced && *forced && strcmp(forced, "auto")) {
 		if (ww_backend_from_name(forced, &b) < 0)
 			return ww__why(why, whylen, -EINVAL,
 				       "WRITEWATCH_BACKEND=%s is not a backend name", forced);
+		if (after)
+			return ww__why(why, whylen, -EOPNOTSUPP,
+				       "%s (forced by WRITEWATCH_BACKEND) lacks what was asked for",
+				       backend_names[b]);
 		err = probe_one(b, pid, why, whylen);
 		if (err)
 			return err;
+		if ((ww__backends[b]->caps & caps) != caps)
+			return ww__why(why, whylen, -EOPNOTSUPP,
+				       "%s (forced by WRITEWATCH_BACKEND) lacks capabilities %#x",
+				       backend_names[b], caps & ~ww__backends[b]->caps);
 		ww__why(why, whylen, 0, "%s (forced by WRITEWATCH_BACKEND)", backend_names[b]);
 		return (int)b;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (probe_one(order[i], pid, NULL, 0) == 0) {
+	if (after)
+		while (i < n && order[i++] != (enum ww_backend)after)
+			;
+	for (; i < n; i++) {
+		char one[256] = "";
+
+		if ((ww__backends[order[i]]->caps & caps) != caps)
+			continue;
+		err = probe_one(order[i], pid, one, sizeof(one));
+		if (err == 0) {
 			ww__why(why, whylen, 0, "%s", backend_names[order[i]]);
 			return (int)order[i];
 		}
+		/* For another process, what is wrong with it or with our
+		 * permission over it beats "not supported": ESRCH, EPERM. */
+		if (pid && target_rank(err) > target_rank(best)) {
+			best = err == -EACCES ? -EPERM : err;
+			snprintf(best_why, sizeof(best_why), "%s", one);
+		}
 	}
-	return ww__why(why, whylen, -EOPNOTSUPP, "no write-tracking mechanism works here%s",
-		       pid ? " for another process" : "");
+	if (best)
+		return ww__why(why, whylen, best, "%s", best_why);
+	return ww__why(why, whylen, -EOPNOTSUPP, "no write-tracking mechanism works here%s%s",
+		       pid ? " for another process" : "",
+		       caps & ~WW_CAP_REMOTE ? " with the capabilities asked for" : "");
+}
+
+int ww__auto_next(pid_t pid, unsigned int caps, int after)
+{
+	return pick_auto(pid, caps, after, NULL, 0);
+}
+
+WW_API int ww_backend_caps(enum ww_backend b, unsigned int *caps)
+{
+	if (b <= WW_BACKEND_AUTO || (unsigned int)b >= WW_BACKEND_COUNT || !caps)
+		return (int)ww__ret(-EINVAL);
+	*caps = ww__backends[b]->caps;
+	return 0;
 }
 
 WW_API int ww_backend_auto(pid_t pid)
 {
 	ww__log_init();
-	return (int)ww__ret(pick_auto(pid, NULL, 0));
+	return (int)ww__ret(pick_auto(pid, 0, 0, NULL, 0));
 }
 
 WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whylen)
@@ -126,8 +198,92 @@ WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whyl
 	if ((unsigned int)b >= WW_BACKEND_COUNT || pid < 0)
 		return (int)ww__ret(ww__why(why, whylen, -EINVAL, "unknown backend %d", (int)b));
 	if (b == WW_BACKEND_AUTO) {
-		r = pick_auto(pid, why, whylen);
+		r = pick_auto(pid, 0, 0, why, whylen);
 		return (int)ww__ret(r < 0 ? r : 0);
 	}
 	return (int)ww__ret(probe_one(b, pid, why, whylen));
+}
+
+/* ---- how this kernel answers a read fault ---- */
+
+/* pagemap entry bits (Documentation/admin-guide/mm/pagemap.rst) */
+#define PM_PRESENT (1ull << 63)
+#define PM_FILE (1ull << 61) /* file page or shared anon: here, not anonymous */
+#define PM_EXCLUSIVE (1ull << 56) /* mapped exactly once (4.2+) */
+
+/* Whether a read of the untouched anonymous page at p maps a zero page:
+ * 1 yes, 0 no (a fresh anonymous page, mapped only here, was allocated),
+ * negative errno if pagemap cannot say. The zero page, like the huge zero
+ * page, is no anonymous page mapped once: the kernel shows it present but
+ * not exclusive (or as not anonymous). */
+static int read_maps_zero_page(int pm, volatile const char *p)
+{
+	uint64_t ent;
+	int err;
+
+	(void)*p;
+	err = ww__pagemap_read(pm, (uintptr_t)p, &ent, 1);
+	if (err)
+		return err;
+	if (!(ent & PM_PRESENT))
+		return -EIO;
+	return !(ent & PM_EXCLUSIVE) || (ent & PM_FILE);
+}
+
+static pthread_once_t facts_once = PTHREAD_ONCE_INIT;
+static int facts_err;
+static unsigned int facts;
+
+/* Read one byte of untouched anonymous memory and look at what the kernel
+ * mapped: once with small pages, once in a 2 MiB-aligned stretch that may be
+ * backed by a transparent huge page (where use_zero_page decides). Some
+ * kernels never map the zero page (s390 guests, mm_forbids_zeropage, some
+ * paravirtualised kernels): a page only read then looks like a page written
+ * unless it was write-protected before the read. */
+static void facts_probe(void)
+{
+	size_t ps = ww__page_size(), thp = ww__thp_size(), len = 2 * (thp > ps ? thp : ps);
+	int pm = ww__pagemap_open(0), small, huge = 1;
+	char *m, *h;
+
+	if (pm < 0) {
+		facts_err = pm;
+		return;
+	}
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		facts_err = -ENOMEM;
+		close(pm);
+		return;
+	}
+	madvise(m, ps, MADV_NOHUGEPAGE);
+	small = read_maps_zero_page(pm, m);
+	if (thp > ps) {
+		h = (char *)(((uintptr_t)m + ps + thp - 1) & ~(uintptr_t)(thp - 1));
+		madvise(h, thp, MADV_HUGEPAGE); /* may fail: THP off, then 4 KiB */
+		huge = read_maps_zero_page(pm, h);
+	}
+	munmap(m, len);
+	close(pm);
+	if (small < 0 || huge < 0)
+		facts_err = small < 0 ? small : huge;
+	else if (small && huge)
+		facts = WW_FACT_ZERO_PAGE;
+	ww__info("read faults %s the zero page", facts & WW_FACT_ZERO_PAGE ? "map" : "do not map");
+}
+
+unsigned int ww__facts(void)
+{
+	pthread_once(&facts_once, facts_probe);
+	return facts;
+}
+
+WW_API int ww_kernel_facts(unsigned int *out)
+{
+	ww__log_init();
+	if (!out)
+		return (int)ww__ret(-EINVAL);
+	pthread_once(&facts_once, facts_probe);
+	*out = facts;
+	return (int)ww__ret(facts_err);
 }

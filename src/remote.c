@@ -64,6 +64,9 @@ struct helper_result {
 	int err; /* 0 or negative errno */
 	int stage;
 	int restored; /* 1: registers and mask were put back, target detached */
+	long restarted; /* a call that failed with EINTR because of our stop
+			 * only, and was made to restart: its number, or -1 */
+	long eintr_left; /* such a call we could not restart, or -1 */
 };
 
 /* Syscalls that install a temporary signal mask and restore it on return
@@ -96,6 +99,235 @@ static bool sigmask_syscall(long nr)
 	}
 }
 
+/*
+ * Calls that fail with EINTR, not a restart code, when the thread is merely
+ * stopped (a ptrace interrupt included) with no signal handler run: signal(7),
+ * "Interruption of system calls and library functions by stop signals". The
+ * socket calls do so only with a timeout (SO_RCVTIMEO, SO_SNDTIMEO), and so
+ * do read(2) and write(2) on a socket; io_getevents(2) and io_uring_enter(2)
+ * too, though signal(7) does not say so. Each returns EINTR only when it did
+ * nothing (no bytes, no events, no submissions, no signal taken, no
+ * semaphore changed), so
+ * executing it again with the same arguments is the restart the kernel does
+ * for the others. A relative timeout starts again from its full length: the
+ * call may return that much later than it would have, as if the process had
+ * been descheduled meanwhile, never earlier and never with EINTR.
+ */
+static bool fd_is_socket(pid_t pid, unsigned long fd);
+
+static bool stop_eintr_syscall(pid_t pid, const ww__regs *r)
+{
+	switch (ww__regs_in_syscall(r)) {
+#ifdef SYS_epoll_wait
+	case SYS_epoll_wait:
+#endif
+#ifdef SYS_epoll_pwait
+	case SYS_epoll_pwait:
+#endif
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+#ifdef SYS_rt_sigtimedwait
+	case SYS_rt_sigtimedwait:
+#endif
+#ifdef SYS_semop
+	case SYS_semop:
+#endif
+#ifdef SYS_io_getevents
+	case SYS_io_getevents:
+#endif
+#ifdef SYS_io_pgetevents
+	case SYS_io_pgetevents:
+#endif
+#ifdef SYS_io_uring_enter
+	case SYS_io_uring_enter:
+#endif
+#ifdef SYS_semtimedop
+	case SYS_semtimedop:
+#endif
+#ifdef SYS_accept
+	case SYS_accept:
+#endif
+#ifdef SYS_accept4
+	case SYS_accept4:
+#endif
+#ifdef SYS_connect
+	case SYS_connect:
+#endif
+#ifdef SYS_recvfrom
+	case SYS_recvfrom:
+#endif
+#ifdef SYS_recvmsg
+	case SYS_recvmsg:
+#endif
+#ifdef SYS_recvmmsg
+	case SYS_recvmmsg:
+#endif
+#ifdef SYS_sendto
+	case SYS_sendto:
+#endif
+#ifdef SYS_sendmsg
+	case SYS_sendmsg:
+#endif
+#ifdef SYS_sendmmsg
+	case SYS_sendmmsg:
+#endif
+		return true;
+#ifdef SYS_read
+	case SYS_read:
+#endif
+#ifdef SYS_readv
+	case SYS_readv:
+#endif
+#ifdef SYS_write
+	case SYS_write:
+#endif
+#ifdef SYS_writev
+	case SYS_writev:
+#endif
+		return fd_is_socket(pid, ww__regs_arg(r, 0));
+	default:
+		return false;
+	}
+}
+
+/* "/proc/PID/SUFFIX" into buf, async-signal-safe. */
+static void proc_path(char *buf, pid_t pid, const char *mid, unsigned long n, const char *suffix)
+{
+	char digits[24];
+	size_t at = 0, k = 0;
+	unsigned long v = (unsigned long)pid;
+
+	for (const char *p = "/proc/"; *p; p++)
+		buf[at++] = *p;
+	do
+		digits[k++] = (char)('0' + v % 10);
+	while ((v /= 10));
+	while (k)
+		buf[at++] = digits[--k];
+	for (const char *p = mid; *p; p++)
+		buf[at++] = *p;
+	if (mid[0]) {
+		k = 0;
+		do
+			digits[k++] = (char)('0' + n % 10);
+		while ((n /= 10));
+		while (k)
+			buf[at++] = digits[--k];
+	}
+	for (const char *p = suffix; *p; p++)
+		buf[at++] = *p;
+	buf[at] = '\0';
+}
+
+static bool fd_is_socket(pid_t pid, unsigned long fd)
+{
+	char path[96], link[16];
+	ssize_t n;
+
+	if (fd > 0x7fffffffUL)
+		return false;
+	proc_path(path, pid, "/fd/", fd, "");
+	n = readlink(path, link, sizeof(link));
+	return n >= 8 && !memcmp(link, "socket:[", 8);
+}
+
+/* Signals held back while the registers are borrowed (see inject()). */
+#define HOLD_MAX 64
+struct held {
+	int n;
+	siginfo_t si[HOLD_MAX];
+};
+
+/* The hexadecimal set after "key:" in a /proc status text, or ~0 (as if
+ * everything were set) when it is missing. */
+static uint64_t status_set(const char *text, const char *key)
+{
+	size_t kl = strlen(key);
+	uint64_t v = 0;
+
+	for (const char *p = text; *p; p++) {
+		if ((p == text || p[-1] == '\n') && !strncmp(p, key, kl) && p[kl] == ':') {
+			p += kl + 1;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			for (;; p++) {
+				int d = *p >= '0' && *p <= '9' ? *p - '0' :
+					*p >= 'a' && *p <= 'f' ? *p - 'a' + 10 :
+								 -1;
+
+				if (d < 0)
+					return v;
+				v = v << 4 | (uint64_t)d;
+			}
+		}
+	}
+	return ~0ULL;
+}
+
+/* Would signal sig (1-64) interrupt a call of the thread under mask, given
+ * its dispositions: not blocked, not ignored, and either caught or with a
+ * default action other than ignoring it (stopping or ending the process). */
+static bool interrupts(int sig, uint64_t mask, uint64_t ign, uint64_t cgt)
+{
+	uint64_t bit = 1ULL << (sig - 1);
+
+	if (sig < 1 || sig > 64 || (mask & bit) || (ign & bit))
+		return false;
+	if (cgt & bit)
+		return true;
+	return sig != SIGCHLD && sig != SIGURG && sig != SIGWINCH && sig != SIGCONT;
+}
+
+/* The stopped thread pid's pending, blocked, ignored and caught signal
+ * sets from /proc; false if they cannot be read. */
+static bool read_sigs(pid_t pid, uint64_t *pnd, uint64_t *blk, uint64_t *ign, uint64_t *cgt)
+{
+	char path[96], text[8192];
+	ssize_t n = 0, r;
+	int fd;
+
+	proc_path(path, pid, "/task/", (unsigned long)pid, "/status");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	while (n < (ssize_t)sizeof(text) - 1 &&
+	       (r = read(fd, text + n, sizeof(text) - 1 - (size_t)n)) > 0)
+		n += r;
+	close(fd);
+	text[n] = '\0';
+	*pnd = status_set(text, "SigPnd") | status_set(text, "ShdPnd");
+	*blk = status_set(text, "SigBlk");
+	*ign = status_set(text, "SigIgn");
+	*cgt = status_set(text, "SigCgt");
+	return *pnd != ~0ULL && *blk != ~0ULL && *ign != ~0ULL && *cgt != ~0ULL;
+}
+
+/*
+ * Is a signal pending for the stopped thread pid (or held back by us, h)
+ * that would interrupt its call under mask (use_mask) or under its current
+ * mask? If so, its EINTR is not only ours: the call would have failed with
+ * EINTR without us, and is left to. Signals it ignores do not count: they
+ * reach it only because it is traced. Any doubt (status unreadable) counts
+ * as a signal.
+ */
+static bool signal_waiting(pid_t pid, bool use_mask, uint64_t mask, const struct held *h)
+{
+	uint64_t pnd, blk, ign, cgt;
+
+	if (!read_sigs(pid, &pnd, &blk, &ign, &cgt))
+		return true;
+	if (!use_mask)
+		mask = blk;
+	for (int s = 1; s <= 64; s++)
+		if ((pnd & (1ULL << (s - 1))) && interrupts(s, mask, ign, cgt))
+			return true;
+	for (int i = 0; h && i < h->n; i++)
+		if (interrupts(h->si[i].si_signo, mask, ign, cgt))
+			return true;
+	return false;
+}
+
 static int wait_tracee(pid_t pid, int *st)
 {
 	for (;;) {
@@ -118,13 +350,6 @@ static int syscall_op(pid_t pid)
 		return -1;
 	return info.op;
 }
-
-/* Signals held back while the registers are borrowed (see inject()). */
-#define HOLD_MAX 64
-struct held {
-	int n;
-	siginfo_t si[HOLD_MAX];
-};
 
 /*
  * Run one syscall in the stopped tracee: from any ptrace-stop, through its
@@ -213,7 +438,12 @@ static int wait_timed(pid_t pid, int *st, struct timespec *left)
 	}
 }
 
-static int wait_interrupt(pid_t pid)
+/* *other is set when something besides our interrupt stopped or interrupted
+ * the tracee meanwhile: a signal passed on that it does not ignore (an
+ * ignored one reaches it only because it is traced), or a group-stop
+ * (SIGSTOP, then *stopped too): an EINTR it brings back is then not ours
+ * alone. */
+static int wait_interrupt(pid_t pid, bool *other, bool *stopped)
 {
 	struct timespec left = { STOP_TIMEOUT_S, 0 };
 	int st, err;
@@ -222,8 +452,17 @@ static int wait_interrupt(pid_t pid)
 		err = wait_timed(pid, &st, &left);
 		if (err)
 			return err;
-		if ((st >> 16) == PTRACE_EVENT_STOP)
+		if ((st >> 16) == PTRACE_EVENT_STOP) {
+			if (WSTOPSIG(st) != SIGTRAP)
+				*other = *stopped = true; /* it was group-stopped */
 			return 0;
+		}
+		if (!*other) {
+			uint64_t pnd, blk, ign, cgt;
+
+			*other = !read_sigs(pid, &pnd, &blk, &ign, &cgt) ||
+				 interrupts(WSTOPSIG(st), 0, ign, cgt);
+		}
 		if (ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(st)) < 0)
 			return -errno;
 	}
@@ -294,10 +533,10 @@ static bool insn_at(pid_t pid, uintptr_t addr)
  * (it runs in a child forked from a possibly multithreaded caller). */
 static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 {
-	struct helper_result res = { 0 };
+	struct helper_result res = { .restarted = -1, .eintr_left = -1 };
 	ww__regs saved, fixed;
 	uint64_t oldmask = 0, allmask = ~0ULL;
-	bool masked = false, at_entry = false;
+	bool masked = false, at_entry = false, other = false, eintr = false, stopped = false;
 	struct held held = { 0 };
 	int err, pidfd;
 	long nr_in, fd = -1, rc;
@@ -314,7 +553,7 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		res.stage = ST_INTERRUPT;
 		goto detach;
 	}
-	err = wait_interrupt(pid);
+	err = wait_interrupt(pid, &other, &stopped);
 	if (err) {
 		res.err = err;
 		res.stage = ST_STOP;
@@ -334,11 +573,40 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		res.stage = ST_ARCH;
 		goto detach;
 	}
-	fixed = saved;
 	nr_in = ww__regs_in_syscall(&saved);
-	if (ww__regs_restart_fixup(&fixed) && sigmask_syscall(nr_in)) {
+	/* Interrupted by our stop alone, in a call that then fails with EINTR
+	 * instead of restarting (see stop_eintr_syscall): it is restarted like
+	 * the others, unless a signal is there that would have interrupted it
+	 * anyway. Decided here for calls with a temporary signal mask (they
+	 * are let run into the restart just below), after the injections for
+	 * the rest (signals that come meanwhile count too). */
+	if (nr_in >= 0 && ww__regs_result(&saved) == -EINTR && !other) {
+		if (!stop_eintr_syscall(pid, &saved)) {
+			res.eintr_left = nr_in;
+		} else if (!sigmask_syscall(nr_in)) {
+			eintr = true;
+		} else if (!signal_waiting(pid, false, 0, NULL)) {
+			ww__regs tmp = saved;
+
+			/* at this ptrace stop the kernel restarts it itself */
+			ww__regs_eintr_to_restart(&tmp);
+			if (ww__regs_set(pid, &tmp) == 0) {
+				saved = tmp;
+				res.restarted = nr_in;
+			}
+		}
+	}
+	fixed = saved;
+	if ((ww__regs_restart_fixup(&fixed) || (ww__regs_result(&saved) == -EINTR && !stopped)) &&
+	    sigmask_syscall(nr_in)) {
 		/* see step_to_entry(); the rewound registers re-execute
-		 * whichever syscall it is entering */
+		 * whichever syscall it is entering. An EINTR that was not
+		 * ours leaves the saved mask to restore too: the tracee then
+		 * takes its EINTR and runs on to its next call, as it would
+		 * have (injecting with its mask untouched instead would hold
+		 * back every signal that comes meanwhile, and the holding
+		 * space is bounded); not for a group-stopped tracee, which
+		 * must not run its own code before it is continued. */
 		err = step_to_entry(pid);
 		if (!err)
 			err = ww__regs_get(pid, &saved);
@@ -358,6 +626,8 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		 * stopped in will do, if it is stopped in one. */
 		ww__regs tmp = saved;
 
+		if (eintr)
+			ww__regs_eintr_to_restart(&tmp);
 		if (at_entry && insn_at(pid, ww__regs_pc(&fixed)))
 			insn = ww__regs_pc(&fixed);
 		else if (ww__regs_restart_fixup(&tmp) && insn_at(pid, ww__regs_pc(&tmp)))
@@ -412,6 +682,11 @@ static struct helper_result helper(pid_t pid, uintptr_t insn, int *ourfd)
 		res.stage = ST_CLOSE;
 	}
 restore:
+	if (eintr && !signal_waiting(pid, masked, oldmask, &held)) {
+		ww__regs_eintr_to_restart(&fixed);
+		ww__regs_restart_fixup(&fixed);
+		res.restarted = nr_in;
+	}
 	err = ww__regs_set(pid, &fixed);
 	if (masked && ptrace(PTRACE_SETSIGMASK, pid, (void *)sizeof(oldmask), &oldmask) < 0 && !err)
 		err = -errno;
@@ -547,20 +822,60 @@ static int perm_why(pid_t pid, int err, char *why, size_t whylen)
 		       (int)pid, uid, (int)getuid(), ybuf);
 }
 
+/* task->flags bit of a kernel thread (include/linux/sched.h) */
+#define PF_KTHREAD_ 0x00200000UL
+
+int ww__remote_target(pid_t pid, char *why, size_t whylen)
+{
+	char path[64], buf[1024], *p, state = 0;
+	unsigned long flags = 0;
+	ssize_t n;
+	int fd;
+
+	if (pid <= 0)
+		return ww__why(why, whylen, -EINVAL, "bad process id %d", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (kill(pid, 0) == 0 || errno != EPERM)
+			return ww__why(why, whylen, -ESRCH, "no process %d", (int)pid);
+		return ww__why(why, whylen, -EPERM,
+			       "process %d exists but /proc does not show it to us (hidepid): "
+			       "no permission to watch it",
+			       (int)pid);
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return ww__why(why, whylen, -ESRCH, "process %d has exited", (int)pid);
+	buf[n] = '\0';
+	/* "PID (COMM) S PPID PGRP SESSION TTY TPGID FLAGS ...": the process
+	 * names itself, ')' included, so the last ')' ends COMM */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+		return ww__why(why, whylen, -ESRCH, "process %d has exited", (int)pid);
+	if (state == 'Z' || state == 'X')
+		return ww__why(why, whylen, -ESRCH, "process %d has exited (zombie)", (int)pid);
+	if (flags & PF_KTHREAD_)
+		return ww__why(why, whylen, -EINVAL,
+			       "process %d is a kernel thread: it has no user memory to watch",
+			       (int)pid);
+	return 0;
+}
+
 int ww__remote_check(pid_t pid, char *why, size_t whylen)
 {
 	char path[64], state = 0;
 	long tracer, seccomp;
-	int fd;
+	int fd, err;
 
 	if (ww__inject_supported())
 		return ww__why(why, whylen, -EOPNOTSUPP,
 			       "getting a userfaultfd out of another process is implemented "
 			       "for x86-64 only so far");
-	if (pid <= 0)
-		return ww__why(why, whylen, -EINVAL, "bad process id %d", (int)pid);
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return ww__why(why, whylen, -ESRCH, "no process %d", (int)pid);
+	err = ww__remote_target(pid, why, whylen);
+	if (err)
+		return err;
 	tracer = status_field(pid, "TracerPid", &state);
 	if (state == 'Z' || state == 'X')
 		return ww__why(why, whylen, -ESRCH, "process %d has exited (zombie)", (int)pid);
@@ -746,6 +1061,14 @@ int ww__remote_uffd(pid_t pid, char *why, size_t whylen)
 			       (int)pid, stage_name(res.stage), strerror(-res.err),
 			       res.restored ? "" : " (and detaching failed)");
 	}
+	if (res.restarted >= 0)
+		ww__info("remote %d: its system call %ld, interrupted by the injection, was "
+			 "restarted",
+			 (int)pid, res.restarted);
+	if (res.eintr_left >= 0)
+		ww__warn("remote %d: its system call %ld was interrupted by the injection and "
+			 "returns EINTR to it (not a call writewatch knows how to restart)",
+			 (int)pid, res.eintr_left);
 	ww__dbg("remote %d: got its userfaultfd as our fd %d", (int)pid, fd);
 	return fd;
 }

@@ -11,6 +11,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Is pid a user process one could watch at all, whatever the mechanism:
+ * -ESRCH if there is none (or it has exited), -EINVAL for a kernel thread
+ * (no user memory), -EPERM if /proc hides it from us. Touches nothing. */
+int ww__remote_target(pid_t pid, char *why, size_t whylen);
+
 /* Can we inject into pid at all: architecture, the process exists and is
  * not a zombie, not already traced, no seccomp filter, ptrace permission.
  * Touches nothing in the target. 0 or a negative errno with a reason. */

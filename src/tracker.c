@@ -29,6 +29,10 @@ struct ww_tracker {
 	pid_t pid;
 	struct ww__range *ranges; /* sorted by start, disjoint */
 	size_t nranges, cap;
+	/* Set under the lock while ww_track or ww_untrack changes the ranges
+	 * and the backend's state: a forked child whose copy was caught
+	 * mid-change cannot trust it (ww_reopen). */
+	bool changing;
 };
 
 /*
@@ -49,6 +53,7 @@ static void fork_child(void)
 
 static void fork_register(void)
 {
+	ww__sys_fork_init();
 	pthread_atfork(NULL, NULL, fork_child);
 }
 
@@ -136,15 +141,34 @@ static int span_of(const struct ww_tracker *t, const void *addr, size_t len, uin
 	return 0;
 }
 
-static int opts_check(const struct ww_opts *o)
+/* The end of the last field of struct ww_opts this library knows. A field
+ * added later must keep the struct free of padding (checked here), so that
+ * sz tells exactly which fields a caller has. */
+#define OPTS_KNOWN (offsetof(struct ww_opts, caps) + sizeof(unsigned int))
+_Static_assert(OPTS_KNOWN == sizeof(struct ww_opts), "struct ww_opts has tail padding");
+/* Whether the caller's struct (of size o->sz) has field f. */
+#define OPTS_HAS(o, f) ((o)->sz >= offsetof(struct ww_opts, f) + sizeof((o)->f))
+
+/* Copy the caller's options into *to (which holds the defaults), reading
+ * only the fields its sz covers. */
+static int opts_get(const struct ww_opts *o, struct ww_opts *to)
 {
-	if (o->sz < sizeof(struct ww_opts)) /* 0.1 had exactly this layout */
+	if (o->sz < sizeof(o->sz))
 		return -EINVAL;
 	/* A newer caller's fields we don't know must be zero (libbpf's rule). */
-	for (size_t i = sizeof(struct ww_opts); i < o->sz; i++)
+	for (size_t i = OPTS_KNOWN; i < o->sz; i++)
 		if (((const unsigned char *)o)[i])
-			return -EINVAL;
-	if ((unsigned int)o->backend >= WW_BACKEND_COUNT || o->pid < 0 || o->flags)
+			return -E2BIG;
+	if (OPTS_HAS(o, backend))
+		to->backend = o->backend;
+	if (OPTS_HAS(o, pid))
+		to->pid = o->pid;
+	if (OPTS_HAS(o, flags))
+		to->flags = o->flags;
+	if (OPTS_HAS(o, caps))
+		to->caps = o->caps;
+	if ((unsigned int)to->backend >= WW_BACKEND_COUNT || to->pid < 0 || to->flags ||
+	    (to->caps & ~WW_CAP_ALL))
 		return -EINVAL;
 	return 0;
 }
@@ -161,38 +185,50 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 		return (int)ww__ret(-EINVAL);
 	*out = NULL;
 	if (opts) {
-		err = opts_check(opts);
+		err = opts_get(opts, &o);
 		if (err)
 			return (int)ww__ret(err);
-		o.backend = opts->backend;
-		o.pid = opts->pid;
 	}
 	if (o.pid == getpid())
 		o.pid = 0;
 
-	if (o.backend == WW_BACKEND_AUTO) {
-		b = ww_backend_auto(o.pid);
-		if (b < 0)
-			return b;
-	} else {
-		char why[256];
-
-		b = (int)o.backend;
-		err = ww_backend_probe(o.backend, o.pid, why, sizeof(why));
-		if (err) {
-			ww__warn("%s: %s", ww_backend_name(o.backend), why);
-			return err;
-		}
-	}
-
+	if (o.pid)
+		o.caps |= WW_CAP_REMOTE;
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return (int)ww__ret(-ENOMEM);
 	pthread_mutex_init(&t->lock, NULL);
 	t->fork_gen = ww__fork_gen;
-	t->ops = ww__backends[b];
 	t->pid = o.pid;
-	err = t->ops->open(o.pid, &t->priv);
+	/* AUTO: the first backend in its order that works here and has the
+	 * caps asked for, as opened (the kernel may grant a tracker fewer). */
+	for (b = 0;;) {
+		char why[256];
+
+		if (o.backend == WW_BACKEND_AUTO) {
+			b = ww__auto_next(o.pid, o.caps, b);
+			err = b < 0 ? b : 0;
+		} else {
+			b = (int)o.backend;
+			err = ww_backend_probe(o.backend, o.pid, why, sizeof(why));
+			if (err)
+				ww__warn("%s: %s", ww_backend_name(o.backend), why);
+			else if ((ww__backends[b]->caps & o.caps) != o.caps)
+				err = -EOPNOTSUPP;
+		}
+		if (err)
+			break;
+		t->ops = ww__backends[b];
+		err = t->ops->open(o.pid, &t->priv);
+		if (!err && (ww_tracker_caps(t) & o.caps) != o.caps) {
+			ww__info("%s: this tracker lacks caps %#x", t->ops->name,
+				 o.caps & ~ww_tracker_caps(t));
+			t->ops->close(t->priv);
+			err = -EOPNOTSUPP;
+		}
+		if (!err || o.backend != WW_BACKEND_AUTO)
+			break;
+	}
 	if (err) {
 		pthread_mutex_destroy(&t->lock);
 		free(t);
@@ -201,6 +237,13 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 	ww__dbg("opened %s tracker for pid %d", t->ops->name, (int)o.pid);
 	*out = t;
 	return 0;
+}
+
+WW_API unsigned int ww_tracker_caps(const struct ww_tracker *t)
+{
+	if (!t)
+		return 0;
+	return t->ops->tracker_caps ? t->ops->tracker_caps(t->priv) & t->ops->caps : t->ops->caps;
 }
 
 WW_API void ww_close(struct ww_tracker *t)
@@ -224,15 +267,91 @@ WW_API void ww_close(struct ww_tracker *t)
 	free(t);
 }
 
+/*
+ * In a forked child, make an inherited (inert) tracker track the child's own
+ * memory: a new instance of the same mechanism, opened in the child, tracks
+ * every range the copy lists. The copy's mechanism state is the parent's
+ * (uffd ioctls act on the parent's mm, a handler thread was not forked) and
+ * is left alone, as ww_close leaves it in a child: a small leak beats
+ * disarming the parent. The child's copy of the lock may have been held by
+ * a thread that does not exist here, so it is made anew; a copy taken while
+ * another thread was changing the range list cannot be trusted (-EBUSY).
+ */
+WW_API int ww_reopen(struct ww_tracker *t)
+{
+	void *priv = NULL;
+	size_t i;
+	int err;
+
+	ww__log_init();
+	if (!t)
+		return (int)ww__ret(-EINVAL);
+	if (!forked_copy(t))
+		return (int)ww__ret(-EALREADY);
+	if (t->pid)
+		return (int)ww__ret(-EOPNOTSUPP);
+	if (t->changing)
+		return (int)ww__ret(-EBUSY);
+	/* The inherited state is the parent's (a uffd acts on its creator's
+	 * mm) and left untouched, or was released in the child already (the
+	 * mprotect backend's atfork handler gives the child its memory back):
+	 * either way the child opens anew. */
+	err = t->ops->open(0, &priv);
+	if (err)
+		return (int)ww__ret(err);
+	for (i = 0; i < t->nranges && !err; i++)
+		err = t->ops->track(priv, t->ranges[i].start, t->ranges[i].end);
+	if (err) {
+		ww__dbg("reopen: track %#lx-%#lx: %s", (unsigned long)t->ranges[i - 1].start,
+			(unsigned long)t->ranges[i - 1].end, strerror(-err));
+		while (--i > 0)
+			t->ops->untrack(priv, t->ranges[i - 1].start, t->ranges[i - 1].end);
+		t->ops->close(priv);
+		return (int)ww__ret(err);
+	}
+	pthread_mutex_init(&t->lock, NULL);
+	t->priv = priv;
+	t->fork_gen = ww__fork_gen;
+	ww__dbg("reopened %s tracker in child %d, %zu ranges", t->ops->name, (int)getpid(),
+		t->nranges);
+	return 0;
+}
+
+/*
+ * Does [s, e) hold any of the calling thread's stack? Tracking it cannot
+ * work on every mechanism: with mprotect the kernel pushes the SIGSEGV frame
+ * onto the protected stack and, unable to, kills the process; with
+ * synchronous uffd-wp the thread blocks on a fault of its own stack with
+ * every signal blocked. ww_track refuses it on every backend (-EDEADLK), so
+ * a program behaves the same whichever one AUTO picks. The page holding the
+ * current frame counts too, for a thread running on a stack of its own
+ * making (a coroutine, sigaltstack).
+ */
+static int own_stack_check(uintptr_t s, uintptr_t e)
+{
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0), lo, hi;
+	int err;
+
+	if (ww__page_down(sp) >= s && ww__page_down(sp) < e)
+		return -EDEADLK;
+	err = ww__thread_stack(sp, &lo, &hi);
+	if (err)
+		return err == -ENOENT ? 0 : err; /* unknown is not "no" (EMFILE) */
+	return lo < e && s < hi ? -EDEADLK : 0;
+}
+
 WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 {
 	uintptr_t s, e;
 	size_t at;
 	int err = span_of(t, addr, len, &s, &e);
 
+	if (!err && !t->pid)
+		err = own_stack_check(s, e);
 	if (err)
 		return (int)ww__ret(err);
 	pthread_mutex_lock(&t->lock);
+	t->changing = true;
 	at = range_search(t, s);
 	if (at < t->nranges && t->ranges[at].start < e) {
 		err = -EEXIST;
@@ -245,6 +364,7 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 		err = t->ops->track(t->priv, s, e);
 	if (!err)
 		range_insert(t, at, s, e);
+	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
 	if (err)
 		ww__dbg("track %#lx-%#lx: %s", (unsigned long)s, (unsigned long)e, strerror(-err));
@@ -264,6 +384,7 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 		err = -ENOENT;
 		goto out;
 	}
+	t->changing = true;
 	/* Make room for a split up front, so bookkeeping cannot fail midway. */
 	err = range_reserve(t);
 	if (err)
@@ -290,6 +411,7 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 		}
 	}
 out:
+	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
 	return (int)ww__ret(err);
 }

@@ -222,12 +222,83 @@ static struct iovec *runs_get(size_t pages, size_t want, struct iovec *stack, si
 	return runs_buf;
 }
 
+/*
+ * fork: the registry is taken across fork(2) (so the child's copy is never
+ * caught mid-change) and the child notes that it was forked. Its copy of the
+ * shared tracker is inert until re-opened; the first call of this layer in
+ * the child re-opens it (ww_reopen) and, since which pages the parent wrote
+ * since its last reset is not known here, marks every committed page of
+ * every watched allocation written: one conservative report, no lost write.
+ * The handlers are registered only once the tracker is open, after the
+ * library's own (atfork prepare handlers run in reverse order, so this lock
+ * is taken before any lock a call holding it may wait for).
+ */
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static bool forked;
+
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&reg_lock);
+}
+
+static void fork_parent(void)
+{
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void fork_child(void)
+{
+	forked = true;
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void fork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
 /* The shared tracker, opened on first need. Caller holds reg_lock. */
 static int tracker_get(void)
 {
+	int err;
+
 	if (tracker)
 		return 0;
-	return ww_open(NULL, &tracker);
+	err = ww_open(NULL, &tracker);
+	if (!err)
+		pthread_once(&fork_once, fork_register);
+	return err;
+}
+
+/* In a forked child: re-open the inherited tracker, all committed watched
+ * pages written once. Caller holds reg_lock. On failure the next call tries
+ * again (meanwhile the tracker's calls fail). */
+static void adopt_after_fork(void)
+{
+	int err;
+
+	if (!tracker) {
+		forked = false;
+		return;
+	}
+	err = ww_reopen(tracker);
+	if (err && err != -EALREADY)
+		return;
+	for (size_t i = 0; i < nallocs; i++) {
+		struct alloc *a = allocs[i];
+
+		for (size_t p = 0; a->watch && p < (a->end - a->base) / ps; p++)
+			if (a->prot[p])
+				pending_set(a, p);
+	}
+	forked = false;
+}
+
+static void reg_lock_take(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	if (forked)
+		adopt_after_fork();
 }
 
 /*
@@ -439,7 +510,7 @@ WW_API void *ww_VirtualAlloc(void *addr, size_t size, uint32_t type, uint32_t pr
 		set_error(WW_ERROR_INVALID_PARAMETER);
 		return NULL;
 	}
-	pthread_mutex_lock(&reg_lock);
+	reg_lock_take();
 	if ((type & WW_MEM_RESERVE) || !addr) {
 		r = reserve(addr, size, type, protect);
 		goto out;
@@ -475,7 +546,7 @@ WW_API int ww_VirtualFree(void *addr, size_t size, uint32_t type)
 		set_error(WW_ERROR_INVALID_PARAMETER);
 		return 0;
 	}
-	pthread_mutex_lock(&reg_lock);
+	reg_lock_take();
 	a = span_of(addr, size ? size : 1, &s, &e) ? reg_find(s, e) : NULL;
 	if (!a || (type == WW_MEM_RELEASE && (uintptr_t)addr != a->base)) {
 		err = WW_ERROR_INVALID_ADDRESS;
@@ -510,7 +581,7 @@ WW_API int ww_VirtualProtect(void *addr, size_t size, uint32_t newprot, uint32_t
 		set_error(WW_ERROR_NOACCESS);
 		return 0;
 	}
-	pthread_mutex_lock(&reg_lock);
+	reg_lock_take();
 	a = span_of(addr, size, &s, &e) ? reg_find(s, e) : NULL;
 	if (!a || memchr(a->prot + page_idx(a, s), 0, page_idx(a, e) - page_idx(a, s))) {
 		err = WW_ERROR_INVALID_ADDRESS; /* unknown memory or not committed */
@@ -605,7 +676,7 @@ WW_API uint32_t ww_GetWriteWatch(uint32_t flags, void *base, size_t size, void *
 		return ~0u;
 	}
 	cap = *count;
-	pthread_mutex_lock(&reg_lock);
+	reg_lock_take();
 	a = watched(base, size, &s, &e);
 	if (!a) {
 		pthread_mutex_unlock(&reg_lock);
@@ -660,7 +731,7 @@ WW_API uint32_t ww_ResetWriteWatch(void *base, size_t size)
 		set_error(WW_ERROR_INVALID_PARAMETER);
 		return ~0u;
 	}
-	pthread_mutex_lock(&reg_lock);
+	reg_lock_take();
 	a = watched(base, size, &s, &e);
 	if (!a) {
 		pthread_mutex_unlock(&reg_lock);

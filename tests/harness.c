@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 size_t PS;
@@ -108,4 +109,38 @@ void harness_pages(const struct iovec *runs, size_t n, const char *base, size_t 
 			dirty[(size_t)(s + off - base) / PS] = true;
 		prev_end = s + runs[i].iov_len;
 	}
+}
+
+bool harness_more(long done, long min, long max)
+{
+	static double budget = -1, start;
+	struct timespec ts;
+	double now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	if (budget < 0) {
+		const char *e = getenv("WW_TEST_BUDGET");
+
+		budget = e && atof(e) > 0 ? atof(e) : 5.0;
+		start = now;
+	}
+	if (done < min)
+		return true;
+	return done < max && now - start < budget;
+}
+
+bool harness_zero_page_kernel(void)
+{
+	unsigned int facts = 0;
+
+	CHECK_EQ(ww_kernel_facts(&facts), 0);
+	return facts & WW_FACT_ZERO_PAGE;
+}
+
+bool harness_sees_discard_read_back(void)
+{
+	return (harness_backend != WW_BACKEND_MPROTECT &&
+		harness_backend != WW_BACKEND_SOFT_DIRTY) ||
+	       harness_zero_page_kernel();
 }

@@ -54,6 +54,13 @@ enum ww_backend harness_backend_arg(int argc, char **argv);
  * tests that check exact pages. */
 char *harness_map(size_t pages);
 
+/* Whether a loop that has done `done` rounds goes on: always below min,
+ * never at max, and in between while the test's time budget lasts
+ * (WW_TEST_BUDGET seconds from the first call, default 5). Bounds a race
+ * test's run time on a slow or loaded machine without a timed assertion;
+ * the test's result line says how many rounds ran. */
+bool harness_more(long done, long min, long max);
+
 /* Collect everything in [addr, addr+len) following *next to the end. */
 size_t harness_collect_all(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
 			   struct iovec *out, size_t max);
@@ -61,5 +68,16 @@ size_t harness_collect_all(struct ww_tracker *t, void *addr, size_t len, unsigne
 /* Expand runs into a per-page bool array for [base, base + pages*PS);
  * fails the test on a run outside the range, unaligned, or out of order. */
 void harness_pages(const struct iovec *runs, size_t n, const char *base, size_t pages, bool *dirty);
+
+/* Does a read fault on anonymous memory map the shared zero page here
+ * (present, not exclusive in pagemap) rather than allocate a fresh page?
+ * Asked of the kernel: some never map the zero page. */
+bool harness_zero_page_kernel(void);
+
+/* Can this backend see that a discarded page was read back before the
+ * collect? mprotect and soft-dirty see discards in pagemap at collect: a page read back
+ * meanwhile is the zero page where the kernel maps one (seen), a fresh page
+ * of zeros where it does not (unseen, documented in writewatch(7)). */
+bool harness_sees_discard_read_back(void);
 
 #endif

@@ -74,6 +74,9 @@ def main():
 
     print()
     print(f"kernel {probe['kernel']} ({probe['machine']}), auto picks {probe['auto']}")
+    zp = probe.get("zero_page")
+    print("read faults on untouched memory: " + {True: "map the zero page", False: "allocate a page (no zero page)",
+                                                 None: "unknown"}[zp] + f" ({probe.get('zero_page_effect')})")
     print(f"{'backend':<14}{'probe':<6}{'pass':>6}{'fail':>6}{'skip':>6}  ")
     for b in BACKENDS:
         c = per[b]

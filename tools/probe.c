@@ -23,6 +23,16 @@ static void usage(FILE *f)
 		   "  --pid PID   probe for tracking process PID instead of this process\n");
 }
 
+/* What the kernel's answer to a read fault changes, in one line. */
+static const char *zero_page_effect(unsigned int facts, int err)
+{
+	if (!err && (facts & WW_FACT_ZERO_PAGE))
+		return "pagemap-scan leaves untouched anonymous memory unarmed: no page tables "
+		       "for holes";
+	return "pagemap-scan arms untouched anonymous memory with markers so that reads "
+	       "stay clean: page tables for holes, 2 MiB per GiB tracked";
+}
+
 int cmd_probe(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -33,6 +43,8 @@ int cmd_probe(int argc, char **argv)
 	};
 	char why[WW_BACKEND_COUNT][256], autowhy[256];
 	int err[WW_BACKEND_COUNT], pick, c;
+	unsigned int facts = 0;
+	int facts_err;
 	bool json = false;
 	struct utsname u;
 	pid_t pid = 0;
@@ -72,6 +84,7 @@ int cmd_probe(int argc, char **argv)
 		err[b] = ww_backend_probe((enum ww_backend)b, pid, why[b], sizeof(why[b]));
 	pick = ww_backend_auto(pid);
 	ww_backend_probe(WW_BACKEND_AUTO, pid, autowhy, sizeof(autowhy));
+	facts_err = ww_kernel_facts(&facts);
 
 	if (json) {
 		printf("{\"kernel\":");
@@ -85,7 +98,12 @@ int cmd_probe(int argc, char **argv)
 			json_str(stdout, why[b]);
 			printf("}");
 		}
-		printf("],\"auto\":");
+		printf("],\"zero_page\":%s,\"zero_page_effect\":", facts_err ? "null" :
+								   facts & WW_FACT_ZERO_PAGE ?
+									       "true" :
+									       "false");
+		json_str(stdout, zero_page_effect(facts, facts_err));
+		printf(",\"auto\":");
 		if (pick > 0)
 			json_str(stdout, ww_backend_name((enum ww_backend)pick));
 		else
@@ -97,6 +115,11 @@ int cmd_probe(int argc, char **argv)
 		for (int b = 1; b < WW_BACKEND_COUNT; b++)
 			printf("  %-13s %-4s %s\n", ww_backend_name((enum ww_backend)b),
 			       err[b] ? "no" : "yes", err[b] ? why[b] : "");
+		printf("\nread fault on untouched memory: %s\n  %s\n",
+		       facts_err		 ? "unknown (probe failed)" :
+		       facts & WW_FACT_ZERO_PAGE ? "maps the shared zero page" :
+						   "allocates a page (no zero page)",
+		       zero_page_effect(facts, facts_err));
 		if (pick > 0)
 			printf("\nauto picks: %s\n", autowhy);
 		else

@@ -16,13 +16,17 @@
 
 #include "writewatch.h"
 
-/* Backend capability bits (ww__backend_ops.caps). */
-#define WW_CAP_REMOTE 0x1u /* can track another process (opts->pid != 0) */
-
 struct ww__backend_ops {
 	enum ww_backend id;
 	const char *name;
+	/* WW_CAP_* (writewatch.h): the guarantee table's row for this
+	 * mechanism, the one source the core, AUTO, the Win32 layer, the
+	 * tool and the docs' check read. WW_CAP_REMOTE: open() accepts
+	 * another process. */
 	unsigned int caps;
+	/* Optional: the caps one open tracker has, a subset of caps (what
+	 * the kernel granted at open can remove some). */
+	unsigned int (*tracker_caps)(void *priv);
 
 	/* Functional test on scratch memory (pid 0) or on the target pid.
 	 * 0 if the mechanism works, else negative errno and a reason in why.
@@ -61,6 +65,12 @@ struct ww__backend_ops {
 	 * is more than the mapping's kernel page size (the core's answer). */
 	int (*granularity)(void *priv, uintptr_t addr, size_t *bytes);
 };
+
+/* tracker_caps of a mechanism that finds discards in pagemap at collect
+ * (mprotect, soft-dirty): a discarded page read back before the collect can
+ * be told from content only where the read maps the zero page, so
+ * WW_CAP_DISCARDS holds only on such kernels (WW_FACT_ZERO_PAGE). */
+unsigned int ww__caps_pagemap_discards(void *priv);
 
 /* The table, indexed by enum ww_backend (slot 0, AUTO, is NULL). */
 extern const struct ww__backend_ops *const ww__backends[WW_BACKEND_COUNT];

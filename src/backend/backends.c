@@ -3,7 +3,14 @@
  * The backend table: one line per mechanism, indexed by enum ww_backend.
  * Adding a mechanism is a new file in this folder and one line here.
  */
+#include "../internal.h"
 #include "backend.h"
+
+unsigned int ww__caps_pagemap_discards(void *priv)
+{
+	(void)priv;
+	return ww__facts() & WW_FACT_ZERO_PAGE ? ~0u : ~WW_CAP_DISCARDS;
+}
 
 const struct ww__backend_ops *const ww__backends[WW_BACKEND_COUNT] = {
 	[WW_BACKEND_AUTO] = 0,

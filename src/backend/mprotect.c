@@ -4,22 +4,28 @@
  * first write faults, our SIGSEGV handler records the page in a bitmap and
  * makes it writable again. Collect+reset re-protects reported pages.
  *
- * Invariant, per span and per writable page: bit set <=> page writable. The
- * handler and collect+reset each keep it by changing bit and protection
- * together under the span's spinlock, so a write is never lost. Rules that
- * keep the handler async-signal-safe and deadlock-free:
- *  - the handler takes only span spinlocks and calls only mprotect/sigaction;
+ * Invariant, per span and per page the application has writable: bit set
+ * <=> page writable. The handler and collect+reset each keep it by changing
+ * bit and protection together under the span's spinlock, so a write is never
+ * lost. Rules that keep the handler async-signal-safe and deadlock-free:
+ *  - the handler takes only span spinlocks (several only in ascending
+ *    address order) and calls only mprotect/sigaction/sched_yield;
  *  - no code holding a span lock touches tracked memory, and every holder
  *    blocks signals, so no fault can nest inside a critical section;
+ *  - everything the handler or a lock holder writes lives outside tracked
+ *    memory: spans, bitmaps and tables are mappings of their own (never the
+ *    application's heap), placed outside every tracked range, and track
+ *    refuses ranges holding them or the backend's static and thread state;
  *  - the handler finds spans through an immutable table: writers publish a
  *    new table, then wait until no handler is running before freeing;
  *  - a span being replaced is marked dead under its lock; a handler that
  *    meets a dead span returns, and the write retries against the new table.
- * Limits (see writewatch(7), docs/memkinds.md): kernel writes into tracked
- * memory fail with EFAULT; memory the application makes writable itself
- * (mprotect, mmap MAP_FIXED over tracked memory) is reported written as a
- * whole at the next collect, as its writes cannot be seen; discards
- * (MADV_DONTNEED, MADV_REMOVE) are not seen.
+ * What the application does to its memory behind our back is found at each
+ * collect, reset and untrack by comparing /proc/self/maps and pagemap with
+ * what we left: pages it made writable are reported written (their writes
+ * cannot be seen), protections it changed become its own (reset and untrack
+ * never loosen them), and anonymous content that was present when armed and
+ * is gone now (a discard) is reported written. See writewatch(7).
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -28,8 +34,12 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <dirent.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "../internal.h"
@@ -37,47 +47,53 @@
 #include "../sys/sys.h"
 #include "backend.h"
 
-#define WORD_BITS 64
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17 */
+#endif
 
-struct mp_prot {
-	uintptr_t start, end;
-	int prot; /* as the application had it */
-	size_t unit; /* kernel page size: hugetlb pages change protection whole */
-};
+#define WORD_BITS 64
+#define PG_PROT 7u /* PROT_READ | PROT_WRITE | PROT_EXEC */
+#define PG_SHIFT 3 /* above: log2(unit / page size), unit the kernel page size */
 
 struct mp_span {
 	uintptr_t start, end;
+	size_t mapsz; /* this span lives in a mapping of its own, of mapsz bytes */
 	atomic_flag lock;
 	bool dead; /* replaced or removed; written under lock */
-	struct mp_prot *prots;
-	size_t nprots;
+	bool files; /* holds file or shared memory (pages not anonymous) */
 	_Atomic uint64_t *bits; /* one per page: written since last reset */
+	uint64_t *armed; /* one per page: anonymous content present when armed */
+	uint8_t *pg; /* one per page: protection as the application has it, and unit */
 };
 
 struct mp_table {
-	size_t n;
+	size_t n, mapsz;
+	struct mp_span **bymeta; /* the same spans, sorted by their own address */
 	struct mp_span *span[]; /* sorted by start, disjoint */
 };
 
-static _Atomic(struct mp_table *) table;
-static atomic_long inflight; /* handlers between table load and return */
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER; /* writers */
-static struct sigaction prev_sa;
-static size_t nopen; /* open trackers; handler installed while > 0 */
+/* Everything the handler reads or writes, and every static a lock holder
+ * writes with signals blocked, in one place, so that track can refuse a
+ * range that holds it. */
+static struct mp_state {
+	_Atomic(struct mp_table *) table;
+	atomic_long inflight; /* handlers between table load and return */
+	/* Bumped each time track, collect or reset re-protects pages (collect
+	 * and reset under the span lock). A thread's retry is "the same fault
+	 * again" (the application protected the page itself) only if no
+	 * re-protect happened in between: without this, a stale last_fault
+	 * from an earlier race on the same page, after a reset and another
+	 * thread winning the race again, chained our own fault (SIGSEGV).
+	 * 0 marks a retry taken with no span (see on_segv). */
+	atomic_ulong reprotect_gen;
+	struct sigaction prev_sa;
+	pthread_mutex_t table_lock; /* writers */
+	size_t nopen; /* open trackers; handler installed while > 0 */
+} st = { .reprotect_gen = 1, .table_lock = PTHREAD_MUTEX_INITIALIZER };
+
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static sigset_t fork_saved_mask;
 
 static __thread uintptr_t last_fault __attribute__((tls_model("initial-exec")));
-/*
- * Bumped each time track, collect or reset re-protects pages (collect and
- * reset under the span lock).
- * A thread's retry is "the same fault again" (the application protected the
- * page itself) only if no re-protect happened in between: without this, a
- * stale last_fault from an earlier race on the same page, after a reset and
- * another thread winning the race again, chained our own fault (SIGSEGV).
- * 0 marks a retry taken with no span (see on_segv).
- */
-static atomic_ulong reprotect_gen = 1;
 static __thread unsigned long last_gen __attribute__((tls_model("initial-exec")));
 
 static inline void cpu_relax(void)
@@ -109,59 +125,302 @@ static void spin_unlock(struct mp_span *sp)
 	atomic_flag_clear_explicit(&sp->lock, memory_order_release);
 }
 
+/* The kernel's signal mask call, without the SIGSEGV rule below: a lock
+ * holder blocks every signal (sigfillset leaves out the C library's own). */
+static int raw_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	return syscall(SYS_rt_sigprocmask, how, set, old, (size_t)(_NSIG / 8)) ? errno : 0;
+}
+
 static void block_signals(sigset_t *old)
 {
 	sigset_t all;
 
 	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, old);
+	raw_sigmask(SIG_SETMASK, &all, old);
 }
 
 static void restore_signals(const sigset_t *old)
 {
-	pthread_sigmask(SIG_SETMASK, old, NULL);
+	raw_sigmask(SIG_SETMASK, old, NULL);
 }
 
-static struct mp_span *table_find(struct mp_table *tb, uintptr_t a)
+/*
+ * A thread that blocks SIGSEGV dies on its first write to a tracked page:
+ * the kernel cannot deliver a synchronous SIGSEGV that is blocked, so it
+ * resets the action to the default and kills the process; our handler never
+ * runs. Threads that block every signal are common (a garbage collector's
+ * marker threads, helper threads of runtimes), and the documented promise is
+ * that any thread may write tracked memory at any time. So a program linked
+ * with this library gets these two calls from it: they block what they are
+ * asked to block except SIGSEGV. Blocking SIGSEGV never protected anyone
+ * from a fault (the kernel kills regardless); all it changes is that a
+ * SIGSEGV sent with kill() is delivered at once instead of later. Threads
+ * that block it some other way (a raw system call, pthread_attr_setsigmask_np)
+ * are named in a warning when a tracker opens; see writewatch(7).
+ */
+static int sigmask_keep_segv(int how, const sigset_t *set, sigset_t *old)
+{
+	sigset_t s;
+
+	if (set && how != SIG_UNBLOCK) {
+		s = *set;
+		sigdelset(&s, SIGSEGV);
+#if defined(__GLIBC__) && ULONG_MAX > 0xffffffffUL
+		/* as glibc does: its own two signals (32, 33) stay unblocked */
+		s.__val[0] &= ~(3UL << 31);
+#endif
+		set = &s;
+	}
+	return raw_sigmask(how, set, old);
+}
+
+WW_API int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	return sigmask_keep_segv(how, set, old);
+}
+
+WW_API int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	int r = sigmask_keep_segv(how, set, old);
+
+	if (r) {
+		errno = r;
+		return -1;
+	}
+	return 0;
+}
+
+/* Name the threads that block SIGSEGV now (by a means the calls above do
+ * not see): their first write to a tracked page kills the process. */
+static void warn_segv_blockers(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[64], line[128];
+		unsigned long long blk;
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%.20s/status", de->d_name);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "SigBlk: %llx", &blk) == 1) {
+				if (blk & (1ULL << (SIGSEGV - 1)))
+					ww__warn("mprotect: thread %s blocks SIGSEGV: its first "
+						 "write to tracked memory will kill the process "
+						 "(writewatch(7), THREADS)",
+						 de->d_name);
+				break;
+			}
+		fclose(f);
+	}
+	closedir(d);
+}
+
+static size_t npages(const struct mp_span *sp)
+{
+	return (sp->end - sp->start) / ww__page_size();
+}
+
+static uint8_t pg_get(const struct mp_span *sp, size_t i)
+{
+	return __atomic_load_n(&sp->pg[i], __ATOMIC_RELAXED);
+}
+
+static void pg_set(struct mp_span *sp, size_t i, uint8_t v)
+{
+	__atomic_store_n(&sp->pg[i], v, __ATOMIC_RELAXED);
+}
+
+/* Index of the first span ending above a (tb->n if none). */
+static size_t table_pos_in(const struct mp_table *tb, uintptr_t a)
 {
 	size_t lo = 0, hi = tb ? tb->n : 0;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		struct mp_span *sp = tb->span[mid];
 
-		if (a < sp->start)
-			hi = mid;
-		else if (a >= sp->end)
+		if (tb->span[mid]->end <= a)
 			lo = mid + 1;
 		else
-			return sp;
+			hi = mid;
 	}
-	return NULL;
+	return lo;
 }
 
-static const struct mp_prot *prot_of(const struct mp_span *sp, uintptr_t a)
+static struct mp_span *table_find(struct mp_table *tb, uintptr_t a)
 {
-	for (size_t i = 0; i < sp->nprots; i++)
-		if (a >= sp->prots[i].start && a < sp->prots[i].end)
-			return &sp->prots[i];
-	return NULL;
+	size_t i = table_pos_in(tb, a);
+
+	return tb && i < tb->n && tb->span[i]->start <= a ? tb->span[i] : NULL;
 }
 
-/* Set [s, e) (inside sp) to its original protection, without write when
- * !writable. Non-writable parts are never touched. */
-static int set_prot(const struct mp_span *sp, uintptr_t s, uintptr_t e, bool writable)
+static bool table_overlaps(const struct mp_table *tb, uintptr_t s, uintptr_t e)
 {
-	for (size_t i = 0; i < sp->nprots; i++) {
-		const struct mp_prot *p = &sp->prots[i];
-		uintptr_t ps = p->start > s ? p->start : s, pe = p->end < e ? p->end : e;
+	size_t i = table_pos_in(tb, s);
 
-		if (ps >= pe || !(p->prot & PROT_WRITE))
-			continue;
-		if (mprotect((void *)ps, pe - ps, writable ? p->prot : p->prot & ~PROT_WRITE))
-			return -errno;
+	return tb && i < tb->n && tb->span[i]->start < e;
+}
+
+/* Does [s, e) hold any of our own mappings (a span or the table)? */
+static bool meta_overlaps(const struct mp_table *tb, uintptr_t s, uintptr_t e)
+{
+	size_t lo = 0, hi = tb ? tb->n : 0;
+
+	if (!tb)
+		return false;
+	if ((uintptr_t)tb < e && (uintptr_t)tb + tb->mapsz > s)
+		return true;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct mp_span *sp = tb->bymeta[mid];
+
+		if ((uintptr_t)sp + sp->mapsz <= s)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	return lo < tb->n && (uintptr_t)tb->bymeta[lo] < e;
+}
+
+/*
+ * Memory for our own state: a private mapping, never the application's heap
+ * (it may be tracked: a write from the handler, with SIGSEGV blocked, to a
+ * protected page kills the process). A tracked range the application has
+ * unmapped is still in the table; a new mapping the kernel places there is
+ * refused and the holes held while we ask again, or a later collect+reset
+ * would protect it.
+ */
+struct holes {
+	uintptr_t at, end;
+	void *p[32];
+	size_t len[32];
+	int n;
+};
+
+/* Reserve [a, b), unmapped, until meta_map is done (MAP_FIXED_NOREPLACE,
+ * 4.17+; an older kernel takes the address as a hint: then undo). */
+static void hole_reserve(struct holes *h, uintptr_t a, uintptr_t b)
+{
+	void *p;
+
+	if (a >= b || h->n == 32)
+		return;
+	p = mmap((void *)a, b - a, PROT_NONE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+	if (p == (void *)a) {
+		h->p[h->n] = p;
+		h->len[h->n++] = b - a;
+	} else if (p != MAP_FAILED) {
+		munmap(p, b - a);
+	}
+}
+
+static int hole_step(const struct ww__map *m, void *arg)
+{
+	struct holes *h = arg;
+
+	hole_reserve(h, h->at, m->start < h->end ? m->start : h->end);
+	if (m->end > h->at)
+		h->at = m->end;
 	return 0;
+}
+
+static void *meta_map(size_t bytes)
+{
+	struct mp_table *tb = atomic_load(&st.table);
+	struct holes h = { .n = 0 };
+	void *p = NULL;
+
+	for (int tries = 0; tries < 8 && !p; tries++) {
+		p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED) {
+			p = NULL;
+			break;
+		}
+		if (table_overlaps(tb, (uintptr_t)p, (uintptr_t)p + bytes)) {
+			/* In a hole a tracked range left: hold every hole of
+			 * the ranges it touches, and ask again. */
+			uintptr_t a = (uintptr_t)p;
+
+			munmap(p, bytes);
+			p = NULL;
+			for (size_t i = table_pos_in(tb, a);
+			     i < tb->n && tb->span[i]->start < a + bytes; i++) {
+				h.at = tb->span[i]->start;
+				h.end = tb->span[i]->end;
+				ww__maps_range(h.at, h.end, hole_step, &h);
+				hole_reserve(&h, h.at, h.end);
+			}
+		}
+	}
+	while (h.n--)
+		munmap(h.p[h.n], h.len[h.n]);
+	return p;
+}
+
+static size_t round_page(size_t n)
+{
+	size_t m = ww__page_size() - 1;
+
+	return (n + m) & ~m;
+}
+
+/*
+ * mprotect the pages of [s, e) whose application protection has write, to
+ * it (writable) or to it without write. sps[0..n) are adjacent spans
+ * covering [s, e); runs of equal protection are changed in one call even
+ * across spans, so that no VMA needs splitting inside them.
+ */
+static int set_prot_spans(struct mp_span *const *sps, size_t n, uintptr_t s, uintptr_t e,
+			  bool writable)
+{
+	size_t ps = ww__page_size();
+	uintptr_t run = 0;
+	int cur = -1, err = 0;
+
+	for (size_t k = 0; k < n; k++) {
+		const struct mp_span *sp = sps[k];
+		uintptr_t a = sp->start > s ? sp->start : s, b = sp->end < e ? sp->end : e;
+
+		for (; a < b; a += ps) {
+			int p = pg_get(sp, (a - sp->start) / ps) & PG_PROT;
+
+			if (p == cur)
+				continue;
+			if (cur >= 0 && (cur & PROT_WRITE) &&
+			    mprotect((void *)run, a - run, writable ? cur : cur & ~PROT_WRITE))
+				err = err ? err : -errno;
+			cur = p;
+			run = a;
+		}
+		if (k + 1 < n && sps[k + 1]->start != b) {
+			if (cur >= 0 && (cur & PROT_WRITE) &&
+			    mprotect((void *)run, b - run, writable ? cur : cur & ~PROT_WRITE))
+				err = err ? err : -errno;
+			cur = -1;
+		}
+	}
+	if (cur >= 0 && (cur & PROT_WRITE)) {
+		uintptr_t b = sps[n - 1]->end < e ? sps[n - 1]->end : e;
+
+		if (mprotect((void *)run, b - run, writable ? cur : cur & ~PROT_WRITE))
+			err = err ? err : -errno;
+	}
+	return err;
+}
+
+static int set_prot(struct mp_span *sp, uintptr_t s, uintptr_t e, bool writable)
+{
+	return set_prot_spans(&sp, 1, s, e, writable);
 }
 
 static bool bit_test(const struct mp_span *sp, size_t i)
@@ -183,16 +442,29 @@ static void bits_assign(struct mp_span *sp, size_t from, size_t to, bool v)
 	}
 }
 
+static bool armed_test(const struct mp_span *sp, size_t i)
+{
+	return sp->armed[i / WORD_BITS] & (1ULL << (i % WORD_BITS));
+}
+
+static void armed_assign(struct mp_span *sp, size_t i, bool v)
+{
+	if (v)
+		sp->armed[i / WORD_BITS] |= 1ULL << (i % WORD_BITS);
+	else
+		sp->armed[i / WORD_BITS] &= ~(1ULL << (i % WORD_BITS));
+}
+
 /* Pass a fault that is not ours to whoever had SIGSEGV before us. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-	if (prev_sa.sa_flags & SA_SIGINFO) {
-		if (prev_sa.sa_sigaction)
-			prev_sa.sa_sigaction(sig, si, uc);
+	if (st.prev_sa.sa_flags & SA_SIGINFO) {
+		if (st.prev_sa.sa_sigaction)
+			st.prev_sa.sa_sigaction(sig, si, uc);
 		return;
 	}
-	if (prev_sa.sa_handler != SIG_DFL && prev_sa.sa_handler != SIG_IGN) {
-		prev_sa.sa_handler(sig);
+	if (st.prev_sa.sa_handler != SIG_DFL && st.prev_sa.sa_handler != SIG_IGN) {
+		st.prev_sa.sa_handler(sig);
 		return;
 	}
 	/* Default action: reinstate it; the faulting access repeats and the
@@ -203,17 +475,60 @@ static void chain(int sig, siginfo_t *si, void *uc)
 		raise(sig);
 }
 
-/* 1: handled (retry the access), 0: not ours. */
-static int handle_fault(struct mp_span *sp, uintptr_t a)
+/*
+ * Out of VMAs (vm.max_map_count): making one page writable needs a split,
+ * and so may making its whole span writable when a neighbouring span shares
+ * its VMA (adjacent ranges). Give up precision, keep the program running:
+ * every span adjacent to sp, as one block, becomes written and writable;
+ * changing whole VMAs merges them and needs no split. Spans are locked in
+ * ascending order (the only place that holds more than one). 1: done or
+ * retry, 0: impossible (the fault is passed on).
+ */
+static int cluster_writable(struct mp_table *tb, struct mp_span *sp)
 {
-	const struct mp_prot *pp = prot_of(sp, a);
-	size_t ps = pp ? pp->unit : ww__page_size();
-	uintptr_t page = a & ~(uintptr_t)(ps - 1);
-	size_t idx = (page - sp->start) / ww__page_size(), nb = ps / ww__page_size();
-	int prot = pp ? pp->prot : PROT_NONE;
+	size_t i = table_pos_in(tb, sp->start), lo = i, hi = i + 1;
+	bool dead = false;
+	int err;
+
+	while (lo > 0 && tb->span[lo - 1]->end == tb->span[lo]->start)
+		lo--;
+	while (hi < tb->n && tb->span[hi]->start == tb->span[hi - 1]->end)
+		hi++;
+	for (size_t k = lo; k < hi; k++) {
+		spin_lock(tb->span[k]);
+		dead |= tb->span[k]->dead;
+	}
+	if (dead) {
+		err = 0; /* being replaced: retry finds the new table */
+	} else {
+		err = set_prot_spans(&tb->span[lo], hi - lo, tb->span[lo]->start,
+				     tb->span[hi - 1]->end, true);
+		if (!err)
+			for (size_t k = lo; k < hi; k++)
+				bits_assign(tb->span[k], 0, npages(tb->span[k]), true);
+	}
+	for (size_t k = lo; k < hi; k++)
+		spin_unlock(tb->span[k]);
+	return err == 0;
+}
+
+/* 1: handled (retry the access), 0: not ours. */
+static int handle_fault(struct mp_table *tb, struct mp_span *sp, uintptr_t a)
+{
+	size_t ps = ww__page_size();
+	uint8_t b = pg_get(sp, (a - sp->start) / ps);
+	size_t unit = ps << (b >> PG_SHIFT);
+	uintptr_t page = a & ~(uintptr_t)(unit - 1);
+	size_t idx, nb = unit / ps;
+	int prot = b & PG_PROT;
 
 	if (!(prot & PROT_WRITE))
 		return 0; /* the application's own read-only or no-access memory */
+	if (page < sp->start)
+		page = sp->start;
+	idx = (page - sp->start) / ps;
+	if (idx + nb > npages(sp))
+		nb = npages(sp) - idx;
 	spin_lock(sp);
 	if (sp->dead) {
 		spin_unlock(sp);
@@ -223,7 +538,7 @@ static int handle_fault(struct mp_span *sp, uintptr_t a)
 		/* Recorded and made writable already: either another thread won
 		 * the race (a retry succeeds), or the application protected the
 		 * page itself (the retry faults again: then it is theirs). */
-		unsigned long gen = atomic_load(&reprotect_gen);
+		unsigned long gen = atomic_load(&st.reprotect_gen);
 
 		spin_unlock(sp);
 		if (last_fault == page && last_gen == gen) {
@@ -235,15 +550,17 @@ static int handle_fault(struct mp_span *sp, uintptr_t a)
 		return 1;
 	}
 	bits_assign(sp, idx, idx + nb, true);
-	if (mprotect((void *)page, ps, prot)) {
+	if (mprotect((void *)page, unit, prot)) {
 		/* Out of VMAs (vm.max_map_count): give up precision, keep
-		 * correctness: the whole span becomes written and writable. */
+		 * correctness: the whole span becomes written and writable,
+		 * or else the block of adjacent spans it belongs to. */
 		if (set_prot(sp, sp->start, sp->end, true) == 0) {
-			bits_assign(sp, 0, (sp->end - sp->start) / ps, true);
+			bits_assign(sp, 0, npages(sp), true);
 		} else {
 			bits_assign(sp, idx, idx + nb, false);
 			spin_unlock(sp);
-			return 0;
+			last_fault = 0;
+			return cluster_writable(tb, sp);
 		}
 	}
 	spin_unlock(sp);
@@ -257,13 +574,15 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	uintptr_t a = (uintptr_t)si->si_addr;
 
 	if (si->si_code == SEGV_ACCERR) {
+		struct mp_table *tb;
 		struct mp_span *sp;
 
-		atomic_fetch_add(&inflight, 1);
-		sp = table_find(atomic_load(&table), a);
+		atomic_fetch_add(&st.inflight, 1);
+		tb = atomic_load(&st.table);
+		sp = table_find(tb, a);
 		if (sp)
-			handled = handle_fault(sp, a);
-		atomic_fetch_sub(&inflight, 1);
+			handled = handle_fault(tb, sp, a);
+		atomic_fetch_sub(&st.inflight, 1);
 		if (!sp) {
 			/* Untracked while this fault was on its way? Retry once. */
 			uintptr_t page = a & ~(uintptr_t)(ww__page_size() - 1);
@@ -285,188 +604,492 @@ static struct mp_span *own_span(uintptr_t a)
 {
 	struct mp_span *sp;
 
-	atomic_fetch_add(&inflight, 1);
-	sp = table_find(atomic_load(&table), a);
-	atomic_fetch_sub(&inflight, 1);
+	atomic_fetch_add(&st.inflight, 1);
+	sp = table_find(atomic_load(&st.table), a);
+	atomic_fetch_sub(&st.inflight, 1);
 	return sp;
+}
+
+static void table_free(struct mp_table *tb)
+{
+	if (tb)
+		munmap(tb, tb->mapsz);
 }
 
 /* Publish a new table and wait until no handler can still see the old one. */
 static void table_publish(struct mp_table *nt)
 {
-	struct mp_table *old = atomic_exchange(&table, nt);
+	struct mp_table *old = atomic_exchange(&st.table, nt);
 
-	while (atomic_load(&inflight))
+	while (atomic_load(&st.inflight))
 		sched_yield();
-	free(old);
+	table_free(old);
 }
 
 /* A copy of the current table with the spans in [at, at+del) replaced by
  * add[0..nadd). */
 static struct mp_table *table_edit(size_t at, size_t del, struct mp_span **add, size_t nadd)
 {
-	struct mp_table *cur = atomic_load(&table);
-	size_t n = cur ? cur->n : 0;
-	struct mp_table *nt = malloc(sizeof(*nt) + (n - del + nadd) * sizeof(nt->span[0]));
+	struct mp_table *cur = atomic_load(&st.table);
+	size_t n = cur ? cur->n : 0, nn = n - del + nadd, k = 0;
+	size_t bytes = round_page(sizeof(struct mp_table) + 2 * nn * sizeof(struct mp_span *));
+	struct mp_table *nt = meta_map(bytes);
 
 	if (!nt)
 		return NULL;
-	nt->n = n - del + nadd;
+	nt->n = nn;
+	nt->mapsz = bytes;
+	nt->bymeta = &nt->span[nn];
 	for (size_t i = 0; i < at; i++)
 		nt->span[i] = cur->span[i];
 	for (size_t i = 0; i < nadd; i++)
 		nt->span[at + i] = add[i];
 	for (size_t i = at + del; i < n; i++)
 		nt->span[i - del + nadd] = cur->span[i];
+	/* bymeta: the old order without the deleted spans, the added ones
+	 * inserted in place. */
+	for (size_t i = 0; i < n; i++) {
+		struct mp_span *sp = cur->bymeta[i];
+		bool gone = false;
+
+		for (size_t d = at; d < at + del; d++)
+			gone |= cur->span[d] == sp;
+		if (!gone)
+			nt->bymeta[k++] = sp;
+	}
+	for (size_t i = 0; i < nadd; i++) {
+		size_t j = k++;
+
+		while (j > 0 && (uintptr_t)nt->bymeta[j - 1] > (uintptr_t)add[i]) {
+			nt->bymeta[j] = nt->bymeta[j - 1];
+			j--;
+		}
+		nt->bymeta[j] = add[i];
+	}
 	return nt;
-}
-
-/* Position of the first span ending above a. */
-static size_t table_pos(uintptr_t a)
-{
-	struct mp_table *cur = atomic_load(&table);
-	size_t i = 0;
-
-	while (cur && i < cur->n && cur->span[i]->end <= a)
-		i++;
-	return i;
 }
 
 static void span_free(struct mp_span *sp)
 {
-	if (!sp)
-		return;
-	free(sp->prots);
-	free(sp->bits);
-	free(sp);
+	if (sp)
+		munmap(sp, sp->mapsz);
 }
 
-/* A span for [s, e) with protections copied from src (or read from maps if
- * src is NULL) and dirty bits copied from src. */
-struct maps_ctx {
-	struct mp_span *sp;
-	size_t cap;
-	int err;
-};
-
+/* Protections of [sp->start, sp->end) as /proc/self/maps has them. */
 static int maps_collect(const struct ww__map *m, void *arg)
 {
-	struct maps_ctx *c = arg;
-	struct mp_span *sp = c->sp;
+	struct mp_span *sp = arg;
+	size_t ps = ww__page_size();
 	uintptr_t s = m->start > sp->start ? m->start : sp->start;
 	uintptr_t e = m->end < sp->end ? m->end : sp->end;
+	unsigned int shift = 0;
 
-	if (m->start >= sp->end)
-		return 1;
 	if (s >= e)
 		return 0;
-	if (sp->nprots == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 4;
-		struct mp_prot *n = realloc(sp->prots, cap * sizeof(*n));
-
-		if (!n) {
-			c->err = -ENOMEM;
-			return 1;
-		}
-		sp->prots = n;
-		c->cap = cap;
-	}
-	sp->prots[sp->nprots] = (struct mp_prot){ s, e, m->prot, ww__page_size() };
+	if (m->inode || m->shared)
+		sp->files = true;
 	/* hugetlb (a file on hugetlbfs, or MAP_HUGETLB): one protection per
-	 * huge page. Only file-backed
-	 * mappings (hugetlb always is) need the smaps read. */
+	 * huge page. Only file-backed mappings (hugetlb always is) need the
+	 * smaps read. */
 	if (m->inode) {
 		size_t u;
 
-		if (ww__vma_page_size(0, s, &u, NULL) == 0 && u > ww__page_size())
-			sp->prots[sp->nprots].unit = u;
+		if (ww__vma_page_size(0, s, &u, NULL) == 0 && u > ps)
+			while ((ps << shift) < u)
+				shift++;
 	}
-	sp->nprots++;
+	for (uintptr_t a = s; a < e; a += ps)
+		sp->pg[(a - sp->start) / ps] = (uint8_t)((m->prot & PG_PROT) | shift << PG_SHIFT);
 	return 0;
 }
 
+/* A span for [s, e) in a mapping of its own, with protections and dirty
+ * bits copied from src, or protections read from maps if src is NULL. */
 static struct mp_span *span_new(uintptr_t s, uintptr_t e, const struct mp_span *src, int *err)
 {
-	size_t ps = ww__page_size(), np = (e - s) / ps;
-	struct mp_span *sp = calloc(1, sizeof(*sp));
+	size_t ps = ww__page_size(), np = (e - s) / ps, words = (np + WORD_BITS - 1) / WORD_BITS;
+	size_t bytes = round_page(sizeof(struct mp_span) + 2 * words * sizeof(uint64_t) + np);
+	struct mp_span *sp = meta_map(bytes);
+	char *p = (char *)(sp + 1);
 
 	*err = -ENOMEM;
 	if (!sp)
 		return NULL;
 	sp->start = s;
 	sp->end = e;
+	sp->mapsz = bytes;
 	atomic_flag_clear(&sp->lock);
-	sp->bits = calloc((np + WORD_BITS - 1) / WORD_BITS, sizeof(*sp->bits));
-	if (!sp->bits)
-		goto fail;
+	p += (uintptr_t) - (uintptr_t)p % sizeof(uint64_t);
+	sp->bits = (_Atomic uint64_t *)p;
+	sp->armed = (uint64_t *)(p + words * sizeof(uint64_t));
+	sp->pg = (uint8_t *)(p + 2 * words * sizeof(uint64_t));
 	if (src) {
 		size_t off = (s - src->start) / ps;
 
-		sp->prots = malloc(src->nprots * sizeof(*sp->prots));
-		if (!sp->prots)
-			goto fail;
-		for (size_t i = 0; i < src->nprots; i++) {
-			struct mp_prot p = src->prots[i];
-
-			p.start = p.start > s ? p.start : s;
-			p.end = p.end < e ? p.end : e;
-			if (p.start < p.end)
-				sp->prots[sp->nprots++] = p;
-		}
-		for (size_t i = 0; i < np; i++)
+		memcpy(sp->pg, src->pg + off, np);
+		sp->files = src->files;
+		for (size_t i = 0; i < np; i++) {
 			if (bit_test(src, off + i))
 				bits_assign(sp, i, i + 1, true);
+			armed_assign(sp, i, armed_test(src, off + i));
+		}
 	} else {
-		struct maps_ctx c = { .sp = sp };
-		int r = ww__maps_foreach(0, maps_collect, &c);
+		int r = ww__maps_range(s, e, maps_collect, sp);
 
-		if (r < 0 || c.err) {
-			*err = r < 0 ? r : c.err;
-			goto fail;
+		if (r < 0) {
+			*err = r;
+			span_free(sp);
+			return NULL;
 		}
 	}
 	*err = 0;
 	return sp;
-fail:
-	span_free(sp);
-	return NULL;
 }
 
+/*
+ * Discards. A page "armed with content" held anonymous content when it was
+ * last armed: present and not the zero page nor a file's page (a page of a
+ * file or of shared memory keeps its content in the page cache when
+ * unmapped), or swapped out. If at a collect it is neither present nor
+ * swapped, or the file's page (a private copy dropped) or the zero page (a
+ * read after the discard) stands in its place, its content was discarded
+ * (MADV_DONTNEED, MADV_FREE reclaimed): it is reported written. pagemap
+ * tells, by PAGEMAP_SCAN (6.7+: regions, a few ns per page) or else by
+ * reading 8 bytes per page, where the zero page shows only as "present and
+ * not exclusive" (a page shared with a fork child looks the same: reported
+ * once, a documented false positive).
+ */
+#define CAT_GONE (PAGE_IS_PRESENT | PAGE_IS_SWAPPED)
+#define CAT_STANDIN (PAGE_IS_PFNZERO | PAGE_IS_FILE)
+
+/* The categories that tell content in sp: PAGE_IS_FILE costs the kernel a
+ * look at every page (measured: 75 ns per page against 1), and only a
+ * mapping of a file or of shared memory can hold file pages. */
+static uint64_t standin(const struct mp_span *sp)
+{
+	return sp->files ? CAT_STANDIN : PAGE_IS_PFNZERO;
+}
+
+typedef void (*region_fn)(struct mp_span *sp, uintptr_t s, uintptr_t e, uint64_t cat);
+
+/* PAGEMAP_SCAN over [s, e): fn for each region matching. A negative errno
+ * if the kernel has none (ENOTTY, EINVAL) or it makes no progress. */
+static int scan_regions(int fd, struct mp_span *sp, uintptr_t s, uintptr_t e, uint64_t inverted,
+			uint64_t mask, uint64_t anyof, uint64_t ret, region_fn fn)
+{
+	struct page_region v[64];
+
+	while (s < e) {
+		struct pm_scan_arg a = { .size = sizeof(a),
+					 .start = s,
+					 .end = e,
+					 .vec = (uintptr_t)v,
+					 .vec_len = 64,
+					 .category_inverted = inverted,
+					 .category_mask = mask,
+					 .category_anyof_mask = anyof,
+					 .return_mask = ret };
+		int n = ww__pagemap_scan(fd, &a);
+
+		if (n < 0)
+			return n;
+		for (int i = 0; i < n; i++)
+			fn(sp, v[i].start, v[i].end, v[i].categories);
+		if (a.walk_end <= s)
+			return -EIO;
+		s = a.walk_end;
+	}
+	return 0;
+}
+
+static bool cat_has_content(uint64_t cat)
+{
+	return ((cat & PAGE_IS_PRESENT) && !(cat & CAT_STANDIN)) ||
+	       ((cat & PAGE_IS_SWAPPED) && !(cat & PAGE_IS_FILE));
+}
+
+static bool ent_has_content(uint64_t v)
+{
+	return ((v & WW_PM_PRESENT) && !(v & WW_PM_FILE_SHARED) && (v & WW_PM_EXCLUSIVE)) ||
+	       ((v & WW_PM_SWAP) && !(v & WW_PM_FILE_SHARED));
+}
+
+static void arm_region(struct mp_span *sp, uintptr_t s, uintptr_t e, uint64_t cat)
+{
+	size_t ps = ww__page_size();
+
+	if (cat_has_content(cat))
+		for (uintptr_t a = s; a < e; a += ps)
+			armed_assign(sp, (a - sp->start) / ps, true);
+}
+
+/* Note which pages of [s, e) (inside sp), just armed, hold content. */
+static void arm_present(struct mp_span *sp, uintptr_t s, uintptr_t e)
+{
+	size_t ps = ww__page_size();
+	uint64_t ent[256];
+	int fd = ww__pagemap_open(0);
+
+	for (uintptr_t a = s; a < e; a += ps)
+		armed_assign(sp, (a - sp->start) / ps, false);
+	if (fd < 0)
+		return; /* no pagemap: discards stay unseen */
+	if (scan_regions(fd, sp, s, e, 0, 0, CAT_GONE, CAT_GONE | standin(sp), arm_region) == 0) {
+		close(fd);
+		return;
+	}
+	for (uintptr_t a = s; a < e;) {
+		size_t n = (e - a) / ps < 256 ? (e - a) / ps : 256;
+
+		if (ww__pagemap_read(fd, a, ent, n) == 0)
+			for (size_t k = 0; k < n; k++)
+				armed_assign(sp, (a - sp->start) / ps + k, ent_has_content(ent[k]));
+		a += n * ps;
+	}
+	close(fd);
+}
+
+/* Count [s, e) (inside sp) discarded: each page armed with content and not
+ * written since becomes written, made writable under the lock like a
+ * write (bit set <=> writable). */
+static void mark_discarded(struct mp_span *sp, uintptr_t s, uintptr_t e, uint64_t cat)
+{
+	size_t ps = ww__page_size();
+	sigset_t mask;
+
+	(void)cat;
+	block_signals(&mask);
+	spin_lock(sp);
+	for (uintptr_t a = s; a < e; a += ps) {
+		size_t i = (a - sp->start) / ps;
+		int prot = pg_get(sp, i) & PG_PROT;
+
+		if (!armed_test(sp, i) || bit_test(sp, i))
+			continue;
+		if ((prot & PROT_WRITE) && mprotect((void *)a, ps, prot))
+			continue; /* no VMA to spare: reported by a later collect */
+		bits_assign(sp, i, i + 1, true);
+		armed_assign(sp, i, false);
+	}
+	spin_unlock(sp);
+	restore_signals(&mask);
+}
+
+/* Any page of [s, e) armed with content and not written since? */
+static bool any_armed_clean(const struct mp_span *sp, uintptr_t s, uintptr_t e)
+{
+	size_t ps = ww__page_size();
+
+	for (size_t i = (s - sp->start) / ps, end = (e - sp->start) / ps; i < end;) {
+		if (i % WORD_BITS == 0 && end - i >= WORD_BITS) {
+			if (sp->armed[i / WORD_BITS] &
+			    ~atomic_load_explicit(&sp->bits[i / WORD_BITS], memory_order_relaxed))
+				return true;
+			i += WORD_BITS;
+		} else {
+			if (armed_test(sp, i) && !bit_test(sp, i))
+				return true;
+			i++;
+		}
+	}
+	return false;
+}
+
+static int find_discards(struct mp_span *sp, uintptr_t s, uintptr_t e)
+{
+	size_t ps = ww__page_size();
+	uint64_t ent[256];
+	int fd;
+
+	if (!any_armed_clean(sp, s, e))
+		return 0;
+	fd = ww__pagemap_open(0);
+	if (fd < 0)
+		return 0; /* no pagemap: discards stay unseen */
+	/* gone: neither present nor swapped; stood in for: zero or file page */
+	if (scan_regions(fd, sp, s, e, CAT_GONE, CAT_GONE, 0, CAT_GONE, mark_discarded) == 0 &&
+	    scan_regions(fd, sp, s, e, 0, 0, standin(sp), standin(sp), mark_discarded) == 0) {
+		close(fd);
+		return 0;
+	}
+	for (uintptr_t a = s; a < e;) {
+		size_t n = (e - a) / ps < 256 ? (e - a) / ps : 256;
+
+		if (any_armed_clean(sp, a, a + n * ps) && ww__pagemap_read(fd, a, ent, n) == 0)
+			for (size_t k = 0; k < n; k++)
+				if (!ent_has_content(ent[k]))
+					mark_discarded(sp, a + k * ps, a + (k + 1) * ps, 0);
+		a += n * ps;
+	}
+	close(fd);
+	return 0;
+}
+
+/* Protections of [s, e) as /proc/self/maps has them now. */
+struct seg {
+	uintptr_t s, e;
+	int prot;
+};
+
+struct seg_ctx {
+	uintptr_t s, e;
+	struct seg *v;
+	size_t n, cap;
+	int err;
+};
+
+static int seg_collect(const struct ww__map *m, void *arg)
+{
+	struct seg_ctx *c = arg;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		struct seg *n = realloc(c->v, cap * sizeof(*n));
+
+		if (!n) {
+			c->err = -ENOMEM;
+			return 1;
+		}
+		c->v = n;
+		c->cap = cap;
+	}
+	c->v[c->n++] = (struct seg){ m->start > c->s ? m->start : c->s,
+				     m->end < c->e ? m->end : c->e, m->prot & (int)PG_PROT };
+	return 0;
+}
+
+/*
+ * What the application did to the protections of [s, e) since we last
+ * looked, adopted as its own. We expect a page to be as the application
+ * had it when its bit is set (written, made writable) and the same without
+ * write when clear (protected by us). Otherwise the application changed it:
+ *  - writable although clear: made writable behind our back (its own
+ *    mprotect, reserve-then-commit, a mapping put over it): its writes
+ *    cannot be seen, so it counts as written;
+ *  - anything else (read-only or no access where we left it writable, no
+ *    access where we left it readable): its own protection, which reset
+ *    and untrack then keep instead of loosening.
+ * Bits are set only by the handler and cleared only by this (serialised)
+ * tracker, so a bitmap copy taken before reading maps tells a handler that
+ * ran meanwhile (bit set since: not a change) from the application. A
+ * read-only page over a clean one looks like ours: that change is unseen.
+ * maps is read outside the lock, which a heap allocation must not be under
+ * (the heap may be tracked).
+ */
+static int refresh(struct mp_span *sp, uintptr_t s, uintptr_t e)
+{
+	size_t ps = ww__page_size(), i0 = (s - sp->start) / ps, n = (e - s) / ps;
+	struct seg_ctx c = { .s = s, .e = e };
+	uint64_t *before = malloc((n + WORD_BITS) / WORD_BITS * sizeof(uint64_t));
+	int r;
+
+	if (!before)
+		return -ENOMEM;
+	for (size_t w = 0; w < (n + WORD_BITS) / WORD_BITS; w++)
+		before[w] = 0;
+	for (size_t k = 0; k < n; k++)
+		if (bit_test(sp, i0 + k))
+			before[k / WORD_BITS] |= 1ULL << (k % WORD_BITS);
+	r = ww__maps_range(s, e, seg_collect, &c);
+	if (r >= 0 && !c.err) {
+		for (size_t j = 0; j < c.n; j++) {
+			for (uintptr_t a = c.v[j].s; a < c.v[j].e;) {
+				uintptr_t b = c.v[j].e - a > 4096 * ps ? a + 4096 * ps : c.v[j].e;
+				sigset_t mask;
+
+				block_signals(&mask);
+				spin_lock(sp);
+				for (; a < b; a += ps) {
+					size_t i = (a - sp->start) / ps, k = i - i0;
+					uint8_t pb = pg_get(sp, i);
+					int rec = pb & PG_PROT, cur = c.v[j].prot, want;
+					bool bit = bit_test(sp, i);
+
+					if (bit !=
+					    !!(before[k / WORD_BITS] & (1ULL << (k % WORD_BITS))))
+						continue; /* a handler ran meanwhile */
+					want = bit ? rec : rec & ~PROT_WRITE;
+					if (cur == want)
+						continue;
+					if ((cur & PROT_WRITE) && !bit)
+						bits_assign(sp, i, i + 1, true);
+					pg_set(sp, i, (uint8_t)((pb & ~PG_PROT) | (unsigned)cur));
+				}
+				spin_unlock(sp);
+				restore_signals(&mask);
+			}
+		}
+	}
+	free(before);
+	free(c.v);
+	return r < 0 ? r : c.err;
+}
+
+/*
+ * fork: the child gets a copy of the memory with our protections, of the
+ * table and of the handler, but none of the trackers (they are inert there,
+ * see tracker.c), and only the forking thread. Nothing in the child will
+ * ever collect, so give it its memory back as the application had it, drop
+ * the table (the child can then track that memory itself) and put back the
+ * SIGSEGV action we replaced. Span locks other threads held at fork time are
+ * simply dropped with the spans: nothing is held across fork, so the fork
+ * handlers the application registered, which run inside the window, may
+ * write tracked memory like any other code.
+ */
 static void atfork_prepare(void)
 {
-	sigset_t old;
-	struct mp_table *tb;
-
-	block_signals(&old);
-	fork_saved_mask = old;
-	pthread_mutex_lock(&table_lock);
-	tb = atomic_load(&table);
-	for (size_t i = 0; tb && i < tb->n; i++)
-		spin_lock(tb->span[i]);
+	pthread_mutex_lock(&st.table_lock);
 }
 
-static void atfork_release(void)
+static void atfork_parent(void)
 {
-	struct mp_table *tb = atomic_load(&table);
-
-	for (size_t i = 0; tb && i < tb->n; i++)
-		spin_unlock(tb->span[i]);
-	pthread_mutex_unlock(&table_lock);
-	restore_signals(&fork_saved_mask);
+	pthread_mutex_unlock(&st.table_lock);
 }
 
-/* The child has only the forking thread, which is in no handler: handlers
- * other threads were running at fork time never return there, so their
- * inflight counts must go, or the first untrack waits forever. */
 static void atfork_child(void)
 {
-	atomic_store(&inflight, 0);
-	atfork_release();
+	struct mp_table *tb = atomic_load(&st.table);
+	struct sigaction cur;
+	size_t ps = ww__page_size();
+
+	atomic_store(&st.inflight, 0);
+	for (size_t i = 0; tb && i < tb->n; i++) {
+		struct mp_span *sp = tb->span[i];
+
+		atomic_flag_clear(&sp->lock);
+		if (set_prot(sp, sp->start, sp->end, true) == -ENOMEM)
+			for (uintptr_t a = sp->start; a < sp->end; a += ps)
+				set_prot(sp, a, a + ps, true);
+	}
+	atomic_store(&st.table, NULL);
+	for (size_t i = 0; tb && i < tb->n; i++)
+		span_free(tb->span[i]);
+	table_free(tb);
+	if (st.nopen && sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+	    cur.sa_sigaction == on_segv)
+		sigaction(SIGSEGV, &st.prev_sa, NULL);
+	st.nopen = 0;
+	pthread_mutex_unlock(&st.table_lock);
 }
 
+/* Registered when the library is loaded, before the application registers
+ * its own handlers, as a rule: ours then run last before fork (nothing the
+ * application's prepare handlers do is held up by table_lock) and first in
+ * the child (the table is gone before its child handlers write). */
 static void atfork_register(void)
 {
-	pthread_atfork(atfork_prepare, atfork_release, atfork_child);
+	/* mp_track holds table_lock while it asks the kernel about mappings
+	 * (src/sys, query_lock): fork must take the two in that order too.
+	 * Prepare handlers run in the reverse order of registration, so the
+	 * query handlers are registered first (regression: a fork racing
+	 * with ww_track deadlocked, each thread holding one lock). */
+	ww__sys_fork_init();
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+__attribute__((constructor)) static void atfork_at_load(void)
+{
+	pthread_once(&atfork_once, atfork_register);
 }
 
 static int mp_open(pid_t pid, void **priv)
@@ -477,17 +1100,19 @@ static int mp_open(pid_t pid, void **priv)
 	if (pid)
 		return -EOPNOTSUPP;
 	pthread_once(&atfork_once, atfork_register);
-	pthread_mutex_lock(&table_lock);
-	if (nopen == 0) {
+	pthread_mutex_lock(&st.table_lock);
+	if (st.nopen == 0) {
 		sa.sa_sigaction = on_segv;
 		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 		sigfillset(&sa.sa_mask);
-		if (sigaction(SIGSEGV, &sa, &prev_sa))
+		if (sigaction(SIGSEGV, &sa, &st.prev_sa))
 			err = -errno;
 	}
 	if (!err)
-		nopen++;
-	pthread_mutex_unlock(&table_lock);
+		st.nopen++;
+	pthread_mutex_unlock(&st.table_lock);
+	if (!err && ww__log_level >= WW_LOG_WARN)
+		warn_segv_blockers();
 	*priv = NULL;
 	return err;
 }
@@ -497,15 +1122,31 @@ static void mp_close(void *priv)
 	struct sigaction cur;
 
 	(void)priv;
-	pthread_mutex_lock(&table_lock);
-	if (--nopen == 0) {
+	pthread_mutex_lock(&st.table_lock);
+	if (st.nopen && --st.nopen == 0) {
 		/* Put the previous handler back, unless the application has
 		 * installed its own since: then ours is gone already. */
 		if (sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
 		    cur.sa_sigaction == on_segv)
-			sigaction(SIGSEGV, &prev_sa, NULL);
+			sigaction(SIGSEGV, &st.prev_sa, NULL);
 	}
-	pthread_mutex_unlock(&table_lock);
+	pthread_mutex_unlock(&st.table_lock);
+}
+
+static bool holds(uintptr_t s, uintptr_t e, const void *p, size_t len)
+{
+	return (uintptr_t)p < e && (uintptr_t)p + len > s;
+}
+
+/* Memory the handler writes with SIGSEGV blocked: tracking it would kill
+ * the process on the first fault. Our mappings, our statics, this thread's
+ * thread-local state. (The stacks the handler runs on are refused by the
+ * core, or belong to other threads: see writewatch(7).) */
+static bool holds_own_state(const struct mp_table *tb, uintptr_t s, uintptr_t e)
+{
+	return meta_overlaps(tb, s, e) || holds(s, e, &st, sizeof(st)) ||
+	       holds(s, e, &last_fault, sizeof(last_fault)) ||
+	       holds(s, e, &last_gen, sizeof(last_gen)) || holds(s, e, &errno, sizeof(errno));
 }
 
 static int mp_track(void *priv, uintptr_t s, uintptr_t e)
@@ -516,11 +1157,15 @@ static int mp_track(void *priv, uintptr_t s, uintptr_t e)
 	int err;
 
 	(void)priv;
-	pthread_mutex_lock(&table_lock);
-	cur = atomic_load(&table);
-	at = table_pos(s);
+	pthread_mutex_lock(&st.table_lock);
+	cur = atomic_load(&st.table);
+	at = table_pos_in(cur, s);
 	if (cur && at < cur->n && cur->span[at]->start < e) {
 		err = -EBUSY; /* another tracker of this process has it */
+		goto out;
+	}
+	if (holds_own_state(cur, s, e)) {
+		err = -EBUSY; /* the library's own state */
 		goto out;
 	}
 	sp = span_new(s, e, NULL, &err);
@@ -534,7 +1179,7 @@ static int mp_track(void *priv, uintptr_t s, uintptr_t e)
 	}
 	/* Publish before protecting, so no fault can miss the span. */
 	table_publish(nt);
-	atomic_fetch_add(&reprotect_gen, 1);
+	atomic_fetch_add(&st.reprotect_gen, 1);
 	err = set_prot(sp, s, e, false);
 	if (err) {
 		set_prot(sp, s, e, true);
@@ -544,11 +1189,13 @@ static int mp_track(void *priv, uintptr_t s, uintptr_t e)
 			span_free(sp);
 		} else {
 			/* cannot shrink the table: keep the harmless span */
-			bits_assign(sp, 0, (e - s) / ww__page_size(), true);
+			bits_assign(sp, 0, npages(sp), true);
 		}
+	} else {
+		arm_present(sp, s, e);
 	}
 out:
-	pthread_mutex_unlock(&table_lock);
+	pthread_mutex_unlock(&st.table_lock);
 	return err;
 }
 
@@ -561,9 +1208,12 @@ static int mp_untrack(void *priv, uintptr_t s, uintptr_t e)
 	int err = 0;
 
 	(void)priv;
-	pthread_mutex_lock(&table_lock);
-	at = table_pos(s);
-	old = atomic_load(&table)->span[at];
+	pthread_mutex_lock(&st.table_lock);
+	at = table_pos_in(atomic_load(&st.table), s);
+	old = atomic_load(&st.table)->span[at];
+	/* Keep what the application set since (a guard page stays a guard
+	 * page); best effort. */
+	refresh(old, s, e);
 	if (old->start < s && !(keep[nkeep++] = span_new(old->start, s, old, &err)))
 		goto fail;
 	if (e < old->end && !(keep[nkeep++] = span_new(e, old->end, old, &err)))
@@ -580,7 +1230,7 @@ static int mp_untrack(void *priv, uintptr_t s, uintptr_t e)
 	for (size_t k = 0; k < nkeep; k++) {
 		size_t ps = ww__page_size(), off = (keep[k]->start - old->start) / ps;
 
-		for (size_t i = 0; i < (keep[k]->end - keep[k]->start) / ps; i++)
+		for (size_t i = 0; i < npages(keep[k]); i++)
 			bits_assign(keep[k], i, i + 1, bit_test(old, off + i));
 	}
 	/* The application may have unmapped part of it: mprotect stops at the
@@ -589,91 +1239,20 @@ static int mp_untrack(void *priv, uintptr_t s, uintptr_t e)
 		for (uintptr_t a = s; a < e; a += ww__page_size())
 			set_prot(old, a, a + ww__page_size(), true);
 	old->dead = true;
-	oldtb = atomic_exchange(&table, nt);
+	oldtb = atomic_exchange(&st.table, nt);
 	spin_unlock(old);
 	restore_signals(&mask);
-	while (atomic_load(&inflight))
+	while (atomic_load(&st.inflight))
 		sched_yield();
-	pthread_mutex_unlock(&table_lock);
-	free(oldtb);
+	pthread_mutex_unlock(&st.table_lock);
+	table_free(oldtb);
 	span_free(old);
 	return 0;
 fail:
-	pthread_mutex_unlock(&table_lock);
+	pthread_mutex_unlock(&st.table_lock);
 	span_free(keep[0]);
 	span_free(keep[1]);
 	return err;
-}
-
-/* Writable stretches of [s, e) as /proc/self/maps has them now. */
-struct wr_ctx {
-	uintptr_t s, e;
-	struct mp_prot *w; /* start/end only */
-	size_t n, cap;
-	int err;
-};
-
-static int wr_collect(const struct ww__map *m, void *arg)
-{
-	struct wr_ctx *c = arg;
-
-	if (m->start >= c->e)
-		return 1;
-	if (m->end <= c->s || !(m->prot & PROT_WRITE))
-		return 0;
-	if (c->n == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 8;
-		struct mp_prot *n = realloc(c->w, cap * sizeof(*n));
-
-		if (!n) {
-			c->err = -ENOMEM;
-			return 1;
-		}
-		c->w = n;
-		c->cap = cap;
-	}
-	c->w[c->n++] = (struct mp_prot){ m->start > c->s ? m->start : c->s,
-					 m->end < c->e ? m->end : c->e, m->prot, 0 };
-	return 0;
-}
-
-/*
- * Pages of [s, e) that are writable now although their bit is clear were
- * made writable behind our back: the application's own mprotect, or a new
- * mapping put over tracked memory (mmap MAP_FIXED). Their writes cannot be
- * seen, so count them written (the next reset protects them again). Under
- * the lock, bit clear means "protected by us", and only this tracker
- * (serialised) clears bits, so a snapshot of maps taken before the lock is
- * good enough. The snapshot is taken outside the lock because reading it
- * allocates, and the heap may be tracked memory.
- */
-static int adopt_writable(struct mp_span *sp, uintptr_t s, uintptr_t e)
-{
-	struct wr_ctx c = { .s = s, .e = e };
-	size_t ps = ww__page_size();
-	sigset_t mask;
-	int r = ww__maps_range(s, e, wr_collect, &c);
-
-	if (r < 0 || c.err) {
-		free(c.w);
-		return r < 0 ? r : c.err;
-	}
-	if (c.n) {
-		block_signals(&mask);
-		spin_lock(sp);
-		for (size_t i = 0; i < c.n; i++)
-			for (uintptr_t a = c.w[i].start; a < c.w[i].end; a += ps) {
-				const struct mp_prot *pp = prot_of(sp, a);
-				size_t idx = (a - sp->start) / ps;
-
-				if (pp && (pp->prot & PROT_WRITE) && !bit_test(sp, idx))
-					bits_assign(sp, idx, idx + 1, true);
-			}
-		spin_unlock(sp);
-		restore_signals(&mask);
-	}
-	free(c.w);
-	return 0;
 }
 
 /* Collect from one span; with reset, re-protect each run under the lock
@@ -689,9 +1268,10 @@ static ssize_t mp_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 	int err = 0;
 
 	(void)priv;
-	err = adopt_writable(sp, s, e);
+	err = refresh(sp, s, e);
 	if (err)
 		return err;
+	find_discards(sp, s, e);
 	while (i < end && n < max && !err) {
 		size_t k = 0, room = max - n < 64 ? max - n : 64;
 		sigset_t mask;
@@ -708,7 +1288,7 @@ static ssize_t mp_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 
 			if (flags & WW_RESET) {
 				spin_lock(sp);
-				atomic_fetch_add(&reprotect_gen, 1);
+				atomic_fetch_add(&st.reprotect_gen, 1);
 			}
 			a = ww__bit_next(sp->bits, i, end, true);
 			if (a >= end) {
@@ -737,6 +1317,10 @@ static ssize_t mp_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 		}
 		if (flags & WW_RESET)
 			restore_signals(&mask);
+		/* Re-armed: note which of them hold content now. */
+		for (size_t r = 0; (flags & WW_RESET) && r < k; r++)
+			arm_present(sp, (uintptr_t)runs[r].iov_base,
+				    (uintptr_t)runs[r].iov_base + runs[r].iov_len);
 		memcpy(out + n, runs, k * sizeof(*runs));
 		n += k;
 	}
@@ -752,27 +1336,34 @@ static int mp_reset(void *priv, uintptr_t s, uintptr_t e)
 	struct mp_span *sp = own_span(s);
 	size_t i = (s - sp->start) / ps, end = (e - sp->start) / ps;
 	sigset_t mask;
-	int err = adopt_writable(sp, s, e);
+	int err = refresh(sp, s, e);
 
 	(void)priv;
 	if (err)
 		return err;
-	block_signals(&mask);
-	spin_lock(sp);
-	atomic_fetch_add(&reprotect_gen, 1);
+	/* Discards before now become written pages, re-armed below like any
+	 * other; a clean page keeps its mark, so a discard racing with this
+	 * reset is reported by the next collect. */
+	find_discards(sp, s, e);
 	while (i < end && !err) {
-		size_t a = ww__bit_next(sp->bits, i, end, true), b;
+		size_t a, b = end;
 
-		if (a >= end)
-			break;
-		b = ww__bit_next(sp->bits, a, end, false);
-		err = set_prot(sp, sp->start + a * ps, sp->start + b * ps, false);
-		if (!err)
-			bits_assign(sp, a, b, false);
+		block_signals(&mask);
+		spin_lock(sp);
+		atomic_fetch_add(&st.reprotect_gen, 1);
+		a = ww__bit_next(sp->bits, i, end, true);
+		if (a < end) {
+			b = ww__bit_next(sp->bits, a, end, false);
+			err = set_prot(sp, sp->start + a * ps, sp->start + b * ps, false);
+			if (!err)
+				bits_assign(sp, a, b, false);
+		}
+		spin_unlock(sp);
+		restore_signals(&mask);
+		if (a < end && !err)
+			arm_present(sp, sp->start + a * ps, sp->start + b * ps);
 		i = b;
 	}
-	spin_unlock(sp);
-	restore_signals(&mask);
 	return err;
 }
 
@@ -796,7 +1387,9 @@ static int mp_probe(pid_t pid, char *why, size_t whylen)
 const struct ww__backend_ops ww__mprotect_ops = {
 	.id = WW_BACKEND_MPROTECT,
 	.name = "mprotect",
-	.caps = 0,
+	.caps = WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET |
+		WW_CAP_HUGETLB | WW_CAP_PROTECTS | WW_CAP_DISCARDS,
+	.tracker_caps = ww__caps_pagemap_discards,
 	.probe = mp_probe,
 	.open = mp_open,
 	.close = mp_close,

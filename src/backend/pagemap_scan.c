@@ -10,7 +10,9 @@
  * Arming with UFFDIO_WRITEPROTECT installs a PTE marker in every hole, which
  * builds page tables for memory never touched (2 MiB per GiB): ruinous for a
  * sparse reservation. So anonymous private memory is armed per 2 MiB stretch
- * (one PTE table): a stretch with any page populated has its table already,
+ * (one PTE table), where the kernel maps the zero page on a read fault (see
+ * sparse_ok(): elsewhere it is armed whole with markers, as file memory is):
+ * a stretch with any page populated has its table already,
  * so it is armed whole with markers and collected on the kernel's fast path
  * (WRITTEN only), like file, shmem and hugetlb memory; a discard there
  * leaves an empty PTE that the fast path reads as written. A stretch with
@@ -396,6 +398,18 @@ struct seg_ctx {
 
 static int arm_anon(struct pms *p, uintptr_t s, uintptr_t e);
 
+/* Sparse arming is exact only where a read of a hole maps the zero page,
+ * which the filtered scan tells from a write. Where the kernel allocates a
+ * fresh page on a read fault instead, that page is present and not
+ * write-protected, like a written one: only a marker put there before the
+ * read keeps it clean (a read fault on a marker keeps the wp bit). There
+ * anonymous memory is armed whole with markers, like file memory, at the
+ * cost of page tables for its holes (2 MiB per GiB). */
+static bool sparse_ok(void)
+{
+	return ww__facts() & WW_FACT_ZERO_PAGE;
+}
+
 static int arm_seg(const struct ww__map *m, void *arg)
 {
 	struct seg_ctx *c = arg;
@@ -406,7 +420,7 @@ static int arm_seg(const struct ww__map *m, void *arg)
 	if (s >= e)
 		return 0;
 	armed_assign(c->p, s, e, false);
-	if (!m->shared && !m->inode) {
+	if (!m->shared && !m->inode && sparse_ok()) {
 		c->err = arm_anon(c->p, s, e);
 	} else {
 		c->err = ww__uffd_wp(c->p->uffd, s, e, true);
@@ -1087,7 +1101,8 @@ out:
 /* Sparse arming leaves anonymous holes unarmed, so a write into a hole of a
  * mapping THP may back can fault in a whole transparent huge page, and all of
  * it reads as written: say so. (A THP present when armed is write-protected
- * as a whole; the first write splits it and is seen per page.) */
+ * as a whole; the first write splits it and is seen per page. Memory armed
+ * with markers has page tables in its holes, so no THP is faulted in.) */
 static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
 {
 	struct pms *p = priv;
@@ -1095,7 +1110,7 @@ static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
 	size_t kps;
 	int err = ww__vma_page_size(p->pid, addr, &kps, &thp);
 
-	if (!err && thp && ww__thp_size() > *bytes)
+	if (!err && thp && sparse_ok() && ww__thp_size() > *bytes)
 		*bytes = ww__thp_size();
 	return err;
 }
@@ -1103,7 +1118,8 @@ static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
 const struct ww__backend_ops ww__pagemap_scan_ops = {
 	.id = WW_BACKEND_PAGEMAP_SCAN,
 	.name = "pagemap-scan",
-	.caps = WW_CAP_REMOTE,
+	.caps = WW_CAP_REMOTE | WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET |
+		WW_CAP_RANGE_RESET | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB,
 	.probe = pms_probe,
 	.open = pms_open,
 	.close = pms_close,

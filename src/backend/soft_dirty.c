@@ -26,8 +26,13 @@
  *  - A transparent huge page mapped by one PMD has one soft-dirty bit, so a
  *    write reports all of it: the granularity op says so for mappings THP
  *    may back (ww_tracker_granularity).
- *  - Pages discarded with MADV_DONTNEED change content without setting a
- *    bit: not reported (a later write is).
+ *  - A discard (MADV_DONTNEED) changes content without setting a bit. It
+ *    is found in pagemap instead: a page whose anonymous content was
+ *    present when its range was last cleared and is gone now (neither
+ *    present nor swapped, or the file's page or the zero page in its
+ *    place) is reported written. A discarded page read back before the
+ *    collect on a kernel that maps no zero page is a fresh page of zeros,
+ *    and that change is unseen.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -57,6 +62,7 @@ struct sd_range {
 	struct sd *t;
 	uintptr_t start, end;
 	uint64_t *bits; /* folded soft-dirty state, one bit per page */
+	uint64_t *armed; /* anonymous content present when last cleared */
 };
 
 /* The registry: every range of every soft-dirty tracker in this process. */
@@ -91,7 +97,16 @@ static void bits_clear(uint64_t *b, size_t from, size_t to)
 		b[i / WORD_BITS] &= ~(1ULL << (i % WORD_BITS));
 }
 
-/* OR the current soft-dirty bits of [s, e) (inside r) into r's bitmap. */
+/* Anonymous content that a discard can take away: present and exclusive
+ * (not the zero page, not a file's page), or swapped out. */
+static bool has_content(uint64_t ent)
+{
+	return ((ent & WW_PM_PRESENT) && !(ent & WW_PM_FILE_SHARED) && (ent & WW_PM_EXCLUSIVE)) ||
+	       (ent & WW_PM_SWAP);
+}
+
+/* OR the current soft-dirty bits of [s, e) (inside r) into r's bitmap, and
+ * the pages whose content was discarded since they were armed. */
 static int fold_range(struct sd_range *r, uintptr_t s, uintptr_t e)
 {
 	size_t ps = ww__page_size();
@@ -103,12 +118,38 @@ static int fold_range(struct sd_range *r, uintptr_t s, uintptr_t e)
 
 		if (err)
 			return err == -EIO ? -ESRCH : err; /* EOF: the process is gone */
-		for (size_t i = 0; i < n; i++)
-			if (reg_buf[i] & WW_PM_SOFT_DIRTY)
+		for (size_t i = 0; i < n; i++) {
+			if (reg_buf[i] & WW_PM_SOFT_DIRTY) {
 				bit_set(r->bits, base + i);
+			} else if (bit_test(r->armed, base + i) && !has_content(reg_buf[i])) {
+				bit_set(r->bits, base + i);
+				bits_clear(r->armed, base + i, base + i + 1);
+			}
+		}
 		s += n * ps;
 	}
 	return 0;
+}
+
+/* Note which pages of [s, e) (inside r), just cleared, hold anonymous
+ * content a discard could take. Caller holds reg_lock. */
+static void arm_range(struct sd_range *r, uintptr_t s, uintptr_t e)
+{
+	size_t ps = ww__page_size();
+
+	while (s < e) {
+		size_t n = (e - s) / ps < SD_BATCH ? (e - s) / ps : SD_BATCH;
+		size_t base = (s - r->start) / ps;
+		bool ok = ww__pagemap_read(r->t->pagemap, s, reg_buf, n) == 0;
+
+		for (size_t i = 0; i < n; i++) {
+			if (ok && has_content(reg_buf[i]))
+				bit_set(r->armed, base + i);
+			else
+				bits_clear(r->armed, base + i, base + i + 1);
+		}
+		s += n * ps;
+	}
 }
 
 /* Same target process: the same pid (0 is this process). */
@@ -385,7 +426,7 @@ static int sd_track(void *priv, uintptr_t s, uintptr_t e)
 	err = find_hugetlb(t->pid, s, e);
 	if (err)
 		return err;
-	bits = calloc(words_for(s, e), sizeof(*bits));
+	bits = calloc(2 * words_for(s, e), sizeof(*bits)); /* bits, then armed */
 	if (!bits)
 		return -ENOMEM;
 	pthread_mutex_lock(&reg_lock);
@@ -412,7 +453,8 @@ static int sd_track(void *priv, uintptr_t s, uintptr_t e)
 	err = fold_and_clear(t);
 	if (err)
 		goto out;
-	reg[nreg++] = (struct sd_range){ t, s, e, bits };
+	reg[nreg] = (struct sd_range){ t, s, e, bits, bits + words_for(s, e) };
+	arm_range(&reg[nreg++], s, e);
 	bits = NULL;
 out:
 	pthread_mutex_unlock(&reg_lock);
@@ -453,16 +495,20 @@ static int sd_untrack(void *priv, uintptr_t s, uintptr_t e)
 		size_t off = (keep[k].start - r->start) / ps,
 		       np = (keep[k].end - keep[k].start) / ps;
 
-		keep[k].bits = calloc(words_for(keep[k].start, keep[k].end), sizeof(uint64_t));
+		keep[k].bits = calloc(2 * words_for(keep[k].start, keep[k].end), sizeof(uint64_t));
 		if (!keep[k].bits) {
 			while (k--)
 				free(keep[k].bits);
 			err = -ENOMEM;
 			goto out;
 		}
-		for (size_t i = 0; i < np; i++)
+		keep[k].armed = keep[k].bits + words_for(keep[k].start, keep[k].end);
+		for (size_t i = 0; i < np; i++) {
 			if (bit_test(r->bits, off + i))
 				bit_set(keep[k].bits, i);
+			if (bit_test(r->armed, off + i))
+				bit_set(keep[k].armed, i);
+		}
 	}
 	/* The soft-dirty bits in the page tables stay as they are: they are
 	 * invisible to the application, and clearing them would be global. */
@@ -526,6 +572,8 @@ static ssize_t sd_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 			size_t a = ((uintptr_t)out[k].iov_base - r->start) / ps;
 
 			bits_clear(r->bits, a, a + out[k].iov_len / ps);
+			arm_range(r, (uintptr_t)out[k].iov_base,
+				  (uintptr_t)out[k].iov_base + out[k].iov_len);
 		}
 	}
 	*next = r->start + i * ps;
@@ -546,8 +594,10 @@ static int sd_reset(void *priv, uintptr_t s, uintptr_t e)
 	pthread_mutex_lock(&reg_lock);
 	r = range_of(t, s);
 	err = r ? fold_and_clear(t) : -ENOENT;
-	if (!err)
+	if (!err) {
 		bits_clear(r->bits, (s - r->start) / ps, (e - r->start) / ps);
+		arm_range(r, s, e);
+	}
 	pthread_mutex_unlock(&reg_lock);
 	return err;
 }
@@ -573,7 +623,8 @@ static int sd_granularity(void *priv, uintptr_t addr, size_t *bytes)
 const struct ww__backend_ops ww__soft_dirty_ops = {
 	.id = WW_BACKEND_SOFT_DIRTY,
 	.name = "soft-dirty",
-	.caps = WW_CAP_REMOTE,
+	.caps = WW_CAP_REMOTE | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS,
+	.tracker_caps = ww__caps_pagemap_discards,
 	.probe = sd_probe,
 	.open = sd_open,
 	.close = sd_close,

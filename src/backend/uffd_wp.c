@@ -117,6 +117,10 @@ struct uw {
 	pthread_mutex_t lock;
 	struct uw_range *ranges; /* sorted, disjoint; own mapping */
 	size_t nranges, cap, ranges_len;
+	/* Hull of every bitmap mapped so far (never shrinks): ww_track skips
+	 * the per-range overlap check for a range outside it, so that tracking
+	 * the n-th range does not cost O(n) (issue 16 item 14). */
+	uintptr_t bits_lo, bits_hi;
 	void *stack;
 	size_t stack_len, self_len;
 	struct uffd_msg msgs[UW_BATCH]; /* the handler's read buffer */
@@ -210,6 +214,18 @@ static _Atomic uint64_t *bitmaps_alloc(uintptr_t s, uintptr_t e, size_t *len)
 {
 	*len = 3 * words_of(s, e) * sizeof(uint64_t);
 	return own_alloc(len);
+}
+
+static void bits_note(struct uw *u, const void *p, size_t len)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	if (!p)
+		return;
+	if (!u->bits_hi || a < u->bits_lo)
+		u->bits_lo = a;
+	if (a + len > u->bits_hi)
+		u->bits_hi = a + len;
 }
 
 static bool bit_get(_Atomic uint64_t *b, size_t i)
@@ -608,7 +624,7 @@ static int populate_map(const struct ww__map *m, void *arg)
 static int populate(uintptr_t s, uintptr_t e)
 {
 	struct populate_ctx c = { s, e, 0 };
-	int r = ww__maps_foreach(0, populate_map, &c);
+	int r = ww__maps_range(s, e, populate_map, &c);
 
 	return r < 0 ? r : c.err;
 }
@@ -668,7 +684,7 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	if (overlaps(s, e, u, u->self_len) || overlaps(s, e, u->stack, u->stack_len) ||
 	    overlaps(s, e, u->zero, ww__page_size()) || overlaps(s, e, u->ranges, u->ranges_len))
 		return -EBUSY;
-	for (size_t i = 0; i < u->nranges; i++)
+	for (size_t i = 0; s < u->bits_hi && u->bits_lo < e && i < u->nranges; i++)
 		if (overlaps(s, e, (void *)u->ranges[i].bits, u->ranges[i].bits_len))
 			return -EBUSY;
 	err = ranges_reserve(u, 1);
@@ -679,6 +695,7 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 	bits = bitmaps_alloc(s, e, &blen);
 	if (!bits)
 		return -ENOMEM;
+	bits_note(u, (void *)bits, blen);
 	/* Which pages a discard changes, known before the first discard
 	 * event can arrive; per page, as a range may mix memory kinds (a
 	 * per-range answer ignored discards of the anonymous part of a range
@@ -688,10 +705,17 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 		own_free((void *)bits, blen);
 		return err;
 	}
-	/* In the table before the first fault can arrive. */
+	/* In the table before the first fault can arrive; binary search for
+	 * the slot, as ranges may number 100,000. */
 	at = 0;
-	while (at < u->nranges && u->ranges[at].start < s)
-		at++;
+	for (size_t hi = u->nranges; at < hi;) {
+		size_t mid = at + (hi - at) / 2;
+
+		if (u->ranges[mid].start < s)
+			at = mid + 1;
+		else
+			hi = mid;
+	}
 	pthread_mutex_lock(&u->lock);
 	memmove(&u->ranges[at + 1], &u->ranges[at], (u->nranges - at) * sizeof(*u->ranges));
 	u->ranges[at] = (struct uw_range){ s, e, bits, blen, unit };
@@ -776,6 +800,7 @@ static int uw_untrack(void *priv, uintptr_t s, uintptr_t e)
 	err = ranges_reserve(u, 1);
 	for (size_t k = 0; k < keep && !err; k++) {
 		piece[k].bits = bitmaps_alloc(piece[k].start, piece[k].end, &piece[k].bits_len);
+		bits_note(u, (void *)piece[k].bits, piece[k].bits_len);
 		if (!piece[k].bits) {
 			while (k--)
 				own_free((void *)piece[k].bits, piece[k].bits_len);
@@ -1083,10 +1108,22 @@ out:
 	return err;
 }
 
+/* A userfaultfd for user-mode faults only (the only kind an unprivileged
+ * process may get where vm.unprivileged_userfaultfd is 0) makes the
+ * kernel's own writes into protected pages fail with EFAULT. */
+static unsigned int uw_tracker_caps(void *priv)
+{
+	const struct uw *u = priv;
+
+	return u->user_only ? ~WW_CAP_KERNEL_WRITES : ~0u;
+}
+
 const struct ww__backend_ops ww__uffd_wp_ops = {
 	.id = WW_BACKEND_UFFD_WP,
 	.name = "uffd-wp",
-	.caps = 0,
+	.caps = WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET |
+		WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB,
+	.tracker_caps = uw_tracker_caps,
 	.probe = uw_probe,
 	.open = uw_open,
 	.close = uw_close,

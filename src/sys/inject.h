@@ -59,6 +59,17 @@ long ww__regs_in_syscall(const ww__regs *r);
  * changed anything. */
 bool ww__regs_restart_fixup(ww__regs *r);
 
+/* A tracee stopped inside a syscall that returned -EINTR (no restart code):
+ * turn the result into the restart code the kernel uses for calls that are
+ * restarted unless a signal handler runs (-ERESTARTNOHAND), so that
+ * ww__regs_restart_fixup(), or the kernel itself when the registers are put
+ * back at a ptrace stop in its signal path, re-executes the call. Returns
+ * true if it changed anything. */
+bool ww__regs_eintr_to_restart(ww__regs *r);
+
+/* Argument i (0-5) of the syscall the tracee is inside. */
+unsigned long ww__regs_arg(const ww__regs *r, int i);
+
 /* Registers of a tracee at a syscall-entry stop, rewritten so that
  * restoring them (after other syscalls ran) executes that syscall afresh. */
 void ww__regs_rewind_entry(ww__regs *r);

@@ -72,3 +72,16 @@ void ww__regs_rewind_entry(ww__regs *r)
 {
 	(void)r;
 }
+
+bool ww__regs_eintr_to_restart(ww__regs *r)
+{
+	(void)r;
+	return false;
+}
+
+unsigned long ww__regs_arg(const ww__regs *r, int i)
+{
+	(void)r;
+	(void)i;
+	return 0;
+}

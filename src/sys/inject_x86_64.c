@@ -79,6 +79,34 @@ bool ww__regs_restart_fixup(ww__regs *r)
 	return true;
 }
 
+bool ww__regs_eintr_to_restart(ww__regs *r)
+{
+	if ((long)r->orig_rax < 0 || (long)r->rax != -EINTR)
+		return false;
+	r->rax = (unsigned long)-K_ERESTARTNOHAND;
+	return true;
+}
+
+unsigned long ww__regs_arg(const ww__regs *r, int i)
+{
+	switch (i) {
+	case 0:
+		return r->rdi;
+	case 1:
+		return r->rsi;
+	case 2:
+		return r->rdx;
+	case 3:
+		return r->r10;
+	case 4:
+		return r->r8;
+	case 5:
+		return r->r9;
+	default:
+		return 0;
+	}
+}
+
 void ww__regs_syscall(ww__regs *r, uintptr_t insn, long nr, const unsigned long args[6])
 {
 	r->rip = insn;

@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -86,10 +88,18 @@ int ww__uffd_create_mode(bool user_only, char *why, size_t whylen)
 		       strerror(e_sys), strerror(e_dev));
 }
 
-static pthread_once_t feat_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t feat_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool feat_done;
 static uint64_t feat_supported;
 static int feat_err;
 static char feat_why[200];
+
+/* A shortage (descriptors, memory) is not an answer about the kernel: the
+ * next call asks again instead of remembering it for the process's life. */
+static bool transient(int err)
+{
+	return err == -EMFILE || err == -ENFILE || err == -ENOMEM;
+}
 
 static void feat_query(void)
 {
@@ -108,11 +118,21 @@ static void feat_query(void)
 
 int ww__uffd_features(uint64_t *out, char *why, size_t whylen)
 {
-	pthread_once(&feat_once, feat_query);
-	if (feat_err)
-		return ww__why(why, whylen, feat_err, "%s", feat_why);
-	*out = feat_supported;
-	return 0;
+	int err;
+
+	pthread_mutex_lock(&feat_lock);
+	if (!feat_done || transient(feat_err)) {
+		feat_err = 0;
+		feat_query();
+		feat_done = true;
+	}
+	err = feat_err;
+	if (!err)
+		*out = feat_supported;
+	else
+		ww__why(why, whylen, err, "%s", feat_why);
+	pthread_mutex_unlock(&feat_lock);
+	return err;
 }
 
 int ww__uffd_api(int uffd, uint64_t features, uint64_t *got)
@@ -133,8 +153,11 @@ int ww__uffd_register(int uffd, uintptr_t start, uintptr_t end, uint64_t mode, u
 		.mode = mode,
 	};
 
+	/* EPERM here means one thing: a MAP_SHARED mapping this process may
+	 * never write (a file opened read-only, a write-sealed memfd): a
+	 * memory kind the mechanism cannot track, said as such. */
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
-		return -errno;
+		return errno == EPERM ? -EOPNOTSUPP : -errno;
 	if (ioctls)
 		*ioctls = reg.ioctls;
 	return 0;
@@ -306,19 +329,40 @@ int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), v
 	return ret;
 }
 
-/* /proc/self/maps kept open for PROCMAP_QUERY. The fd names the process
- * that opened it, so a forked child closes its copy (atfork, with the lock
- * held across fork so the child's copy of it is free). -1: not open;
- * query_absent: the kernel has no PROCMAP_QUERY (before 6.11), parse
- * instead. */
+/* /proc/self/maps kept open for PROCMAP_QUERY. The descriptor is ours only
+ * while its number still names the file we opened: a daemon may close every
+ * descriptor it has (a close loop, close_range) and open a file of its own
+ * on the same number, which this library must then neither use nor close.
+ * So the file's identity (device, inode) is checked before each use, and a
+ * descriptor that fails the check is forgotten, not closed. The fd names
+ * the process that opened it, so a forked child closes its copy (atfork,
+ * with the lock held across fork so the child's copy of it is free, and the
+ * identity checked in prepare). -1: not open; query_absent: the kernel has
+ * no PROCMAP_QUERY (before 6.11), parse instead. */
 static pthread_mutex_t query_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t query_once = PTHREAD_ONCE_INIT;
 static int query_fd = -1;
+static dev_t query_dev;
+static ino_t query_ino;
 static bool query_absent;
+
+/* Caller holds query_lock. Forget (never close) a descriptor whose number
+ * now names another file. */
+static void query_check_owned(void)
+{
+	struct stat st;
+
+	if (query_fd < 0)
+		return;
+	if (fstat(query_fd, &st) == 0 && st.st_dev == query_dev && st.st_ino == query_ino)
+		return;
+	query_fd = -1;
+}
 
 static void query_prepare(void)
 {
 	pthread_mutex_lock(&query_lock);
+	query_check_owned();
 }
 
 static void query_parent(void)
@@ -339,32 +383,110 @@ static void query_init(void)
 	pthread_atfork(query_prepare, query_parent, query_child);
 }
 
-static int query_vma(uintptr_t addr, struct procmap_query *q)
+void ww__sys_fork_init(void)
 {
-	int r;
-
 	pthread_once(&query_once, query_init);
-	pthread_mutex_lock(&query_lock);
-	if (query_fd < 0 && !query_absent)
-		query_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (query_absent || query_fd < 0) {
-		pthread_mutex_unlock(&query_lock);
-		return -ENOTTY;
-	}
+}
+
+/* PROCMAP_QUERY with q prepared by the caller; -ENOTTY for a kernel that
+ * lacks it. */
+static int query_raw(int fd, struct procmap_query *q)
+{
+	if (ioctl(fd, PROCMAP_QUERY, q) == 0)
+		return 0;
+	return errno == ENOTTY || errno == EINVAL ? -ENOTTY : -errno;
+}
+
+static int query_ioctl(int fd, uintptr_t addr, struct procmap_query *q)
+{
 	*q = (struct procmap_query){
 		.size = sizeof(*q),
 		.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
 		.query_addr = addr,
 	};
-	r = ioctl(query_fd, PROCMAP_QUERY, q) ? -errno : 0;
-	if (r == -ENOTTY || r == -EINVAL) {
-		query_absent = true;
-		close(query_fd);
-		query_fd = -1;
+	return query_raw(fd, q);
+}
+
+/* PROCMAP_QUERY q (prepared) on this process with the cached descriptor.
+ * -ENOENT: no such VMA; -ENOTTY: the kernel has no PROCMAP_QUERY (then
+ * remembered, and the descriptor, verified ours, closed). The lock is not
+ * held across callers' callbacks, which may query again. */
+static int query_self_raw(struct procmap_query *q)
+{
+	struct stat st;
+	int r;
+
+	pthread_once(&query_once, query_init);
+	pthread_mutex_lock(&query_lock);
+	query_check_owned();
+	if (query_fd < 0 && !query_absent) {
+		int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0 || fstat(fd, &st)) {
+			r = -errno;
+			if (fd >= 0)
+				close(fd);
+			pthread_mutex_unlock(&query_lock);
+			return r;
+		}
+		query_fd = fd;
+		query_dev = st.st_dev;
+		query_ino = st.st_ino;
+	}
+	if (query_absent) {
 		r = -ENOTTY;
+	} else {
+		r = query_raw(query_fd, q);
+		if (r == -ENOTTY) {
+			query_absent = true;
+			close(query_fd); /* checked ours above, under the lock */
+			query_fd = -1;
+		}
 	}
 	pthread_mutex_unlock(&query_lock);
 	return r;
+}
+
+/* The VMA of this process covering addr, or the next one. */
+static int query_self(uintptr_t addr, struct procmap_query *q)
+{
+	*q = (struct procmap_query){
+		.size = sizeof(*q),
+		.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+		.query_addr = addr,
+	};
+	return query_self_raw(q);
+}
+
+/* pid 0: the cached descriptor (fd is -1); else fd is /proc/PID/maps. */
+static int query_vma(pid_t pid, int fd, uintptr_t addr, struct procmap_query *q)
+{
+	return pid ? query_ioctl(fd, addr, q) : query_self(addr, q);
+}
+
+static int query_open(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	if (!pid)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static void map_of_query(const struct procmap_query *q, struct ww__map *m)
+{
+	*m = (struct ww__map){ .name = "" };
+	m->start = (uintptr_t)q->vma_start;
+	m->end = (uintptr_t)q->vma_end;
+	m->prot = (q->vma_flags & PROCMAP_QUERY_VMA_READABLE ? PROT_READ : 0) |
+		  (q->vma_flags & PROCMAP_QUERY_VMA_WRITABLE ? PROT_WRITE : 0) |
+		  (q->vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE ? PROT_EXEC : 0);
+	m->shared = q->vma_flags & PROCMAP_QUERY_VMA_SHARED;
+	m->offset = q->vma_offset;
+	m->inode = q->inode;
 }
 
 struct range_ctx {
@@ -382,47 +504,156 @@ static int range_step(const struct ww__map *m, void *arg)
 	return m->end <= c->s ? 0 : c->fn(m, c->ctx);
 }
 
-int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, void *ctx),
-		   void *ctx)
+int ww__maps_range_pid(pid_t pid, uintptr_t s, uintptr_t e,
+		       int (*fn)(const struct ww__map *m, void *ctx), void *ctx)
 {
 	struct range_ctx c = { s, e, fn, ctx };
 	uintptr_t at = s;
+	int fd = query_open(pid), r = 0;
 
+	if (pid && fd < 0)
+		return fd;
 	while (at < e) {
 		struct procmap_query q;
-		struct ww__map m = { .name = "" };
-		int r = query_vma(at, &q);
+		struct ww__map m;
 
-		if (r == -ENOENT)
-			return 0; /* no mapping at or after at */
-		if (r == -ENOTTY)
+		r = query_vma(pid, fd, at, &q);
+		if (r == -ENOENT || (!r && q.vma_start >= e)) {
+			r = 0; /* no mapping at or after at, in range */
+			at = e;
 			break;
+		}
 		if (r)
-			return r;
-		if (q.vma_start >= e)
-			return 0;
-		m.start = (uintptr_t)q.vma_start;
-		m.end = (uintptr_t)q.vma_end;
-		m.prot = (q.vma_flags & PROCMAP_QUERY_VMA_READABLE ? PROT_READ : 0) |
-			 (q.vma_flags & PROCMAP_QUERY_VMA_WRITABLE ? PROT_WRITE : 0) |
-			 (q.vma_flags & PROCMAP_QUERY_VMA_EXECUTABLE ? PROT_EXEC : 0);
-		m.shared = q.vma_flags & PROCMAP_QUERY_VMA_SHARED;
-		m.offset = q.vma_offset;
-		m.inode = q.inode;
+			break;
+		map_of_query(&q, &m);
 		r = fn(&m, ctx);
 		if (r)
-			return r;
-		if (m.end <= at)
-			return -EIO;
+			break;
+		if (m.end <= at) {
+			r = -EIO;
+			break;
+		}
 		at = m.end;
 	}
-	if (at >= e)
-		return 0;
+	if (fd >= 0)
+		close(fd);
+	if (r != -ENOTTY)
+		return r;
 	c.s = at; /* no PROCMAP_QUERY: parse the rest */
-	return ww__maps_foreach(0, range_step, &c);
+	return ww__maps_foreach(pid, range_step, &c);
 }
 
-int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
+struct stack_ctx {
+	uintptr_t sp, lo, hi;
+};
+
+static int stack_step(const struct ww__map *m, void *arg)
+{
+	struct stack_ctx *c = arg;
+
+	if (m->start > c->sp)
+		return 1;
+	if (m->end > c->sp && !strcmp(m->name, "[stack]")) {
+		c->lo = m->start;
+		c->hi = m->end;
+		return 1;
+	}
+	return 0;
+}
+
+/* Without PROCMAP_QUERY (before 6.11) the [stack] line is parsed once: its
+ * top never moves, and the stack can only grow down to top - RLIMIT_STACK,
+ * so that whole stretch is taken as the stack (nothing else is mapped there
+ * unless placed with MAP_FIXED). With no finite limit, the parse is redone
+ * whenever sp is below what was seen. Keeps ww_track from reading all of
+ * /proc/self/maps per call for this check. */
+static pthread_mutex_t stack_lock = PTHREAD_MUTEX_INITIALIZER;
+static uintptr_t stack_lo, stack_hi;
+
+static int main_stack_parsed(struct stack_ctx *c)
+{
+	struct rlimit rl;
+	int r = 0;
+
+	pthread_mutex_lock(&stack_lock);
+	if (!stack_hi || c->sp < stack_lo || c->sp >= stack_hi) {
+		struct stack_ctx p = { c->sp, 0, 0 };
+
+		r = ww__maps_foreach(0, stack_step, &p);
+		if (r >= 0 && p.hi) {
+			stack_lo = p.lo;
+			stack_hi = p.hi;
+			if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+			    rl.rlim_cur < stack_hi && stack_hi - rl.rlim_cur < stack_lo)
+				stack_lo = ww__page_down(stack_hi - rl.rlim_cur);
+		}
+	}
+	if (r >= 0 && stack_hi && c->sp >= stack_lo && c->sp < stack_hi) {
+		c->lo = stack_lo;
+		c->hi = stack_hi;
+	}
+	pthread_mutex_unlock(&stack_lock);
+	return r < 0 ? r : 0;
+}
+
+/* The main thread's stack is the kernel's [stack] mapping (it grows down
+ * and never merges with a neighbour); glibc's pthread_getattr_np finds it
+ * by parsing all of /proc/self/maps, so it is asked of PROCMAP_QUERY, with
+ * the name, where the kernel has it. */
+static int main_stack(struct stack_ctx *c)
+{
+	char name[16] = "";
+	struct procmap_query q = {
+		.size = sizeof(q),
+		.query_addr = c->sp,
+		.vma_name_size = sizeof(name),
+		.vma_name_addr = (uintptr_t)name,
+	};
+	int r = query_self_raw(&q);
+
+	if (r == -ENOTTY)
+		return main_stack_parsed(c);
+	if (!r && !strncmp(name, "[stack]", sizeof(name))) {
+		c->lo = (uintptr_t)q.vma_start;
+		c->hi = (uintptr_t)q.vma_end;
+	}
+	/* ENOENT: nothing there; ENAMETOOLONG: a named mapping, not [stack] */
+	return r == -ENOENT || r == -ENAMETOOLONG ? 0 : r;
+}
+
+int ww__thread_stack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi)
+{
+	struct stack_ctx c = { sp, 0, 0 };
+	pthread_attr_t a;
+	void *base;
+	size_t size;
+
+	if (gettid() == getpid()) {
+		int r = main_stack(&c);
+
+		if (r)
+			return r;
+	} else if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &base, &size) == 0) {
+			c.lo = (uintptr_t)base;
+			c.hi = c.lo + size;
+		}
+		pthread_attr_destroy(&a);
+	}
+	if (c.lo >= c.hi)
+		return -ENOENT;
+	*lo = c.lo;
+	*hi = c.hi;
+	return 0;
+}
+
+int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, void *ctx),
+		   void *ctx)
+{
+	return ww__maps_range_pid(0, s, e, fn, ctx);
+}
+
+static int smaps_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
 {
 	char path[64], *line = NULL;
 	size_t cap = 0;
@@ -462,6 +693,32 @@ int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
 	free(line);
 	fclose(f);
 	return ret;
+}
+
+int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
+{
+	struct procmap_query q;
+	int fd, r;
+
+	/* THPeligible is in smaps only; smaps generates the text of (and
+	 * walks the page tables of) every mapping below addr, so the page
+	 * size alone comes from PROCMAP_QUERY where the kernel has it. */
+	if (thp)
+		return smaps_page_size(pid, addr, out, thp);
+	fd = query_open(pid);
+	if (pid && fd < 0)
+		return fd;
+	r = query_vma(pid, fd, addr, &q);
+	if (fd >= 0)
+		close(fd);
+	if (r == -ENOTTY)
+		return smaps_page_size(pid, addr, out, NULL);
+	if (r == -ENOENT || (!r && q.vma_start > addr))
+		return -ENOMEM;
+	if (r)
+		return r;
+	*out = (size_t)q.vma_page_size;
+	return 0;
 }
 
 size_t ww__thp_size(void)

@@ -101,22 +101,42 @@ struct ww__map {
  * non-zero to stop early (that value is returned). */
 int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), void *ctx);
 
-/* Call fn for the mappings of this process overlapping [s, e), in address
+/* Call fn for the mappings of pid (0: self) overlapping [s, e), in address
  * order (fn returns non-zero to stop; that value is returned). Uses the
  * PROCMAP_QUERY ioctl (Linux 6.11+): no text to parse, nothing allocated,
- * only the VMAs asked for; parses /proc/self/maps on older kernels. m->name
- * is "" (not asked for). */
+ * only the VMAs asked for, so the cost does not grow with the number of
+ * mappings elsewhere; parses /proc/PID/maps on older kernels. m->name is ""
+ * (not asked for). fn may call these helpers again. */
+int ww__maps_range_pid(pid_t pid, uintptr_t s, uintptr_t e,
+		       int (*fn)(const struct ww__map *m, void *ctx), void *ctx);
+
+/* ww__maps_range_pid for this process. */
 int ww__maps_range(uintptr_t s, uintptr_t e, int (*fn)(const struct ww__map *m, void *ctx),
 		   void *ctx);
+
+/* The stack of the calling thread: for the main thread the kernel's [stack]
+ * mapping holding sp, for other threads what pthread_getattr_np reports.
+ * -ENOENT if there is none to tell (sp on a stack of the application's own
+ * making, in the main thread); another negative errno if the maps could not
+ * be read (EMFILE). */
+int ww__thread_stack(uintptr_t sp, uintptr_t *lo, uintptr_t *hi);
 
 /* The kernel page size (KernelPageSize in /proc/PID/smaps) of the mapping of
  * pid (0: self) holding addr: 2 MiB or 1 GiB for hugetlb, else the base page
  * size; and in *thp (may be NULL) whether transparent huge pages may back it
- * (THPeligible). -ENOMEM if addr is not mapped. */
+ * (THPeligible). -ENOMEM if addr is not mapped. Without thp, one
+ * PROCMAP_QUERY where the kernel has it (smaps costs a walk of every mapping
+ * below addr). */
 int ww__vma_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp);
 
 /* The PMD size of transparent huge pages (hpage_pmd_size), or 0 if none. */
 size_t ww__thp_size(void);
+
+/* Register this file's fork handlers now (they are otherwise registered at
+ * the first query). A layer whose atfork prepare handler takes a lock held
+ * across calls into the library registers after this, so that its prepare
+ * runs first (prepare handlers run in reverse order of registration). */
+void ww__sys_fork_init(void);
 
 /* snprintf into why if why is non-NULL; returns err unchanged. */
 int ww__why(char *why, size_t whylen, int err, const char *fmt, ...)

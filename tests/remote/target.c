@@ -4,6 +4,9 @@
  * "ADDR PAGES" on stdout, then obeys one-line commands on stdin:
  * "w K" writes the next K distinct pages of the mapping and answers "ok",
  * "c" answers "c N", N the SIGRTMIN signals handled so far (SA_RESTART),
+ * "u" registers the mapping with a userfaultfd of its own, answers "u E"
+ * (E: 0 or the errno of UFFDIO_REGISTER) and closes it again, "U" does the
+ * same but keeps it registered,
  * "q" exits 0. While it waits for a command it sits where the test asked
  * (argv[1]): "read" blocks in read(2), "sleep" polls and sleeps in
  * nanosleep(2), "spin" computes in user space between polls, "ppoll" waits
@@ -12,23 +15,369 @@
  * checks its own work, so an injection that corrupts a register, a syscall
  * result or a restart shows up as a wrong exit status: 3 (spin result
  * wrong), 4 (a syscall failed that must not), 5 (bad command).
+ *
+ * Modes in the calls a stop makes fail with EINTR (signal(7)): "epoll"
+ * (epoll_wait, no timeout), "epoll-timeout" (epoll_wait, 10 s), "epoll_pwait"
+ * (temporary empty mask, checked like ppoll), "sigwait" (sigwaitinfo on
+ * SIGIO, which stdin raises), "sigtimedwait" (10 s), "semop", "recv"
+ * (recv(2) with SO_RCVTIMEO 10 s) and "sockread" (read(2) on that socket;
+ * these three fed by a second thread that reads stdin), "threads" (epoll_wait, and a second thread waits forever in
+ * epoll_wait on nothing), "aio" (io_getevents(2) for an IOCB_CMD_POLL on
+ * stdin), "uring" (io_uring_enter(2) waiting for a poll on stdin; exit 77
+ * when io_uring is not available),
+ * "uring-mask" (the same with a temporary empty signal mask, checked like
+ * ppoll's), "splice" (splice(2) from that socket into a pipe: fails with
+ * EINTR after a stop too, and is a call the injector does not restart).
+ * An EINTR that no handled signal explains is
+ * counted, not fatal: "c" answers "c N E", E that count.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/ipc.h>
+#include <linux/aio_abi.h>
+#include <linux/io_uring.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/sem.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define SPIN 2000000
+
+static volatile sig_atomic_t rt_count;
+static volatile long eintr_spurious; /* EINTRs no handled signal explains */
+
+/* After a wait that failed with err: count an EINTR that no handler run
+ * since `before` explains. */
+static void check_eintr(int err, long before)
+{
+	if (err == EINTR && rt_count == before)
+		__atomic_add_fetch(&eintr_spurious, 1, __ATOMIC_SEQ_CST);
+}
+
+static void fail(const char *what)
+{
+	fprintf(stderr, "target: %s: %s\n", what, strerror(errno));
+	exit(4);
+}
+
+/* The feeder of semop and recv modes: stdin's bytes go to a buffer, and
+ * each chunk is announced by the mode's wake-up (a semaphore operation, a
+ * byte on a socket). */
+static pthread_mutex_t feed_lock = PTHREAD_MUTEX_INITIALIZER;
+static char feed_buf[4096];
+static size_t feed_len, feed_at;
+static int feed_eof, feed_sem = -1, feed_sock[2] = { -1, -1 };
+
+static void *feeder(void *arg)
+{
+	char buf[256];
+
+	(void)arg;
+	for (;;) {
+		ssize_t n = read(0, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		pthread_mutex_lock(&feed_lock);
+		if (n <= 0) {
+			feed_eof = 1;
+		} else {
+			if (feed_at == feed_len)
+				feed_at = feed_len = 0;
+			if (feed_len + (size_t)n > sizeof(feed_buf))
+				exit(5);
+			memcpy(feed_buf + feed_len, buf, (size_t)n);
+			feed_len += (size_t)n;
+		}
+		pthread_mutex_unlock(&feed_lock);
+		if (feed_sem >= 0) {
+			struct sembuf up = { 0, 1, 0 };
+
+			while (semop(feed_sem, &up, 1) < 0)
+				if (errno != EINTR)
+					fail("semop +1");
+		} else if (send(feed_sock[1], "x", 1, MSG_NOSIGNAL) < 0) {
+			fail("send");
+		}
+		if (n <= 0)
+			return NULL;
+	}
+}
+
+/* The next fed byte, or -1 at the end; waits in semop or recv. */
+static int feed_read; /* "sockread": read(2) on the socket instead of recv,
+			* 2 for "splice": splice(2) from it into a pipe */
+static int splice_pipe[2] = { -1, -1 };
+
+/* "splice": what splice(2) moves from the socket into a pipe, drained. */
+static ssize_t splice_once(void)
+{
+	char x[64];
+	ssize_t n = splice(feed_sock[0], NULL, splice_pipe[1], NULL, sizeof(x), 0);
+
+	if (n > 0 && read(splice_pipe[0], x, (size_t)n) != n)
+		fail("read from the splice pipe");
+	return n;
+}
+
+static int fed_byte(int sem)
+{
+	for (;;) {
+		long before = rt_count;
+		int c = -2;
+
+		pthread_mutex_lock(&feed_lock);
+		if (feed_at < feed_len)
+			c = (unsigned char)feed_buf[feed_at++];
+		else if (feed_eof)
+			c = -1;
+		pthread_mutex_unlock(&feed_lock);
+		if (c != -2)
+			return c;
+		if (sem) {
+			struct sembuf down = { 0, -1, 0 };
+
+			if (semop(feed_sem, &down, 1) < 0) {
+				if (errno != EINTR)
+					fail("semop -1");
+				check_eintr(errno, before);
+			}
+		} else {
+			char x[64];
+
+			if ((feed_read == 2 ? splice_once() :
+			     feed_read	    ? read(feed_sock[0], x, sizeof(x)) :
+					      recv(feed_sock[0], x, sizeof(x), 0)) < 0) {
+				if (errno != EINTR && errno != EAGAIN)
+					fail("recv");
+				check_eintr(errno, before);
+			}
+		}
+	}
+}
+
+static void feed_start(const char *mode)
+{
+	pthread_t th;
+
+	if (!strcmp(mode, "semop")) {
+		feed_sem = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+		if (feed_sem < 0)
+			fail("semget");
+	} else {
+		struct timeval tv = { 10, 0 };
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, feed_sock) ||
+		    setsockopt(feed_sock[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
+			fail("socketpair");
+	}
+	if (pthread_create(&th, NULL, feeder, NULL))
+		exit(4);
+}
+
+static void feed_stop(void)
+{
+	if (feed_sem >= 0)
+		semctl(feed_sem, 0, IPC_RMID);
+}
+
+/* "threads": a second thread waits forever in epoll_wait on an empty set. */
+static void *idle_waiter(void *arg)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev;
+
+	(void)arg;
+	if (ep < 0)
+		fail("epoll_create1");
+	for (;;) {
+		long before = rt_count;
+
+		if (epoll_wait(ep, &ev, 1, -1) < 0) {
+			if (errno != EINTR)
+				fail("epoll_wait");
+			check_eintr(errno, before);
+		}
+	}
+	return NULL;
+}
+
+/* "aio": an IOCB_CMD_POLL on stdin, waited for with io_getevents. */
+static void wait_aio(void)
+{
+	static aio_context_t ctx;
+	static int pending;
+	static struct iocb cb;
+	struct iocb *cbs[1] = { &cb };
+	struct io_event ev;
+	long before = rt_count;
+
+	if (!ctx && syscall(SYS_io_setup, 1, &ctx))
+		fail("io_setup");
+	if (!pending) {
+		memset(&cb, 0, sizeof(cb));
+		cb.aio_lio_opcode = IOCB_CMD_POLL;
+		cb.aio_fildes = 0;
+		cb.aio_buf = POLLIN;
+		if (syscall(SYS_io_submit, ctx, 1, cbs) != 1)
+			fail("io_submit");
+		pending = 1;
+	}
+	if (syscall(SYS_io_getevents, ctx, 1, 1, &ev, NULL) == 1) {
+		pending = 0;
+	} else {
+		if (errno != EINTR)
+			fail("io_getevents");
+		check_eintr(errno, before);
+	}
+}
+
+/* "uring": an IORING_OP_POLL_ADD on stdin, waited for in io_uring_enter;
+ * "uring-mask": with a temporary empty signal mask (IORING_ENTER_EXT_ARG),
+ * checked like ppoll's. */
+static void wait_uring(bool mask)
+{
+	static int fd = -1, pending;
+	static struct io_uring_params p;
+	static char *sq, *cq;
+	static struct io_uring_sqe *sqes;
+	long before = rt_count;
+
+	if (fd < 0) {
+		fd = (int)syscall(SYS_io_uring_setup, 4, &p);
+		if (fd < 0)
+			exit(77);
+		sq = mmap(NULL, p.sq_off.array + p.sq_entries * sizeof(unsigned),
+			  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+			  IORING_OFF_SQ_RING);
+		cq = mmap(NULL, p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe),
+			  PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+			  IORING_OFF_CQ_RING);
+		sqes = mmap(NULL, p.sq_entries * sizeof(struct io_uring_sqe),
+			    PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+		if (sq == MAP_FAILED || cq == MAP_FAILED || sqes == MAP_FAILED)
+			fail("io_uring mmap");
+	}
+	{
+		unsigned *cqh = (unsigned *)(cq + p.cq_off.head);
+		unsigned *cqt = (unsigned *)(cq + p.cq_off.tail);
+		unsigned head = *cqh;
+
+		if (head != __atomic_load_n(cqt, __ATOMIC_ACQUIRE)) {
+			__atomic_store_n(cqh, head + 1, __ATOMIC_RELEASE);
+			pending = 0;
+			return;
+		}
+	}
+	if (!pending) {
+		unsigned *tail = (unsigned *)(sq + p.sq_off.tail);
+		unsigned *arr = (unsigned *)(sq + p.sq_off.array);
+		unsigned t = *tail, i = t & *(unsigned *)(sq + p.sq_off.ring_mask);
+
+		memset(&sqes[i], 0, sizeof(sqes[i]));
+		sqes[i].opcode = IORING_OP_POLL_ADD;
+		sqes[i].fd = 0;
+		sqes[i].poll32_events = POLLIN;
+		arr[i] = i;
+		__atomic_store_n(tail, t + 1, __ATOMIC_RELEASE);
+		if (syscall(SYS_io_uring_enter, fd, 1, 0, 0, NULL, 0) != 1)
+			fail("io_uring_enter submit");
+		pending = 1;
+	}
+	if (mask) {
+		sigset_t none, now;
+		struct io_uring_getevents_arg arg = { 0 };
+		long r;
+
+		if (!(p.features & IORING_FEAT_EXT_ARG))
+			exit(77);
+		sigemptyset(&none);
+		arg.sigmask = (unsigned long)&none;
+		arg.sigmask_sz = 8; /* the kernel's sigset_t */
+		r = syscall(SYS_io_uring_enter, fd, 0, 1,
+			    IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, &arg, sizeof(arg));
+		if (r < 0 && errno != EINTR)
+			fail("io_uring_enter");
+		if (r < 0)
+			check_eintr(errno, before);
+		sigprocmask(SIG_SETMASK, NULL, &now);
+		if (!sigismember(&now, SIGUSR2) || sigismember(&now, SIGRTMIN)) {
+			fprintf(stderr, "target: signal mask changed\n");
+			exit(6);
+		}
+	} else if (syscall(SYS_io_uring_enter, fd, 0, 1, IORING_ENTER_GETEVENTS, NULL, 0) < 0) {
+		if (errno != EINTR)
+			fail("io_uring_enter");
+		check_eintr(errno, before);
+	}
+}
+
+/* Wait for stdin in one of the stop-EINTR modes; false if mode is not one. */
+static bool wait_eintr_mode(const char *mode)
+{
+	static int ep = -1;
+	struct epoll_event ev = { .events = EPOLLIN };
+	long before = rt_count;
+	sigset_t none, now, io;
+	int r;
+
+	if (ep < 0 && (!strncmp(mode, "epoll", 5) || !strcmp(mode, "threads"))) {
+		ep = epoll_create1(EPOLL_CLOEXEC);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, 0, &ev))
+			fail("epoll");
+	}
+	if (!strcmp(mode, "epoll") || !strcmp(mode, "threads")) {
+		r = epoll_wait(ep, &ev, 1, -1);
+	} else if (!strcmp(mode, "epoll-timeout")) {
+		r = epoll_wait(ep, &ev, 1, 10000);
+	} else if (!strcmp(mode, "epoll_pwait")) {
+		sigemptyset(&none);
+		r = epoll_pwait(ep, &ev, 1, -1, &none);
+		sigprocmask(SIG_SETMASK, NULL, &now);
+		if (!sigismember(&now, SIGUSR2) || sigismember(&now, SIGRTMIN)) {
+			fprintf(stderr, "target: signal mask changed\n");
+			exit(6);
+		}
+	} else if (!strcmp(mode, "aio")) {
+		wait_aio();
+		return true;
+	} else if (!strcmp(mode, "uring") || !strcmp(mode, "uring-mask")) {
+		wait_uring(!strcmp(mode, "uring-mask"));
+		return true;
+	} else if (!strcmp(mode, "sigwait") || !strcmp(mode, "sigtimedwait")) {
+		struct timespec ts = { 10, 0 };
+
+		sigemptyset(&io);
+		sigaddset(&io, SIGIO);
+		r = !strcmp(mode, "sigwait") ? sigwaitinfo(&io, NULL) :
+					       sigtimedwait(&io, NULL, &ts);
+		if (r < 0 && errno == EAGAIN)
+			return true;
+	} else {
+		return false;
+	}
+	if (r < 0) {
+		if (errno != EINTR)
+			fail(mode);
+		check_eintr(errno, before);
+	}
+	return true;
+}
 
 static uint64_t spin(uint64_t x)
 {
@@ -42,6 +391,9 @@ static int next_byte(const char *mode, uint64_t want)
 {
 	char c;
 
+	if (!strcmp(mode, "semop") || !strcmp(mode, "recv") || !strcmp(mode, "sockread") ||
+	    !strcmp(mode, "splice"))
+		return fed_byte(!strcmp(mode, "semop"));
 	for (;;) {
 		ssize_t n = read(0, &c, 1);
 
@@ -53,6 +405,8 @@ static int next_byte(const char *mode, uint64_t want)
 			fprintf(stderr, "target: read: %s\n", strerror(errno));
 			exit(4);
 		}
+		if (wait_eintr_mode(mode))
+			continue;
 		if (!strcmp(mode, "ppoll")) {
 			struct pollfd pfd = { 0, POLLIN, 0 };
 			sigset_t none, now;
@@ -84,6 +438,29 @@ static int next_byte(const char *mode, uint64_t want)
 			exit(3);
 		}
 	}
+}
+
+/* "u"/"U": the target's own userfaultfd on [m, m + len); the errno of
+ * UFFDIO_REGISTER or 0. */
+static int own_uffd(char *m, size_t len, bool keep)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = {
+		.range = { (unsigned long)m, len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* USER_MODE_ONLY */);
+	int err = 0;
+
+	if (fd < 0 && errno == EINVAL)
+		fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || ioctl(fd, UFFDIO_API, &api))
+		return 1000 + errno; /* cannot even try: the test skips */
+	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+		err = errno;
+	if (!keep || err)
+		close(fd);
+	return err;
 }
 
 static void sleep_ms(long ms)
@@ -203,8 +580,6 @@ static int vfork_mode(char **argv)
 	return c < 0 ? 4 : 0;
 }
 
-static volatile sig_atomic_t rt_count;
-
 static void on_rt(int sig)
 {
 	(void)sig;
@@ -239,8 +614,32 @@ int main(int argc, char **argv)
 	ps = (size_t)sysconf(_SC_PAGESIZE);
 	m = guarded(pages, ps);
 	memset(m, 1, pages * ps);
-	if (strcmp(mode, "read"))
+	if (!strcmp(mode, "semop") || !strcmp(mode, "recv") || !strcmp(mode, "sockread") ||
+	    !strcmp(mode, "splice")) {
+		feed_read = !strcmp(mode, "sockread") ? 1 : !strcmp(mode, "splice") ? 2 : 0;
+		if (feed_read == 2 && pipe2(splice_pipe, O_CLOEXEC))
+			fail("pipe");
+		feed_start(mode);
+	} else if (strcmp(mode, "read")) {
 		fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	}
+	if (!strcmp(mode, "sigwait") || !strcmp(mode, "sigtimedwait")) {
+		sigset_t io;
+
+		/* stdin raises SIGIO, blocked, whenever input arrives */
+		sigemptyset(&io);
+		sigaddset(&io, SIGIO);
+		sigprocmask(SIG_BLOCK, &io, NULL);
+		if (fcntl(0, F_SETOWN, getpid()) ||
+		    fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_ASYNC | O_NONBLOCK))
+			fail("O_ASYNC");
+	}
+	if (!strcmp(mode, "threads")) {
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, idle_waiter, NULL))
+			return 4;
+	}
 	printf("%p %zu\n", (void *)m, pages);
 	fflush(stdout);
 	for (;;) {
@@ -254,7 +653,13 @@ int main(int argc, char **argv)
 		if (c < 0 || !strcmp(line, "q"))
 			break;
 		if (!strcmp(line, "c")) {
-			printf("c %ld\n", (long)rt_count);
+			printf("c %ld %ld\n", (long)rt_count,
+			       __atomic_load_n(&eintr_spurious, __ATOMIC_SEQ_CST));
+			fflush(stdout);
+			continue;
+		}
+		if (!strcmp(line, "u") || !strcmp(line, "U")) {
+			printf("u %d\n", own_uffd(m, pages * ps, line[0] == 'U'));
 			fflush(stdout);
 			continue;
 		}
@@ -265,5 +670,6 @@ int main(int argc, char **argv)
 		printf("ok\n");
 		fflush(stdout);
 	}
+	feed_stop();
 	return 0;
 }

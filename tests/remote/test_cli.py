@@ -47,6 +47,11 @@ Cases (one behaviour each; exit 0 pass, 1 fail, 77 skip with the reason):
   pdeathsig   the command carries no parent-death signal of writewatch's.
   exclude     --exclude-name keeps a mapping out, so the target's own
               UFFDIO_REGISTER on it works; without it, EBUSY (as documented).
+  errors      attach to a process that does not exist, to a kernel thread and
+              (root only) as an unprivileged user to a root process: the first
+              line names the error about the process (No such process, Invalid
+              argument with "kernel thread", Operation not permitted), not
+              "Operation not supported" (issue 16 item 9); exit 1.
 
 Every interval's mappings (gone ones included) must add up to its total.
 """
@@ -251,6 +256,45 @@ def case_permission():
     t.untouched(before)
     t.write(1)
     check(t.quit() == 0, "target exit status changed")
+
+
+def case_errors():
+    def first_line(cmd):
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        print("stderr:", r.stderr.strip())
+        check(r.returncode == 1, "exit status %d, not 1" % r.returncode)
+        return r.stderr.splitlines()[0] if r.stderr else "", r.stderr
+
+    # a pid that existed and was reaped
+    p = subprocess.Popen(["true"])
+    p.wait()
+    try:
+        os.kill(p.pid, 0)
+        gone = False
+    except ProcessLookupError:
+        gone = True
+    if gone:
+        line, _ = first_line([WW, "attach", "-d", "1", str(p.pid)])
+        check("No such process" in line, "missing process: " + line)
+    kthread = None
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if int(st[st.rindex(")") + 2:].split()[6]) & 0x00200000:
+            kthread = d
+            break
+    if kthread:
+        line, err = first_line([WW, "attach", "-d", "1", kthread])
+        check("Invalid argument" in line and "kernel thread" in err, "kernel thread: " + line)
+    if os.geteuid() == 0:
+        t = Target()
+        line, _ = first_line(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", WW,
+                              "attach", "-d", "1", str(t.p.pid)])
+        check("Operation not permitted" in line, "permission: " + line)
+        check(t.quit() == 0, "target exit status changed")
 
 
 def reap_others(keep):
@@ -612,5 +656,6 @@ probe()
  "short": case_short, "exec": case_exec, "children": case_children,
  "nochildren": lambda: case_children(False), "stdout": case_stdout,
  "pdeathsig": case_pdeathsig, "exclude": case_exclude,
- "threadexit": case_threadexit, "attachchildren": case_attachchildren}[CASE]()
+ "threadexit": case_threadexit, "attachchildren": case_attachchildren,
+ "errors": case_errors}[CASE]()
 print("ok:", CASE)

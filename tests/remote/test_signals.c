@@ -6,7 +6,10 @@
  * detaches over and over; at the end the target has handled exactly as many
  * as were sent, its signal state (/proc/PID/status SigPnd, ShdPnd, SigBlk, SigIgn,
  * SigCgt) is as
- * before, and it exits 0. argv[1]: the target, argv[2]: read, spin or ppoll.
+ * before, and it exits 0. In the modes that wait in a call a stop interrupts
+ * with EINTR (epoll, epoll_pwait, sigwait, semop), every EINTR it saw is
+ * explained by a signal it handled: the injector restarts only the calls it
+ * interrupted itself. argv[1]: the target, argv[2]: its mode.
  */
 #include <signal.h>
 #include <string.h>
@@ -21,6 +24,7 @@
 
 static bool in_ppoll; /* SigBlk then depends on where it is: the target
 			* checks its real mask itself (exit 6) */
+static bool sigio; /* sigwait: SIGIO, raised by each command, may be pending */
 
 static void sig_state(pid_t pid, char *buf, size_t len)
 {
@@ -36,10 +40,12 @@ static void sig_state(pid_t pid, char *buf, size_t len)
 		/* not SigQ: it counts the whole user's queued signals */
 		if ((!strncmp(line, "Sig", 3) && strncmp(line, "SigQ", 4) &&
 		     (!in_ppoll || strncmp(line, "SigBlk", 6))) ||
-		    !strncmp(line, "ShdPnd", 6))
+		    (!strncmp(line, "ShdPnd", 6) && !sigio))
 			at += (size_t)snprintf(buf + at, at < len ? len - at : 0, "%s", line);
 	fclose(f);
 }
+
+static long unexplained = -1; /* EINTRs the target saw without a signal */
 
 static long count(struct rtarget *tg)
 {
@@ -51,7 +57,7 @@ static long count(struct rtarget *tg)
 	while (n < sizeof(line) - 1 && read(tg->from, &line[n], 1) == 1 && line[n] != '\n')
 		n++;
 	line[n] = '\0';
-	CHECK(sscanf(line, "c %ld", &v) == 1);
+	CHECK(sscanf(line, "c %ld %ld", &v, &unexplained) == 2);
 	return v;
 }
 
@@ -66,7 +72,10 @@ int main(int argc, char **argv)
 
 	CHECK(argc == 3);
 	PS = (size_t)sysconf(_SC_PAGESIZE);
-	in_ppoll = !strcmp(argv[2], "ppoll");
+	/* these change the mask while they wait */
+	sigio = !strcmp(argv[2], "sigwait");
+	in_ppoll = !strcmp(argv[2], "ppoll") || !strcmp(argv[2], "epoll_pwait") ||
+		   !strcmp(argv[2], "sigwait");
 #ifdef RTARGET_TSAN
 	printf("SKIP: ThreadSanitizer's runtime in the target merges queued signals\n");
 	return SKIP;
@@ -106,6 +115,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "target handled %ld of %d signals\n", got, SIGNALS);
 		return 1;
 	}
+	CHECK_EQ(unexplained, 0);
 	sig_state(tg.pid, after, sizeof(after));
 	if (strcmp(before, after)) {
 		fprintf(stderr, "signal state changed:\n%s---\n%s", before, after);

@@ -54,9 +54,11 @@ EXPECT=${WW_VM_EXPECT:-uffd-wp soft-dirty mprotect}
 # the fuzz seed replay; about 45 s of VM time under TCG (measured). Not
 # here: the remote suite (needs pagemap-scan, all skips on 6.1) and the
 # discard oracle (WW_VM_EXCLUDE).
-VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
+VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|read_not_write|opts|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
 VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped"
 VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+"
+# the adversarial group's per-backend tests (issue 16): soft-dirty runs only here
+VM_SUITE="$VM_SUITE|hostile/[a-z0-9_]+"
 mkdir -p "$CACHE"
 
 say() { printf '[vm] %s\n' "$*" >&2; }
