@@ -47,6 +47,7 @@ test-kernels:
 # Every benchmark, side by side, a few minutes; not part of `make test`.
 bench: build
 	$(BUILD)/bench/ww-bench --json=$(BUILD)/bench-results.jsonl
+	python3 bench/cli_slowdown.py $(BUILD)/tools/writewatch --json $(BUILD)/bench-results.jsonl
 	python3 bench/goals.py $(BUILD)/bench-results.jsonl
 
 # The libFuzzer harness on every backend that works here (clang, ASan+UBSan).

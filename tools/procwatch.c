@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,7 +149,13 @@ static int scan_maps(struct scan *sc)
 	size_t cap = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)w->pid);
+	/* Through a given thread when the caller knows the leader may be
+	 * gone: a zombie leader's maps are empty while its threads run on. */
+	if (w->maps_tid)
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/maps", (int)w->pid,
+			 (int)w->maps_tid);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/maps", (int)w->pid);
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -210,6 +217,23 @@ static int scan_maps(struct scan *sc)
 static void forget(struct procwatch *w, struct pw_map *m)
 {
 	w->ws_forgotten += m->ever;
+	if (m->written) {
+		/* its writes of this interval count: keep it to report them */
+		if (w->ngone == w->capgone) {
+			size_t c = w->capgone ? w->capgone * 2 : 16;
+			struct pw_gone *p = realloc(w->gone, c * sizeof(*p));
+
+			if (p) {
+				w->gone = p;
+				w->capgone = c;
+			}
+		}
+		if (w->ngone < w->capgone) {
+			w->gone[w->ngone++] =
+				(struct pw_gone){ m->start, m->end, m->name, m->written };
+			m->name = NULL;
+		}
+	}
 	if (m->tracked) {
 		int err = ww_untrack(w->t, (void *)m->start, m->end - m->start);
 
@@ -220,6 +244,19 @@ static void forget(struct procwatch *w, struct pw_map *m)
 	free(m->bits);
 	m->name = NULL;
 	m->bits = NULL;
+}
+
+static bool excluded(const struct pw_exclude *ex, const struct pw_map *m)
+{
+	if (!ex)
+		return false;
+	for (size_t i = 0; i < ex->nranges; i++)
+		if (m->start < ex->hi[i] && ex->lo[i] < m->end)
+			return true;
+	for (size_t i = 0; i < ex->nnames; i++)
+		if (m->name && fnmatch(ex->names[i], m->name, 0) == 0)
+			return true;
+	return false;
 }
 
 /* Follow the maps: keep the same, forget the gone, register the new. */
@@ -265,6 +302,13 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 			continue;
 		m->id = w->next_id++;
 		m->alive = true;
+		if (excluded(w->ex, m)) {
+			m->tracked = false;
+			m->excluded = true;
+			w->excluded++;
+			dbg("excluded: %#" PRIxPTR "-%#" PRIxPTR " %s", m->start, m->end, m->name);
+			continue;
+		}
 		if (w->max_bytes && m->end - m->start > w->max_bytes) {
 			/* A huge reservation (a sanitizer's shadow, a runtime's
 			 * heap arena): registering, arming and scanning it each
@@ -293,6 +337,11 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 		if (!m->tracked) {
 			dbg("not tracked: %#" PRIxPTR "-%#" PRIxPTR " %s: %s", m->start, m->end,
 			    m->name, strerror(-err));
+			/* At a process's exit (maps read through a thread, the
+			 * leader gone) registration can fail: its pages still
+			 * count, this is the last look. */
+			if (w->maps_tid && cand && m->bits)
+				report_first(w, m, cand, fn, ctx);
 			free(cand);
 			if (err == -ESRCH)
 				return -ESRCH;
@@ -362,6 +411,9 @@ static int collect_map(struct procwatch *w, struct pw_map *m, pw_run_fn fn, void
 
 void pw_clear_written(struct procwatch *w)
 {
+	for (size_t i = 0; i < w->ngone; i++)
+		free(w->gone[i].name);
+	w->ngone = 0;
 	for (size_t i = 0; i < w->n; i++)
 		w->maps[i].written = 0;
 }
@@ -397,7 +449,12 @@ void pw_close(struct procwatch *w)
 		free(w->maps[i].name);
 		free(w->maps[i].bits);
 	}
+	w->n = 0;
 	free(w->maps);
+	pw_clear_written(w);
+	free(w->gone);
+	w->gone = NULL;
+	w->capgone = 0;
 	ww_close(w->t); /* untracks every range, closes our uffd */
 	close(w->pagemap);
 	free(w->runs);

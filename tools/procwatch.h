@@ -25,10 +25,29 @@ struct pw_map {
 	int id; /* unique for the session, in order of first sight */
 	bool tracked; /* false: could not be registered; kept to not retry */
 	bool too_big; /* not watched: larger than max_bytes */
+	bool excluded; /* not watched: the operator excluded it */
 	bool alive; /* seen in the latest maps scan */
 	size_t written; /* pages written since pw_clear_written() */
 	size_t ever; /* distinct pages written since first seen */
 	uint8_t *bits; /* bitmap behind ever */
+};
+
+/* A mapping unmapped (or replaced) since pw_clear_written() whose pages
+ * were written in that time: reported once more, flagged as gone. */
+struct pw_gone {
+	uintptr_t start, end;
+	char *name;
+	size_t written;
+};
+
+/* Mappings the operator keeps out of tracking (--exclude, --exclude-name):
+ * one that overlaps a range or whose name matches a fnmatch(3) pattern is
+ * never registered, so the target's own userfaultfd users keep it. */
+struct pw_exclude {
+	uintptr_t *lo, *hi; /* [lo, hi) */
+	size_t nranges;
+	const char **names;
+	size_t nnames;
 };
 
 struct procwatch {
@@ -44,6 +63,11 @@ struct procwatch {
 	size_t ws_forgotten; /* distinct pages written in mappings now gone */
 	size_t max_bytes; /* larger mappings are not watched (0: no limit) */
 	size_t skipped; /* mappings not watched because of max_bytes */
+	size_t excluded; /* mappings not watched because of ex */
+	const struct pw_exclude *ex; /* may be NULL */
+	pid_t maps_tid; /* read the maps through this thread (0: pid's) */
+	struct pw_gone *gone; /* since pw_clear_written() */
+	size_t ngone, capgone;
 };
 
 /* Called for each written run: map, first page index within it, pages. */
@@ -58,7 +82,8 @@ int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b);
  * executed another program), or another negative errno. */
 int pw_step(struct procwatch *w, pw_run_fn fn, void *ctx);
 
-/* Zero every mapping's "written" count (pw_step adds to it). */
+/* Zero every mapping's "written" count (pw_step adds to it) and drop the
+ * list of gone mappings. */
 void pw_clear_written(struct procwatch *w);
 
 /* Untrack everything and close: the process is left as it was. ps and

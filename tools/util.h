@@ -5,8 +5,13 @@
 
 #include <stdio.h>
 
-/* Write s as a JSON string literal, quotes included. */
+/* Strings the watched process controls (see util.c): as a JSON string
+ * literal with its quotes, as XML character data, as terminal text. Bytes
+ * that are not safe printable UTF-8 come out as the text \xNN. */
 void json_str(FILE *f, const char *s);
+void xml_str(FILE *f, const char *s);
+void text_str(FILE *f, const char *s);
+size_t ww_safe_char(const unsigned char *s);
 
 /* One subcommand of the tool: argv[0] is the command's name. Returns the
  * process exit status. */
