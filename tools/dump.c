@@ -565,6 +565,18 @@ static unsigned int coredump_filter(pid_t pid)
 
 /* ---- the command ---- */
 
+/* Testing aid: WW_DUMP_TEST_STOP=precopy|freeze|write stops writewatch
+ * (SIGSTOP) at that point, so a test can kill it there. */
+static void test_stop(const char *phase)
+{
+	const char *s = getenv("WW_DUMP_TEST_STOP");
+
+	if (s && !strcmp(s, phase)) {
+		fprintf(stderr, "writewatch dump: WW_DUMP_TEST_STOP: stopping at %s\n", phase);
+		raise(SIGSTOP);
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: writewatch dump [OPTIONS] PID -o FILE\n"
@@ -755,6 +767,8 @@ int cmd_dump(int argc, char **argv)
 		}
 		rounds = p;
 		rounds[nrounds++] = (struct round){ secs, d.copied };
+		if (nrounds == 1)
+			test_stop("precopy");
 		precopy_bytes += d.copied;
 		/* copy rate from the big first round; the dirty rate from
 		 * the last: what the next round, or the freeze, would copy */
@@ -797,6 +811,7 @@ int cmd_dump(int argc, char **argv)
 		fprintf(stderr, "writewatch dump: stopping process %d: %s\n", (int)pid, why);
 		goto done;
 	}
+	test_stop("freeze");
 	d.copied = 0;
 	if (wp) {
 		err = pw_step(wp, on_run, &d);
@@ -880,6 +895,7 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (err)
 		goto done;
+	test_stop("write");
 	/* Space of mappings that went away before the freeze. */
 	for (size_t i = 0; i < d.nreg; i++)
 		if (d.reg[i].set && !d.reg[i].used)

@@ -353,6 +353,13 @@ out:
 			}
 		}
 		detach_all(ts, n);
+		/* consume "release": unread data at close would reset the
+		 * connection and lose our answer */
+		if (r > 0) {
+			char c;
+
+			recv(sock, &c, 1, MSG_DONTWAIT);
+		}
 		m.kind = MSG_RELEASED;
 		m.err = r == 0 ? -ETIMEDOUT : 0;
 		send_msg(sock, &m, sizeof(m));
