@@ -565,6 +565,13 @@ static unsigned int coredump_filter(pid_t pid)
 
 /* ---- the command ---- */
 
+/* WW_DUMP_TIMING=1: where the freeze goes, on stderr. */
+static void phase_time(const char *what, double since)
+{
+	if (getenv("WW_DUMP_TIMING"))
+		fprintf(stderr, "writewatch dump: %s: %.3f ms\n", what, (now_s() - since) * 1000);
+}
+
 /* Testing aid: WW_DUMP_TEST_STOP=precopy|freeze|write stops writewatch
  * (SIGSTOP) at that point, so a test can kill it there. */
 static void test_stop(const char *phase)
@@ -595,8 +602,9 @@ static void usage(FILE *f)
 }
 
 struct round {
-	double secs;
+	double start, secs;
 	unsigned long long bytes;
+	double dirty_rate; /* bytes/s written since the round before's collect */
 };
 
 static bool parse_num(const char *s, long lo, long hi, long *out)
@@ -766,7 +774,10 @@ int cmd_dump(int argc, char **argv)
 			break;
 		}
 		rounds = p;
-		rounds[nrounds++] = (struct round){ secs, d.copied };
+		rounds[nrounds++] = (struct round){ r0, secs, d.copied, 0 };
+		if (nrounds > 1 && r0 > rounds[nrounds - 2].start)
+			rounds[nrounds - 1].dirty_rate =
+				(double)d.copied / (r0 - rounds[nrounds - 2].start);
 		if (nrounds == 1)
 			test_stop("precopy");
 		precopy_bytes += d.copied;
@@ -780,8 +791,7 @@ int cmd_dump(int argc, char **argv)
 				"\rround %zu: copied %llu MiB in %.0f ms, dirty %.1f MiB/s, "
 				"estimated freeze %.1f ms   ",
 				nrounds - 1, d.copied >> 20, secs * 1000,
-				nrounds > 1 && secs > 0 ? (double)d.copied / secs / 1048576 : 0,
-				est);
+				rounds[nrounds - 1].dirty_rate / 1048576, est);
 		if (nrounds > 1 && est <= (double)max_freeze)
 			break;
 		if ((long)nrounds > max_rounds)
@@ -811,6 +821,7 @@ int cmd_dump(int argc, char **argv)
 		fprintf(stderr, "writewatch dump: stopping process %d: %s\n", (int)pid, why);
 		goto done;
 	}
+	phase_time("threads stopped", tf0);
 	test_stop("freeze");
 	d.copied = 0;
 	if (wp) {
@@ -820,6 +831,7 @@ int cmd_dump(int argc, char **argv)
 		if (!err)
 			err = d.err;
 	}
+	phase_time("last written pages collected and copied", tf0);
 	if (!err)
 		err = vmas_read(pid, !wp, &vs);
 	segs = err ? NULL : calloc(vs.n + 1, sizeof(*segs));
@@ -870,6 +882,7 @@ int cmd_dump(int argc, char **argv)
 		else
 			err = copy_range(&d, m->start, s->filesz, s->off);
 	}
+	phase_time("other mappings copied", tf0);
 	if (!err)
 		proc_facts(pid, &proc, &auxv);
 	freeze_bytes = d.copied;
@@ -922,9 +935,7 @@ int cmd_dump(int argc, char **argv)
 				printf("%s{\"round\":%zu,\"ms\":%.3f,\"copied_bytes\":%llu,"
 				       "\"dirty_bytes_per_s\":%.0f}",
 				       i ? "," : "", i, rounds[i].secs * 1000, rounds[i].bytes,
-				       i && rounds[i].secs > 0 ?
-					       (double)rounds[i].bytes / rounds[i].secs :
-					       0);
+				       rounds[i].dirty_rate);
 			printf("],\"freeze_ms\":%.3f,\"freeze_copied_bytes\":%llu,"
 			       "\"precopy_bytes\":%llu,\"threads\":%zu,\"segments\":%zu,"
 			       "\"eintr_rewound\":%d,\"total_ms\":%.3f,\"file_bytes\":%lld,"

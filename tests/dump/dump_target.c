@@ -15,6 +15,7 @@
  *   "q\n": stop the writers, check every region against the counters
  *          (the memory was left untouched), report, exit 0 if all good.
  *   "p\n": print the counters.
+ *   "g\n": print and reset the longest pause a writer saw (bench/dump_bench.py).
  * On start it prints one line "ready KEY=VALUE..." with the addresses.
  */
 #define _GNU_SOURCE
@@ -44,6 +45,7 @@ static unsigned long *region[NW];
 static size_t pages[NW];
 static int evfd;
 static char *reserve;
+static _Atomic long max_gap_ns; /* longest pause seen by a writer */
 static unsigned long pace_steps = 256; /* steps between two sleeps */
 static long pace_ns = 200000;
 
@@ -55,6 +57,9 @@ static unsigned long idx_of(unsigned long k, size_t p)
 static __attribute__((noinline)) void write_loop(int w, unsigned long *buf, size_t p)
 {
 	volatile unsigned long k = 0;
+	struct timespec last, now;
+
+	clock_gettime(CLOCK_MONOTONIC, &last);
 
 	while (!atomic_load_explicit(&stop_writers, memory_order_relaxed)) {
 		k = k + 1;
@@ -66,7 +71,17 @@ static __attribute__((noinline)) void write_loop(int w, unsigned long *buf, size
 			/* a paced writer: a loaded machine stays usable */
 			struct timespec ts = { 0, pace_ns };
 
+			long gap;
+
 			nanosleep(&ts, NULL);
+			/* the longest stretch without progress: a freeze, as the
+			 * process sees it (benchmarks only, never asserted) */
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			gap = (now.tv_sec - last.tv_sec) * 1000000000L + now.tv_nsec -
+			      last.tv_nsec - ts.tv_nsec;
+			last = now;
+			if (gap > atomic_load(&max_gap_ns))
+				atomic_store(&max_gap_ns, gap);
 		}
 	}
 }
@@ -221,6 +236,8 @@ int main(int argc, char **argv)
 	while (fgets(cmd, sizeof(cmd), stdin)) {
 		if (cmd[0] == 'p') {
 			printf("progress %lu %lu %lu\n", progress[0], progress[1], progress[2]);
+		} else if (cmd[0] == 'g') {
+			printf("gap_us %ld\n", atomic_exchange(&max_gap_ns, 0) / 1000);
 		} else if (cmd[0] == 'q') {
 			break;
 		}
