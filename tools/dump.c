@@ -383,21 +383,46 @@ static struct region *region_of(struct dump *d, const struct pw_map *m)
 	return &d->reg[m->id];
 }
 
+/*
+ * A mapping seen for the first time gets its place in the file; a private
+ * file mapping is then copied whole (its pages never written are the
+ * file's, which first sight does not report); an anonymous one is complete
+ * with what first sight reports. Returns NULL and sets d->err on failure.
+ */
+static struct region *first_sight(struct dump *d, const struct pw_map *m, bool *whole)
+{
+	bool fresh = (size_t)m->id >= d->nreg || !d->reg[m->id].set;
+	struct region *r = region_of(d, m);
+
+	*whole = false;
+	if (!r) {
+		d->err = -ENOMEM;
+		return NULL;
+	}
+	if (fresh && m->inode) {
+		int err = copy_range(d, m->start, m->end - m->start, r->off);
+
+		if (err && err != -ESRCH)
+			d->err = err;
+		*whole = true;
+	}
+	return r;
+}
+
 /* procwatch callback: pages of m were written (or are there at first
  * sight); their bytes go to the mapping's place in the file. */
 static void on_run(const struct pw_map *m, size_t page, size_t pages, void *ctx)
 {
 	struct dump *d = ctx;
 	struct region *r;
+	bool whole;
 	int err;
 
 	if (d->err || m->shared)
 		return; /* shared mappings are copied in the freeze */
-	r = region_of(d, m);
-	if (!r) {
-		d->err = -ENOMEM;
+	r = first_sight(d, m, &whole);
+	if (!r || whole)
 		return;
-	}
 	if (m->inode)
 		err = copy_range(d, m->start + page * d->ps, pages * d->ps, r->off + page * d->ps);
 	else
@@ -407,29 +432,15 @@ static void on_run(const struct pw_map *m, size_t page, size_t pages, void *ctx)
 		d->err = err;
 }
 
-/* Mappings tracked since the last step: a private file mapping is copied
- * whole (its pages not written are the file's, which first sight does not
- * report); anonymous ones are complete with what first sight reported. */
+/* Mappings tracked since the last step with nothing reported yet. */
 static void new_regions(struct dump *d, struct procwatch *w)
 {
 	for (size_t i = 0; i < w->n && !d->err; i++) {
 		struct pw_map *m = &w->maps[i];
-		bool fresh = (size_t)m->id >= d->nreg || !d->reg[m->id].set;
-		struct region *r;
+		bool whole;
 
-		if (!m->tracked || m->shared || !fresh)
-			continue;
-		r = region_of(d, m);
-		if (!r) {
-			d->err = -ENOMEM;
-			return;
-		}
-		if (m->inode) {
-			int err = copy_range(d, m->start, m->end - m->start, r->off);
-
-			if (err && err != -ESRCH)
-				d->err = err;
-		}
+		if (m->tracked && !m->shared)
+			first_sight(d, m, &whole);
 	}
 }
 

@@ -9,7 +9,7 @@
  * is sparse. Prints "progress K0 K1 K2" and "threads N". Exit 0 good, 1 bad.
  *
  * usage: corecheck CORE pid=N progress=A anon=A shmem=A file=A reserve=A
- *                   heap=A data=A pages=P0,P1,P2 [maxdisk=BYTES]
+ *                   heap=A data=A pages=P0,P1,P2 file2=A [maxdisk=BYTES]
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -175,6 +175,26 @@ int main(int argc, char **argv)
 		}
 		free(got);
 		free(exp);
+	}
+	{
+		/* a private file mapping mostly never written: the file's bytes */
+		uint64_t f2 = arg(argc, argv, "file2");
+		unsigned long w2[4 * 512];
+		size_t wrong = 0;
+
+		if (!rd(f2, w2, sizeof(w2))) {
+			printf("file2 is not in the core\n");
+			bad = 1;
+		} else {
+			for (size_t i = 0; i < 4 * 512; i++)
+				wrong += w2[i] != (i ? (FILE_PATTERN | i) : 0x5ca1ab1e);
+			if (wrong) {
+				printf("file2: %zu words differ from the file (pages never "
+				       "written must read as the file)\n",
+				       wrong);
+				bad = 1;
+			}
+		}
 	}
 	snprintf(want, sizeof(want), "heap string of process %d", (int)arg(argc, argv, "pid"));
 	if (!rd(arg(argc, argv, "heap"), buf, strlen(want) + 1) || strcmp(buf, want)) {

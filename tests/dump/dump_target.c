@@ -9,7 +9,8 @@
  * word idx(k) = (k % P) * 512 + (k / P) % 512 of the region, then sets
  * progress[w] = k. Region 0 is private anonymous memory, 1 is shared
  * anonymous (shmem), 2 is a private mapping of a file whose words start as
- * FILE_PATTERN | index. One more thread waits in epoll_wait and one in
+ * FILE_PATTERN | index; file2 maps 4 pages of the same file privately and
+ * only its first word is written (0x5ca1ab1e). One more thread waits in epoll_wait and one in
  * sigtimedwait: either returning EINTR is a failure (a stop is not to be
  * seen). The main thread reads commands on stdin:
  *   "q\n": stop the writers, check every region against the counters
@@ -45,6 +46,7 @@ static unsigned long *region[NW];
 static size_t pages[NW];
 static int evfd;
 static char *reserve;
+static unsigned long *file2; /* 4 pages of the file, only word 0 written */
 static _Atomic long max_gap_ns; /* longest pause seen by a writer */
 static unsigned long pace_steps = 256; /* steps between two sleeps */
 static long pace_ns = 200000;
@@ -208,6 +210,10 @@ int main(int argc, char **argv)
 		free(init);
 	}
 	region[2] = mmap(NULL, sizes[2], PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	file2 = mmap(NULL, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	if (file2 == MAP_FAILED)
+		return 1;
+	file2[0] = 0x5ca1ab1e;
 	/* a big reservation never touched: the core must stay small */
 	reserve = mmap(NULL, 1UL << 30, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -229,10 +235,10 @@ int main(int argc, char **argv)
 	while (progress[0] < 1000 || progress[1] < 1000 || progress[2] < 1000)
 		usleep(1000);
 	printf("ready pid=%d progress=%p anon=%p shmem=%p file=%p reserve=%p heap=%p data=%p "
-	       "pages=%zu,%zu,%zu\n",
+	       "pages=%zu,%zu,%zu file2=%p\n",
 	       (int)getpid(), (void *)progress, (void *)region[0], (void *)region[1],
 	       (void *)region[2], (void *)reserve, (void *)heap, (void *)data_string, pages[0],
-	       pages[1], pages[2]);
+	       pages[1], pages[2], (void *)file2);
 	while (fgets(cmd, sizeof(cmd), stdin)) {
 		if (cmd[0] == 'p') {
 			printf("progress %lu %lu %lu\n", progress[0], progress[1], progress[2]);

@@ -194,7 +194,7 @@ print("DATA " + gdb.parse_and_eval("data_string").string())
 def corecheck_run(core, info, maxdisk=None):
     args = [corecheck, core] + ["%s=%s" % (k, info[k]) for k in
                                 ("pid", "progress", "anon", "shmem", "file", "reserve",
-                                 "heap", "data", "pages")]
+                                 "heap", "data", "pages", "file2")]
     if maxdisk:
         args.append("maxdisk=%d" % maxdisk)
     r = subprocess.run(args, capture_output=True, text=True, timeout=240)
