@@ -39,6 +39,7 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
 #define CHUNK (1u << 20)
+#define BATCH 512
 
 /* coredump_filter bits (core(5)) */
 #define CF_ANON_PRIVATE 0x01
@@ -85,6 +86,9 @@ struct dump {
 	size_t nreg;
 	unsigned char *buf;
 	unsigned long long copied; /* bytes copied in the current phase */
+	struct iovec pend[BATCH]; /* written runs waiting for one gathered read */
+	unsigned long long pend_off[BATCH];
+	size_t npend, pend_bytes;
 	int err; /* first write error */
 	bool json, progress;
 };
@@ -216,6 +220,55 @@ static int copy_populated(struct dump *d, uintptr_t addr, size_t len, unsigned l
 		}
 	}
 	return 0;
+}
+
+/*
+ * Written runs are copied in batches: one process_vm_readv gathers up to
+ * BATCH runs into the buffer, then each goes to its place in the file. A
+ * batch that cannot be read whole is copied run by run.
+ */
+static int flush(struct dump *d)
+{
+	size_t total = d->pend_bytes, n = d->npend, at = 0;
+	struct iovec local = { d->buf, total };
+	ssize_t got;
+	int err = 0;
+
+	d->npend = 0;
+	d->pend_bytes = 0;
+	if (!n)
+		return 0;
+	got = process_vm_readv(d->pid, &local, 1, d->pend, n, 0);
+	if (got < 0 && errno == ESRCH)
+		return -ESRCH;
+	for (size_t i = 0; i < n && !err; i++) {
+		if (got == (ssize_t)total) {
+			err = pwrite_all(d->fd, d->buf + at, d->pend[i].iov_len, d->pend_off[i]);
+			d->copied += d->pend[i].iov_len;
+		} else {
+			err = copy_range(d, (uintptr_t)d->pend[i].iov_base, d->pend[i].iov_len,
+					 d->pend_off[i]);
+		}
+		at += d->pend[i].iov_len;
+	}
+	return err;
+}
+
+/* Copy a written run, batched with others when small. */
+static int queue(struct dump *d, uintptr_t addr, size_t len, unsigned long long off)
+{
+	int err = 0;
+
+	if (len > CHUNK / 4) {
+		err = flush(d);
+		return err ? err : copy_range(d, addr, len, off);
+	}
+	if (d->npend == BATCH || d->pend_bytes + len > CHUNK)
+		err = flush(d);
+	d->pend[d->npend] = (struct iovec){ (void *)addr, len };
+	d->pend_off[d->npend++] = off;
+	d->pend_bytes += len;
+	return err;
 }
 
 /* ---- mappings ---- */
@@ -423,11 +476,9 @@ static void on_run(const struct pw_map *m, size_t page, size_t pages, void *ctx)
 	r = first_sight(d, m, &whole);
 	if (!r || whole)
 		return;
-	if (m->inode)
-		err = copy_range(d, m->start + page * d->ps, pages * d->ps, r->off + page * d->ps);
-	else
-		err = copy_populated(d, m->start + page * d->ps, pages * d->ps,
-				     r->off + page * d->ps);
+	/* First sight reports populated pages only, later rounds written
+	 * ones: no hole is read (a page discarded since reads as zero). */
+	err = queue(d, m->start + page * d->ps, pages * d->ps, r->off + page * d->ps);
 	if (err && err != -ESRCH)
 		d->err = err;
 }
@@ -662,7 +713,7 @@ int cmd_dump(int argc, char **argv)
 	char why[512] = "", path[64];
 	const char *mode = "pre-copy";
 	unsigned int filter;
-	double t0, tf0 = 0, tf1 = 0, rate = 0;
+	double t0, tf0 = 0, tf1 = 0;
 	unsigned long long freeze_bytes = 0, precopy_bytes = 0;
 	int c, err = 0, rel;
 	pid_t pid;
@@ -773,6 +824,8 @@ int cmd_dump(int argc, char **argv)
 		d.copied = 0;
 		err = pw_step(wp, on_run, &d);
 		if (!err)
+			err = flush(&d);
+		if (!err)
 			new_regions(&d, wp);
 		if (!err)
 			err = d.err;
@@ -792,11 +845,10 @@ int cmd_dump(int argc, char **argv)
 		if (nrounds == 1)
 			test_stop("precopy");
 		precopy_bytes += d.copied;
-		/* copy rate from the big first round; the dirty rate from
-		 * the last: what the next round, or the freeze, would copy */
-		if (nrounds == 1)
-			rate = secs > 0 ? (double)d.copied / secs : 1e9;
-		est = rate > 0 ? (double)d.copied / rate * 1000 : 0;
+		/* The freeze does what a round does (collect everything,
+		 * copy what was written since the round before) for about as
+		 * many pages: the last round's time is the estimate. */
+		est = secs * 1000;
 		if (d.progress)
 			fprintf(stderr,
 				"\rround %zu: copied %llu MiB in %.0f ms, dirty %.1f MiB/s, "
@@ -807,9 +859,9 @@ int cmd_dump(int argc, char **argv)
 			break;
 		if ((long)nrounds > max_rounds)
 			break;
-		/* not converging: as many bytes as the round before */
-		if (nrounds > 3 && d.copied >= rounds[nrounds - 2].bytes &&
-		    rounds[nrounds - 2].bytes >= rounds[nrounds - 3].bytes)
+		/* not converging: two rounds no shorter than the one before */
+		if (nrounds > 3 && secs >= rounds[nrounds - 2].secs &&
+		    rounds[nrounds - 2].secs >= rounds[nrounds - 3].secs)
 			break;
 	}
 	if (d.progress && nrounds)
@@ -837,6 +889,9 @@ int cmd_dump(int argc, char **argv)
 	d.copied = 0;
 	if (wp) {
 		err = pw_step(wp, on_run, &d);
+		phase_time("collected", tf0);
+		if (!err)
+			err = flush(&d);
 		if (!err)
 			new_regions(&d, wp);
 		if (!err)
@@ -897,6 +952,7 @@ int cmd_dump(int argc, char **argv)
 	if (!err)
 		proc_facts(pid, &proc, &auxv);
 	freeze_bytes = d.copied;
+	phase_time("process facts read", tf0);
 	rel = fz_release(&fz);
 	tf1 = now_s();
 	if (!err && rel == -ETIMEDOUT) {
