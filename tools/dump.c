@@ -814,6 +814,12 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (!precopy)
 		mode = "stop-and-copy";
+	filter = filter_opt >= 0 ? (unsigned int)filter_opt : coredump_filter(pid);
+	err = fz_spawn(&fz, pid, (int)limit, why, sizeof(why));
+	if (err) {
+		fprintf(stderr, "writewatch dump: %s\n", why);
+		goto done;
+	}
 
 	/* Pre-copy rounds: the first copies everything, each next one what
 	 * was written meanwhile. */
@@ -842,8 +848,13 @@ int cmd_dump(int argc, char **argv)
 		if (nrounds > 1 && r0 > rounds[nrounds - 2].start)
 			rounds[nrounds - 1].dirty_rate =
 				(double)d.copied / (r0 - rounds[nrounds - 2].start);
-		if (nrounds == 1)
+		if (nrounds == 1) {
+			/* What the filter needs and maps cannot tell: smaps
+			 * walks every page table, so not next to the freeze. */
+			if (vmas_read(pid, true, &pre))
+				memset(&pre, 0, sizeof(pre));
 			test_stop("precopy");
+		}
 		precopy_bytes += d.copied;
 		/* The freeze does what a round does (collect everything,
 		 * copy what was written since the round before) for about as
@@ -871,15 +882,10 @@ int cmd_dump(int argc, char **argv)
 			strerror(-err));
 		goto done;
 	}
-	/* What the filter needs and maps cannot tell, read before the freeze:
-	 * smaps walks every page table. */
-	if (wp && vmas_read(pid, true, &pre))
-		memset(&pre, 0, sizeof(pre));
-	filter = filter_opt >= 0 ? (unsigned int)filter_opt : coredump_filter(pid);
 
 	/* The freeze. */
 	tf0 = now_s();
-	err = fz_stop(&fz, pid, (int)limit, why, sizeof(why));
+	err = fz_stop(&fz, why, sizeof(why));
 	if (err) {
 		fprintf(stderr, "writewatch dump: stopping process %d: %s\n", (int)pid, why);
 		goto done;

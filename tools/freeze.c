@@ -285,12 +285,24 @@ static void helper(pid_t pid, int sock, int limit_ms)
 	struct msg m = { .kind = MSG_STOPPED };
 	struct tstate *ts = NULL;
 	size_t n = 0, cap = 0;
-	long deadline = now_ms() + STOP_TIMEOUT_MS;
+	long deadline;
 	struct ec_thread *t = NULL;
 	struct pollfd pfd = { .fd = sock, .events = POLLIN };
 	int err, stopped_at;
 
 	setsid();
+	/* Forked ahead of the freeze: wait for "stop" (or the caller's end). */
+	{
+		char c;
+		ssize_t r;
+
+		do
+			r = recv(sock, &c, 1, 0);
+		while (r < 0 && errno == EINTR);
+		if (r != 1)
+			_exit(0);
+	}
+	deadline = now_ms() + STOP_TIMEOUT_MS;
 	/* New threads can only come from threads still running: seize until
 	 * a scan of the task list finds nothing new. */
 	for (;;) {
@@ -314,6 +326,9 @@ static void helper(pid_t pid, int sock, int limit_ms)
 			goto out;
 		}
 	}
+	if (getenv("WW_DUMP_TIMING"))
+		fprintf(stderr, "writewatch dump: helper: %zu threads stopped in %ld ms\n", n,
+			now_ms() - (deadline - STOP_TIMEOUT_MS));
 	t = malloc(sizeof(*t));
 	if (!t) {
 		why_set(&m, -ENOMEM, "out of memory (process %ld)", (long)pid);
@@ -381,25 +396,16 @@ static ssize_t recv_msg(int sock, void *d, size_t n)
 	return r;
 }
 
-int fz_stop(struct freeze *f, pid_t pid, int limit_ms, char *why, size_t whylen)
+int fz_spawn(struct freeze *f, pid_t pid, int limit_ms, char *why, size_t whylen)
 {
 	sigset_t all, old;
 	int sv[2], err;
-	size_t cap = 0;
-	struct ec_thread *buf;
 
 	memset(f, 0, sizeof(*f));
 	f->sock = -1;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
 		snprintf(why, whylen, "socketpair: %s", strerror(errno));
 		return -errno;
-	}
-	buf = malloc(sizeof(*buf));
-	if (!buf) {
-		close(sv[0]);
-		close(sv[1]);
-		snprintf(why, whylen, "out of memory");
-		return -ENOMEM;
 	}
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, &old);
@@ -413,18 +419,33 @@ int fz_stop(struct freeze *f, pid_t pid, int limit_ms, char *why, size_t whylen)
 	close(sv[1]);
 	if (err) {
 		close(sv[0]);
-		free(buf);
 		snprintf(why, whylen, "fork: %s", strerror(-err));
 		return err;
 	}
 	f->sock = sv[0];
+	return 0;
+}
+
+int fz_stop(struct freeze *f, char *why, size_t whylen)
+{
+	size_t cap = 0;
+	struct ec_thread *buf = malloc(sizeof(*buf));
+	char c = 'S';
+	int err = 0;
+
+	if (!buf) {
+		snprintf(why, whylen, "out of memory");
+		err = -ENOMEM;
+		goto out;
+	}
+	send_msg(f->sock, &c, 1);
 	for (;;) {
 		ssize_t r = recv_msg(f->sock, buf, sizeof(*buf));
 
 		if (r == (ssize_t)sizeof(*buf)) {
 			if (f->n == cap) {
-				size_t c = cap ? cap * 2 : 8;
-				struct ec_thread *p = realloc(f->th, c * sizeof(*p));
+				size_t nc = cap ? cap * 2 : 8;
+				struct ec_thread *p = realloc(f->th, nc * sizeof(*p));
 
 				if (!p) {
 					err = -ENOMEM;
@@ -432,7 +453,7 @@ int fz_stop(struct freeze *f, pid_t pid, int limit_ms, char *why, size_t whylen)
 					break;
 				}
 				f->th = p;
-				cap = c;
+				cap = nc;
 			}
 			f->th[f->n++] = *buf;
 		} else if (r == (ssize_t)sizeof(struct msg)) {
@@ -450,6 +471,7 @@ int fz_stop(struct freeze *f, pid_t pid, int limit_ms, char *why, size_t whylen)
 			break;
 		}
 	}
+out:
 	free(buf);
 	if (err) {
 		fz_release(f);
@@ -471,13 +493,19 @@ int fz_release(struct freeze *f)
 		err = m.err;
 	close(f->sock);
 	f->sock = -1;
-	while (waitpid(f->helper, NULL, 0) < 0 && errno == EINTR)
-		;
 	return err;
 }
 
 void fz_free(struct freeze *f)
 {
+	if (f->sock >= 0) {
+		close(f->sock); /* a helper never told to stop exits */
+		f->sock = -1;
+	}
+	if (f->helper > 0)
+		while (waitpid(f->helper, NULL, 0) < 0 && errno == EINTR)
+			;
+	f->helper = 0;
 	free(f->th);
 	f->th = NULL;
 	f->n = 0;

@@ -24,11 +24,18 @@ struct freeze {
 };
 
 /*
- * Stop every thread of pid; the helper releases them by itself after
- * limit_ms. On success f->th holds every thread's registers. 0 or a
- * negative errno with a reason in why.
+ * Fork the helper for pid ahead of the freeze (forking in the freeze would
+ * lengthen it); it releases the threads by itself after limit_ms stopped.
+ * 0 or a negative errno with a reason in why.
  */
-int fz_stop(struct freeze *f, pid_t pid, int limit_ms, char *why, size_t whylen);
+int fz_spawn(struct freeze *f, pid_t pid, int limit_ms, char *why, size_t whylen);
+
+/*
+ * Stop every thread; on success f->th holds every thread's registers. On
+ * failure nothing is left stopped and f is freed. 0 or a negative errno
+ * with a reason in why.
+ */
+int fz_stop(struct freeze *f, char *why, size_t whylen);
 
 /*
  * Let the threads run again. 0 when released by this call; -ETIMEDOUT when
@@ -37,7 +44,8 @@ int fz_stop(struct freeze *f, pid_t pid, int limit_ms, char *why, size_t whylen)
  */
 int fz_release(struct freeze *f);
 
-/* Free what fz_stop allocated (after fz_release). */
+/* Free what fz_stop allocated and reap the helper (after fz_release, or
+ * instead of fz_stop: an idle helper exits when its socket closes). */
 void fz_free(struct freeze *f);
 
 #endif
