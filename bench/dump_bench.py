@@ -57,8 +57,11 @@ def main():
             tools.append(("gcore", None))
         else:
             print("dump_bench: gcore not found (apt-get install gdb): writewatch only")
-        for run in range(runs):
-            for tool, _ in tools:
+        # every writewatch run first: gcore reads never-populated memory
+        # through /proc/PID/mem, which populates it where the kernel has no
+        # zero page, and would make later writewatch cores bigger
+        for tool, _ in tools:
+            for run in range(runs):
                 core = os.path.join(tmp, "core-%s" % tool)
                 ask("g")
                 p0 = ask("p")

@@ -30,7 +30,10 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -177,6 +180,16 @@ int main(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
+	if (getenv("DUMP_TARGET_SECCOMP")) {
+		/* an allow-everything filter: enough for writewatch to refuse
+		 * injecting a userfaultfd (tests the stop-and-copy fallback) */
+		struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+		struct sock_fprog prog = { 1, &allow };
+
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+			return 3;
+	}
 	/* SIGUSR1 is for the sigtimedwait thread only */
 	sigemptyset(&s);
 	sigaddset(&s, SIGUSR1);

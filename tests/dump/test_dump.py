@@ -212,6 +212,8 @@ def corecheck_run(core, info, maxdisk=None):
 def main():
     global target
     env = dict(os.environ)
+    if case == "fallback":
+        env["DUMP_TARGET_SECCOMP"] = "1"
     if case == "big":
         # 1 GiB populated, one writer dirtying about 25 MiB/s
         env["DUMP_TARGET_ANON_MB"] = "1024"
@@ -228,6 +230,20 @@ def main():
     args = [ww, "dump", "--json", "-q", str(pid), "-o", core]
     wenv = dict(os.environ)
 
+    if case == "perm":
+        # another user, no CAP_SYS_PTRACE: a clear error, nothing touched
+        if os.getuid() != 0:
+            skip("needs root to run writewatch as another user")
+        r = subprocess.run(args, capture_output=True, text=True, timeout=60,
+                           preexec_fn=lambda: (os.setgroups([]), os.setgid(65534),
+                                               os.setuid(65534)))
+        print(r.stderr.strip())
+        if r.returncode != 1 or "permission" not in r.stderr or "ptrace" not in r.stderr:
+            fail("writewatch as another user: exit %d, no clear permission error"
+                 % r.returncode)
+        check_target_released(pid)
+        print("PASS: perm")
+        return
     if case == "no-precopy":
         args.insert(2, "--no-precopy")
     if case == "filter":
@@ -276,6 +292,9 @@ def main():
     print("summary: mode %s, %d rounds, freeze %.1f ms, %d threads, %d MiB on disk, total %.0f ms"
           % (summary["mode"], len(summary["rounds"]), summary["freeze_ms"],
              summary["threads"], summary["disk_bytes"] >> 20, summary["total_ms"]))
+    if case == "fallback" and (summary["mode"] != "stop-and-copy" or
+                               "one stop-and-copy instead" not in r.stderr):
+        fail("no pre-copy possible: the dump did not fall back to stop-and-copy, saying so")
     if case in ("precopy", "big") and summary["mode"] != "pre-copy":
         print("note: no pagemap-scan for another process here: stop-and-copy was used")
     if case == "filter":
