@@ -280,6 +280,18 @@ static void detach_all(struct tstate *ts, size_t n)
 			ptrace(PTRACE_DETACH, ts[i].tid, NULL, NULL);
 }
 
+static void close_others(int keep)
+{
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3, keep - 1, 0) == 0 &&
+	    syscall(SYS_close_range, keep + 1, ~0U, 0) == 0)
+		return;
+#endif
+	for (int fd = 3; fd < 65536; fd++)
+		if (fd != keep)
+			close(fd);
+}
+
 static void helper(pid_t pid, int sock, int limit_ms)
 {
 	struct msg m = { .kind = MSG_STOPPED };
@@ -291,6 +303,9 @@ static void helper(pid_t pid, int sock, int limit_ms)
 	int err, stopped_at;
 
 	setsid();
+	/* Hold nothing of the caller's (its userfaultfd above all: the
+	 * target's registrations must die with the caller). */
+	close_others(sock);
 	/* Forked ahead of the freeze: wait for "stop" (or the caller's end). */
 	{
 		char c;

@@ -98,6 +98,11 @@ def check_target_released(pid):
     let it check its memory and its blocking calls."""
     wait_for("the target to be untraced and running",
              lambda: status(pid)[1] == 0 and status(pid)[0] not in ("t", "T"))
+    def registered():
+        with open("/proc/%d/smaps" % pid) as f:
+            return any(l.startswith("VmFlags:") and " uw" in l for l in f)
+    # userfaultfd registrations (VM_UFFD_WP, "uw") go with writewatch's uffd
+    wait_for("the target's userfaultfd registrations to be gone", lambda: not registered())
     fds = os.listdir("/proc/%d/fd" % pid)
     for fd in fds:
         try:
