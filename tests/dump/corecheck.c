@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/procfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,7 +97,7 @@ int main(int argc, char **argv)
 	size_t pages[NW];
 	Elf64_Ehdr *eh;
 	struct stat st;
-	int fd, bad = 0, threads = 0;
+	int fd, bad = 0, threads = 0, prpsinfo = 0;
 	char buf[256], want[256];
 	const char *pg;
 
@@ -130,10 +131,28 @@ int main(int argc, char **argv)
 			Elf64_Nhdr *n = (Elf64_Nhdr *)(core + at);
 
 			threads += n->n_type == NT_PRSTATUS;
+			if (n->n_type == NT_PRPSINFO) {
+				const struct elf_prpsinfo *ps =
+					(const void *)(core + at + sizeof(*n) +
+						       ((n->n_namesz + 3) & ~3u));
+
+				/* the name the target gave itself, ')' and all */
+				if (strncmp(ps->pr_fname, "dump) t (x", 16) ||
+				    ps->pr_pid != (int)arg(argc, argv, "pid")) {
+					printf("NT_PRPSINFO: name '%.16s' pid %d\n", ps->pr_fname,
+					       ps->pr_pid);
+					bad = 1;
+				}
+				prpsinfo = 1;
+			}
 			at += sizeof(*n) + ((n->n_namesz + 3) & ~3u) + ((n->n_descsz + 3) & ~3u);
 		}
 	}
 	printf("threads %d\n", threads);
+	if (!prpsinfo) {
+		printf("no NT_PRPSINFO\n");
+		bad = 1;
+	}
 	pg = strchr(argv[argc - 1], '=');
 	for (int i = 2; i < argc; i++)
 		if (!strncmp(argv[i], "pages=", 6))

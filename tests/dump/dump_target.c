@@ -190,6 +190,8 @@ int main(int argc, char **argv)
 		    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
 			return 3;
 	}
+	/* a hostile name: /proc/PID/stat must be parsed from the last ')' */
+	prctl(PR_SET_NAME, "dump) t (x", 0, 0, 0);
 	/* SIGUSR1 is for the sigtimedwait thread only */
 	sigemptyset(&s);
 	sigaddset(&s, SIGUSR1);
