@@ -682,6 +682,13 @@ static bool parse_num(const char *s, long lo, long hi, long *out)
 	return true;
 }
 
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig)
+{
+	interrupted = sig;
+}
+
 int cmd_dump(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -766,6 +773,15 @@ int cmd_dump(int argc, char **argv)
 	d.next_off = ec_data_start(d.ps);
 	d.progress = !quiet && !d.json && isatty(2);
 	t0 = now_s();
+	/* Ctrl-C or SIGTERM ends the pre-copy and fails the dump cleanly (no
+	 * file left); in the freeze they wait the few milliseconds it lasts. */
+	{
+		struct sigaction sa = { .sa_handler = on_signal };
+
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+	}
 
 	/* Permission first: the same check as ptrace, with a reason. */
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
@@ -823,7 +839,7 @@ int cmd_dump(int argc, char **argv)
 
 	/* Pre-copy rounds: the first copies everything, each next one what
 	 * was written meanwhile. */
-	while (wp) {
+	while (wp && !interrupted) {
 		double r0 = now_s(), secs, est;
 		struct round *p;
 
@@ -877,6 +893,12 @@ int cmd_dump(int argc, char **argv)
 	}
 	if (d.progress && nrounds)
 		fputc('\n', stderr);
+	if (!err && interrupted) {
+		fprintf(stderr, "writewatch dump: interrupted by %s: no dump written\n",
+			strsignal(interrupted));
+		err = -EINTR;
+		goto done;
+	}
 	if (err) {
 		fprintf(stderr, "writewatch dump: pre-copy of process %d: %s\n", (int)pid,
 			strerror(-err));

@@ -256,8 +256,10 @@ def main():
         # is described but empty, the shmem region is there
         with open("/proc/%d/coredump_filter" % pid, "w") as f:
             f.write("0x32")
-    if case.startswith("kill-") or case == "stop-freeze":
+    if case.startswith("kill-") or case in ("stop-freeze", "sigint-precopy"):
         phase = case.split("-", 1)[1]
+        wenv["WW_DUMP_TEST_STOP"] = phase
+        phase = "precopy" if case == "sigint-precopy" else phase
         wenv["WW_DUMP_TEST_STOP"] = phase
         if case == "stop-freeze":
             args.insert(2, "--freeze-limit=1000")
@@ -282,6 +284,16 @@ def main():
                 fail("writewatch did not fail the dump after the freeze limit")
             if os.path.exists(core):
                 fail("a dump that is not one instant was left behind")
+        elif case == "sigint-precopy":
+            # Ctrl-C in the pre-copy: the dump fails cleanly, no file left
+            os.kill(w.pid, signal.SIGINT)
+            os.kill(w.pid, signal.SIGCONT)
+            out, err = w.communicate(timeout=120)
+            print(err.strip())
+            if w.returncode != 1 or "interrupted" not in err:
+                fail("SIGINT in the pre-copy: exit %d, no message" % w.returncode)
+            if os.path.exists(core):
+                fail("SIGINT in the pre-copy left a partial core file")
         else:
             w.kill()
             w.wait()
