@@ -648,19 +648,22 @@ static void test_stop(const char *phase)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: writewatch dump [OPTIONS] PID -o FILE\n"
-		   "  Write an ELF core file of running process PID (gdb reads it like gcore's),\n"
-		   "  copying its memory while it runs and stopping it only for the last pages.\n"
-		   "  -o, --output FILE    the core file to write (created mode 0600)\n"
-		   "  --max-freeze MS      pre-copy until the estimated freeze is at most MS\n"
-		   "                       milliseconds (default 20)\n"
-		   "  --rounds N           at most N pre-copy rounds after the first (default 20)\n"
-		   "  --freeze-limit MS    release the process after MS milliseconds stopped\n"
-		   "                       whatever happens, failing the dump (default 60000)\n"
-		   "  --no-precopy         one stop-and-copy, like gcore\n"
-		   "  --filter HEX         coredump_filter bits to apply instead of the process's\n"
-		   "  --json               rounds and a summary as one JSON object on stdout\n"
-		   "  -q, --quiet          no progress line\n");
+	fprintf(f,
+		"usage: writewatch dump [OPTIONS] PID -o FILE\n"
+		"  Write an ELF core file of running process PID (gdb reads it like gcore's),\n"
+		"  copying its memory while it runs and stopping it only for the last pages.\n"
+		"  -o, --output FILE    the core file to write (created mode 0600)\n"
+		"  --max-freeze MS      pre-copy until the estimated freeze is at most MS\n"
+		"                       milliseconds (default 20)\n"
+		"  --rounds N           at most N pre-copy rounds after the first (default 20)\n"
+		"  --freeze-limit MS    release the process after MS milliseconds stopped\n"
+		"                       whatever happens, failing the dump (default 60000)\n"
+		"  --no-precopy         one stop-and-copy, like gcore\n"
+		"  --filter HEX         coredump_filter bits to apply instead of the process's\n"
+		"  --max-mapping SIZE   do not pre-copy larger mappings (K, M, G, T suffixes;\n"
+		"                       default: the size of RAM); they are copied in the freeze\n"
+		"  --json               rounds and a summary as one JSON object on stdout\n"
+		"  -q, --quiet          no progress line\n");
 }
 
 struct round {
@@ -698,6 +701,7 @@ int cmd_dump(int argc, char **argv)
 		{ "freeze-limit", required_argument, NULL, 'l' },
 		{ "no-precopy", no_argument, NULL, 'n' },
 		{ "filter", required_argument, NULL, 'f' },
+		{ "max-mapping", required_argument, NULL, 'M' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
@@ -706,6 +710,9 @@ int cmd_dump(int argc, char **argv)
 	const char *out = NULL;
 	long max_freeze = 20, max_rounds = 20, limit = 60000, filter_opt = -1, v;
 	bool precopy = true, quiet = false;
+	/* like attach: registering and arming a reservation bigger than
+	 * memory costs page tables in proportion (ASan's 16 TiB shadow) */
+	double max_mapping = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
 	struct dump d = { .fd = -1, .pagemap = -1 };
 	struct procwatch w, *wp = NULL;
 	struct round *rounds = NULL;
@@ -749,6 +756,17 @@ int cmd_dump(int argc, char **argv)
 		case 'n':
 			precopy = false;
 			break;
+		case 'M': {
+			char *end;
+			double sz = strtod(optarg, &end);
+			const char *u = "KMGT";
+			const char *k = *end ? strchr(u, *end) : NULL;
+
+			if (end == optarg || sz <= 0 || (*end && (!k || end[1])))
+				goto bad;
+			max_mapping = sz * (k ? (double)(1ULL << (10 * (k - u + 1))) : 1.0);
+			break;
+		}
 		case 'j':
 			d.json = true;
 			break;
@@ -826,6 +844,7 @@ int cmd_dump(int argc, char **argv)
 			err = 0;
 		} else {
 			wp = &w;
+			w.max_bytes = (size_t)max_mapping;
 		}
 	}
 	if (!precopy)
