@@ -282,6 +282,7 @@ int main(int argc, char **argv)
 		       eintr_seen == 1 ? "epoll_wait" : "sigtimedwait");
 		bad = 1;
 	}
+	free(heap);
 	printf("%s\n", bad ? "target: FAILED" : "target: ok");
 	return bad;
 }

