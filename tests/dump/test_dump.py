@@ -201,6 +201,46 @@ print("DATA " + gdb.parse_and_eval("data_string").string())
     return prog
 
 
+def compare_stopped(core, pid):
+    files = set()
+    with open("/proc/%d/maps" % pid) as f:
+        for l in f:
+            a = l.split()
+            if int(a[4]) != 0:
+                s, e = (int(x, 16) for x in a[0].split("-"))
+                files.add((s, e))
+    pm = open("/proc/%d/pagemap" % pid, "rb")
+    mem = open("/proc/%d/mem" % pid, "rb", buffering=0)
+    cf = open(core, "rb")
+    pages = differ = 0
+    for typ, _, off, vaddr, _, filesz, memsz, _ in phdrs(core):
+        if typ != 1 or not filesz:
+            continue
+        is_file = any(s <= vaddr < e for s, e in files)
+        n = filesz // 4096
+        pm.seek(vaddr // 4096 * 8)
+        ents = struct.unpack("<%dQ" % n, pm.read(8 * n))
+        for i in range(n):
+            cf.seek(off + i * 4096)
+            got = cf.read(4096).ljust(4096, b"\0")
+            if is_file or ents[i] & (3 << 62):
+                try:
+                    mem.seek(vaddr + i * 4096)
+                    want = mem.read(4096)
+                except OSError:
+                    want = b"\0" * 4096  # unreadable: the core has zeros
+            else:
+                want = b"\0" * 4096
+            pages += 1
+            if got != want:
+                differ += 1
+                if differ <= 5:
+                    print("page %#x differs from /proc/PID/mem" % (vaddr + i * 4096))
+    print("stopped: %d dumped pages compared with /proc/PID/mem, %d differ" % (pages, differ))
+    if differ:
+        fail("the dump of a stopped process differs from its memory")
+
+
 def corecheck_run(core, info, maxdisk=None):
     args = [corecheck, core] + ["%s=%s" % (k, info[k]) for k in
                                 ("pid", "progress", "anon", "shmem", "file", "reserve",
@@ -306,7 +346,25 @@ def main():
         print("PASS: " + case)
         return
 
+    if case == "stopped":
+        # A reference taken while the process is stopped: every dumped
+        # page must equal /proc/PID/mem (pages never populated: zero), and
+        # a process stopped before the dump is still stopped after it.
+        os.kill(pid, signal.SIGSTOP)
+        wait_for("the target to stop", lambda: status(pid)[0] == "T")
     r = subprocess.run(args, capture_output=True, text=True, timeout=280, env=wenv)
+    if case == "stopped":
+        print(r.stderr.strip())
+        if r.returncode != 0:
+            fail("writewatch dump of a stopped process failed")
+        if status(pid) != ("T", 0):
+            fail("the stopped target is not stopped (or still traced) after the dump: %s"
+                 % (status(pid),))
+        compare_stopped(core, pid)
+        os.kill(pid, signal.SIGCONT)
+        check_target_released(pid)
+        print("PASS: stopped")
+        return
     print(r.stderr.strip())
     if r.returncode != 0:
         fail("writewatch dump failed (%d)" % r.returncode)
