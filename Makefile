@@ -46,8 +46,10 @@ test-kernels:
 
 # Every benchmark, side by side, a few minutes; not part of `make test`.
 bench: build
+	@scripts/deps.sh gdb
 	$(BUILD)/bench/ww-bench --json=$(BUILD)/bench-results.jsonl
 	python3 bench/cli_slowdown.py $(BUILD)/tools/writewatch --json $(BUILD)/bench-results.jsonl
+	python3 bench/dump_bench.py $(BUILD) --json=$(BUILD)/bench-dump.jsonl
 	python3 bench/goals.py $(BUILD)/bench-results.jsonl
 
 # The libFuzzer harness on every backend that works here (clang, ASan+UBSan).

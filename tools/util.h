@@ -24,5 +24,6 @@ struct ww_command {
 int cmd_probe(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_attach(int argc, char **argv);
+int cmd_dump(int argc, char **argv);
 
 #endif

@@ -13,6 +13,8 @@ static const struct ww_command commands[] = {
 	{ "probe", cmd_probe, "which write-tracking mechanisms work here, and why not" },
 	{ "run", cmd_run, "start a command and watch which memory it writes" },
 	{ "attach", cmd_attach, "watch which memory a running process writes" },
+	{ "dump", cmd_dump,
+	  "write a core file of a running process, freezing it for milliseconds" },
 };
 
 static void usage(FILE *f)
