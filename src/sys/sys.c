@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "sys.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <fcntl.h>
@@ -287,6 +288,51 @@ void ww__kernel_release(char *buf, size_t len)
 		snprintf(buf, len, "unknown");
 }
 
+/* The maps file of process pid (0: self). A process whose main thread has
+ * exited while others run on (pthread_exit in main, or an exit_group from
+ * another thread, which ends the leader first) shows an empty
+ * /proc/PID/maps: the address space is still there, seen through a thread
+ * that is alive, so that one is used. */
+static void maps_path(pid_t pid, char *path, size_t len)
+{
+	char stat[64], buf[512], *p;
+	struct dirent *d;
+	DIR *dir;
+	int fd;
+	ssize_t n;
+
+	if (!pid) {
+		snprintf(path, len, "/proc/self/maps");
+		return;
+	}
+	snprintf(path, len, "/proc/%d/maps", (int)pid);
+	snprintf(stat, sizeof(stat), "/proc/%d/stat", (int)pid);
+	fd = open(stat, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the name may hold anything, ')' too */
+	if (!p || (p[1] && p[2] != 'Z' && p[2] != 'X'))
+		return;
+	snprintf(stat, sizeof(stat), "/proc/%d/task", (int)pid);
+	dir = opendir(stat);
+	if (!dir)
+		return;
+	while ((d = readdir(dir))) {
+		long tid = strtol(d->d_name, &p, 10);
+
+		if (*p || tid <= 0 || tid == pid)
+			continue;
+		snprintf(path, len, "/proc/%d/task/%ld/maps", (int)pid, tid);
+		break;
+	}
+	closedir(dir);
+}
+
 int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), void *ctx)
 {
 	char path[64], *line = NULL;
@@ -294,10 +340,7 @@ int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), v
 	FILE *f;
 	int ret = 0;
 
-	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	else
-		snprintf(path, sizeof(path), "/proc/self/maps");
+	maps_path(pid, path, sizeof(path));
 	f = fopen(path, "re");
 	if (!f)
 		return -errno;
@@ -471,7 +514,7 @@ static int query_open(pid_t pid)
 
 	if (!pid)
 		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	maps_path(pid, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
 }
