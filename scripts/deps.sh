@@ -2,7 +2,7 @@
 # Installs what building and testing writewatch needs on Debian 12, as root
 # (or through sudo), and only what is missing. Used by `make` and .ci/run.
 set -euo pipefail
-pkgs=(meson ninja-build pkg-config gcc clang python3 libc6-dev "$@")
+pkgs=(meson ninja-build pkg-config gcc clang python3 libc6-dev gdb "$@")
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
