@@ -59,6 +59,23 @@ int main(int argc, char **argv)
 	int busy = 0, ok = 0;
 	pthread_t th;
 
+#if defined(__SANITIZE_ADDRESS__)
+#define WW_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WW_ASAN 1
+#endif
+#endif
+#ifdef WW_ASAN
+	/* AddressSanitizer's allocator is not fork-safe against a thread that
+	 * allocates meanwhile (the churn thread does, in ww_track): a child may
+	 * deadlock in malloc before it reaches the library (seen once in 100
+	 * forks under CI's ASan build). The ordinary build runs this test. */
+	printf("SKIP: %s: fork against a thread in malloc is not safe under "
+	       "AddressSanitizer; the ordinary build runs this test\n",
+	       argc > 1 ? argv[1] : "?");
+	return SKIP;
+#endif
 	t = harness_open(argc, argv);
 	m = harness_map(PAGES);
 	CHECK_EQ(ww_track(t, m, 8 * PS), 0);
