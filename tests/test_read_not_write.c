@@ -74,10 +74,26 @@ static size_t pages_reported(size_t n)
 	return p;
 }
 
+/* The write at w is reported (collect with reset over the three stretches
+ * at m): exactly one run holding it, no larger than the tracker's unit there,
+ * where the backend is exact. */
+static void write_reported(struct ww_tracker *t, char *m, char *w, bool exact)
+{
+	size_t n = harness_collect_all(t, m, 3 * STRETCH, WW_RESET, out, MAXR), unit = 0;
+
+	CHECK(n >= 1);
+	CHECK_EQ(ww_tracker_granularity(t, w, &unit), 0);
+	if (exact) {
+		CHECK_EQ(n, 1);
+		CHECK((char *)out[0].iov_base <= w && w < (char *)out[0].iov_base + out[0].iov_len);
+		CHECK(pages_reported(n) * PS <= unit);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct ww_tracker *t = harness_open(argc, argv);
-	size_t len = 4 * STRETCH, n, unit = 0;
+	size_t len = 4 * STRETCH, n;
 	unsigned int facts = 0;
 	bool zero, exact = harness_backend != WW_BACKEND_SOFT_DIRTY;
 	char *raw, *m, *empty, *partly, *huge, *w;
@@ -123,26 +139,14 @@ int main(int argc, char **argv)
 	/* A write among them is reported, and the reads still are not. */
 	w = empty + 100 * PS;
 	w[1] = 1;
-	n = harness_collect_all(t, m, 3 * STRETCH, WW_RESET, out, MAXR);
-	CHECK(n >= 1);
-	CHECK_EQ(ww_tracker_granularity(t, w, &unit), 0);
-	if (exact) {
-		CHECK_EQ(n, 1);
-		CHECK((char *)out[0].iov_base <= w && w < (char *)out[0].iov_base + out[0].iov_len);
-		CHECK(pages_reported(n) * PS <= unit);
-	}
+	write_reported(t, m, w, exact);
 	/* ...and in the huge-page stretch, where a write may fault in a THP:
 	 * no more than the unit the tracker says. */
 	w = huge + 300 * PS;
 	sink += huge[200 * PS]; /* one more read first */
 	w[0] = 1;
-	n = harness_collect_all(t, m, 3 * STRETCH, WW_RESET, out, MAXR);
-	CHECK(n >= 1);
-	CHECK_EQ(ww_tracker_granularity(t, w, &unit), 0);
+	write_reported(t, m, w, exact);
 	if (exact) {
-		CHECK_EQ(n, 1);
-		CHECK((char *)out[0].iov_base <= w && w < (char *)out[0].iov_base + out[0].iov_len);
-		CHECK(pages_reported(n) * PS <= unit);
 		/* re-armed: reading around it again reports nothing */
 		sink += huge[301 * PS];
 		sink += empty[101 * PS];
