@@ -292,7 +292,8 @@ void ww__kernel_release(char *buf, size_t len)
  * exited while others run on (pthread_exit in main, or an exit_group from
  * another thread, which ends the leader first) shows an empty
  * /proc/PID/maps: the address space is still there, seen through a thread
- * that is alive, so that one is used. */
+ * that is alive, so that one is used. (A kernel thread has no address
+ * space either, and no other thread: its own file is kept.) */
 static void maps_path(pid_t pid, char *path, size_t len)
 {
 	char stat[64], buf[512], *p;
@@ -315,8 +316,15 @@ static void maps_path(pid_t pid, char *path, size_t len)
 	if (n <= 0)
 		return;
 	buf[n] = '\0';
-	p = strrchr(buf, ')'); /* the name may hold anything, ')' too */
-	if (!p || (p[1] && p[2] != 'Z' && p[2] != 'X'))
+	/* No address space of its own any more: vsize (field 23) reads 0,
+	 * already while the leader is still on its way out (its state
+	 * letter is not Z yet then). The name may hold anything, ')' too. */
+	p = strrchr(buf, ')');
+	if (!p)
+		return;
+	for (int field = 3; field <= 23 && p; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || strtoul(p + 1, NULL, 10) != 0)
 		return;
 	snprintf(stat, sizeof(stat), "/proc/%d/task", (int)pid);
 	dir = opendir(stat);
