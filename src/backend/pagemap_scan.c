@@ -511,13 +511,13 @@ static bool all_zero(const unsigned char *b, size_t n)
  * that landed between the first look and the arming makes it non-zero, and
  * it is unprotected again to read as written; a write after the arming
  * faults and clears the bit. Content is read with process_vm_readv (this
- * process or the tracked one), so a concurrent writer is no data race. A
- * page not read (gone, or an error) keeps reading as written. */
+ * process or the tracked one: ww__read_mem), so a concurrent writer is no
+ * data race. A page not read (gone, or an error) keeps reading as
+ * written. */
 static int arm_zero_pages(struct pms *p, uintptr_t s, uintptr_t e)
 {
 	struct page_region buf[64];
 	size_t ps = ww__page_size();
-	pid_t pid = p->pid ? p->pid : getpid();
 	uintptr_t pos = s;
 
 	if (!p->zbuf && !(p->zbuf = malloc(ZBUF_PAGES * ps)))
@@ -543,21 +543,17 @@ static int arm_zero_pages(struct pms *p, uintptr_t s, uintptr_t e)
 				size_t n = (buf[i].end - c) / ps < ZBUF_PAGES ?
 						   (buf[i].end - c) / ps :
 						   ZBUF_PAGES;
-				struct iovec l = { p->zbuf, n * ps }, rv = { (void *)c, n * ps };
-
-				if (process_vm_readv(pid, &l, 1, &rv, 1, 0) != (ssize_t)(n * ps))
+				if (ww__read_mem(p->pid, p->zbuf, c, n * ps) != (ssize_t)(n * ps))
 					continue;
 				for (size_t k = 0; k < n; k++) {
 					uintptr_t pg = c + k * ps;
-					struct iovec l1 = { p->zbuf, ps }, r1 = { (void *)pg, ps };
 
 					if (armed_test(p, pg) ||
 					    !all_zero((unsigned char *)p->zbuf + k * ps, ps))
 						continue;
 					if (ww__uffd_wp(p->uffd, pg, pg + ps, true))
 						continue;
-					if (process_vm_readv(pid, &l1, 1, &r1, 1, 0) !=
-						    (ssize_t)ps ||
+					if (ww__read_mem(p->pid, p->zbuf, pg, ps) != (ssize_t)ps ||
 					    !all_zero(p->zbuf, ps))
 						ww__uffd_wp(p->uffd, pg, pg + ps, false);
 				}

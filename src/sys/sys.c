@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -288,66 +289,100 @@ void ww__kernel_release(char *buf, size_t len)
 		snprintf(buf, len, "unknown");
 }
 
-/* The maps file of process pid (0: self). A process whose main thread has
- * exited while others run on (pthread_exit in main, or an exit_group from
- * another thread, which ends the leader first) shows an empty
- * /proc/PID/maps: the address space is still there, seen through a thread
- * that is alive, so that one is used. (A kernel thread has no address
- * space either, and no other thread: its own file is kept.) */
-static void maps_path(pid_t pid, char *path, size_t len)
+/* vsize (field 23) of a /proc stat file: 0 for a task with no address
+ * space of its own any more, -1 when unreadable. */
+static long stat_vsize(const char *stat)
 {
-	char stat[64], buf[512], *p;
-	struct dirent *d;
-	DIR *dir;
-	int fd;
+	char buf[512], *p;
 	ssize_t n;
+	int fd = open(stat, O_RDONLY | O_CLOEXEC);
 
-	if (!pid) {
-		snprintf(path, len, "/proc/self/maps");
-		return;
-	}
-	snprintf(path, len, "/proc/%d/maps", (int)pid);
-	snprintf(stat, sizeof(stat), "/proc/%d/stat", (int)pid);
-	fd = open(stat, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return;
+		return -1;
 	n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n <= 0)
-		return;
+		return -1;
 	buf[n] = '\0';
-	/* No address space of its own any more: vsize (field 23) reads 0,
-	 * already while the leader is still on its way out (its state
-	 * letter is not Z yet then). The name may hold anything, ')' too. */
+	/* the name may hold anything, ')' too */
 	p = strrchr(buf, ')');
-	if (!p)
-		return;
 	for (int field = 3; field <= 23 && p; field++)
 		p = strchr(p + 1, ' ');
-	if (!p || strtoul(p + 1, NULL, 10) != 0)
-		return;
+	return p ? (long)strtoul(p + 1, NULL, 10) : -1;
+}
+
+/* A task of process pid that has its address space: pid itself, unless
+ * its main thread has exited while others run on (pthread_exit in main, or
+ * an exit_group from another thread, which ends the leader first), then a
+ * thread that still has it; pid when none is found. vsize tells: it reads 0
+ * already while a task is on its way out (its state letter is not Z yet
+ * then), and in an exit_group the threads go one by one, so the first
+ * thread listed may have lost it too. (A kernel thread has no address
+ * space either, and no other thread: pid is kept.) */
+pid_t ww__mm_task(pid_t pid)
+{
+	char stat[96];
+	struct dirent *d;
+	pid_t tid = pid;
+	DIR *dir;
+
+	snprintf(stat, sizeof(stat), "/proc/%d/stat", (int)pid);
+	if (stat_vsize(stat) != 0)
+		return pid;
 	snprintf(stat, sizeof(stat), "/proc/%d/task", (int)pid);
 	dir = opendir(stat);
 	if (!dir)
-		return;
+		return pid;
 	while ((d = readdir(dir))) {
-		long tid = strtol(d->d_name, &p, 10);
+		char *end;
+		long t = strtol(d->d_name, &end, 10);
 
-		if (*p || tid <= 0 || tid == pid)
+		if (*end || t <= 0 || t == pid)
 			continue;
-		snprintf(path, len, "/proc/%d/task/%ld/maps", (int)pid, tid);
-		break;
+		snprintf(stat, sizeof(stat), "/proc/%d/task/%ld/stat", (int)pid, t);
+		if (stat_vsize(stat) > 0) {
+			tid = (pid_t)t;
+			break;
+		}
 	}
 	closedir(dir);
+	return tid;
+}
+
+/* The maps file of process pid (0: self), seen through ww__mm_task(): a
+ * process whose main thread has exited shows an empty /proc/PID/maps while
+ * its address space is still there. */
+static void maps_path(pid_t pid, char *path, size_t len)
+{
+	pid_t tid = pid ? ww__mm_task(pid) : 0;
+
+	if (!pid)
+		snprintf(path, len, "/proc/self/maps");
+	else if (tid == pid)
+		snprintf(path, len, "/proc/%d/maps", (int)pid);
+	else
+		snprintf(path, len, "/proc/%d/task/%d/maps", (int)pid, (int)tid);
+}
+
+ssize_t ww__read_mem(pid_t pid, void *buf, uintptr_t addr, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)addr, len };
+	pid_t who = pid ? pid : getpid();
+	ssize_t n = process_vm_readv(who, &l, 1, &r, 1, 0);
+
+	if (n < 0 && errno == ESRCH && pid && (who = ww__mm_task(pid)) != pid)
+		n = process_vm_readv(who, &l, 1, &r, 1, 0);
+	return n;
 }
 
 int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), void *ctx)
 {
 	char path[64], *line = NULL;
-	size_t cap = 0;
+	size_t cap = 0, lines = 0;
 	FILE *f;
-	int ret = 0;
+	int ret = 0, retries = 0;
 
+again:
 	maps_path(pid, path, sizeof(path));
 	f = fopen(path, "re");
 	if (!f)
@@ -371,12 +406,18 @@ int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), v
 		nl = strchr(line + name_at, '\n');
 		if (nl)
 			*nl = '\0';
+		lines++;
 		ret = fn(&m, ctx);
 		if (ret)
 			break;
 	}
-	free(line);
 	fclose(f);
+	/* Empty: the task lost its address space between the choice of
+	 * maps_path() and the open (a leader on its way out); once more,
+	 * through whichever task has it now. */
+	if (!lines && pid && retries++ < 3 && ww__mm_task(pid) != pid)
+		goto again;
+	free(line);
 	return ret;
 }
 
@@ -522,9 +563,22 @@ static int query_open(pid_t pid)
 
 	if (!pid)
 		return -1;
-	maps_path(pid, path, sizeof(path));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	for (int tries = 0;; tries++) {
+		struct procmap_query q;
+
+		maps_path(pid, path, sizeof(path));
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		/* The file holds the address space the task had at open:
+		 * none, when it lost it between maps_path() and open (a
+		 * leader on its way out); then again, through the task that
+		 * has it now. Any other answer (a kernel without the ioctl
+		 * too) is the caller's to take. */
+		if (tries == 3 || query_ioctl(fd, 0, &q) != -ESRCH)
+			return fd;
+		close(fd);
+	}
 }
 
 static void map_of_query(const struct procmap_query *q, struct ww__map *m)
@@ -741,7 +795,8 @@ static int smaps_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
 	FILE *f;
 
 	if (pid)
-		snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/smaps", (int)pid,
+			 (int)ww__mm_task(pid));
 	else
 		snprintf(path, sizeof(path), "/proc/self/smaps");
 	f = fopen(path, "re");

@@ -103,6 +103,15 @@ struct ww__map {
 	const char *name; /* "" for anonymous; valid during the callback only */
 };
 
+/* A task of process pid that has pid's address space: pid, or a thread of
+ * it when its main thread has exited (its own /proc files then show no
+ * memory while the others run on). */
+pid_t ww__mm_task(pid_t pid);
+
+/* process_vm_readv of len bytes at addr in pid (0: self) into buf, through
+ * ww__mm_task() when pid itself has no address space any more. */
+ssize_t ww__read_mem(pid_t pid, void *buf, uintptr_t addr, size_t len);
+
 /* Call fn for every mapping of pid (0: self) in address order; fn returns
  * non-zero to stop early (that value is returned). */
 int ww__maps_foreach(pid_t pid, int (*fn)(const struct ww__map *m, void *ctx), void *ctx);
