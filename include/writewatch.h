@@ -100,6 +100,14 @@ struct ww_tracker;
  * work here, -ENOMEM out of memory. */
 WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out);
 
+/* ww_open that also says why it failed: on failure why (whylen bytes, NUL
+ * terminated, truncated to fit) holds one line per backend tried,
+ * "name: reason", joined by newlines (or one line without a name when the
+ * reason is not a backend's: a process that does not exist, bad opts); an
+ * empty string on success. why may be NULL. */
+WW_API int ww_open_why(const struct ww_opts *opts, struct ww_tracker **out, char *why,
+		       size_t whylen);
+
 /* Close a tracker: untrack every range it tracks, free it. NULL is a no-op. */
 WW_API void ww_close(struct ww_tracker *t);
 

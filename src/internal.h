@@ -39,10 +39,26 @@ void ww__log_init(void);
 	 WW_CAP_RANGE_RESET | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB | \
 	 WW_CAP_PROTECTS)
 
+/* Why ww_open failed: one line per backend tried ("name: reason"), joined
+ * by newlines, in buf (NULL: not wanted). */
+struct ww__reasons {
+	char *buf;
+	size_t len;
+};
+
+/* The names of the WW_CAP_* bits in caps, "WW_CAP_A, WW_CAP_B", in buf. */
+const char *ww__caps_names(unsigned int caps, char *buf, size_t len);
+
+/* Add a line to r: "name: " (name NULL: no prefix) and the reason. */
+void ww__reason(struct ww__reasons *r, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* The next backend AUTO would use for pid after backend `after` (0: the
  * first): in AUTO's order, working here, with every cap in caps; honours
- * WRITEWATCH_BACKEND. A negative errno when there is none. */
-int ww__auto_next(pid_t pid, unsigned int caps, int after);
+ * WRITEWATCH_BACKEND. A negative errno when there is none. Each backend
+ * passed over goes into r (may be NULL) with its reason, except those that
+ * cannot track another process when pid asks for one. */
+int ww__auto_next(pid_t pid, unsigned int caps, int after, struct ww__reasons *r);
 
 /* WW_FACT_* bits of this kernel, probed once (0 where a probe failed:
  * the answer that costs more and reports nothing wrong). */

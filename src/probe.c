@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,9 +118,52 @@ static int target_rank(int err)
 	}
 }
 
+/* The names of the WW_CAP_* bits in caps, "WW_CAP_A, WW_CAP_B", in buf. */
+const char *ww__caps_names(unsigned int caps, char *buf, size_t len)
+{
+	static const char *const names[] = { "REMOTE",	    "NO_MISSED_WRITES", "EXACT",
+					     "ATOMIC_RESET", "RANGE_RESET",	 "KERNEL_WRITES",
+					     "DISCARDS",     "HUGETLB",		 "PROTECTS" };
+	size_t at = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = 0; i < 32 && at < len; i++) {
+		if (!(caps & (1u << i)))
+			continue;
+		if (i < sizeof(names) / sizeof(*names))
+			at += (size_t)snprintf(buf + at, len - at, "%sWW_CAP_%s", at ? ", " : "",
+					       names[i]);
+		else
+			at += (size_t)snprintf(buf + at, len - at, "%s%#x", at ? ", " : "",
+					       1u << i);
+	}
+	return buf;
+}
+
+void ww__reason(struct ww__reasons *r, const char *name, const char *fmt, ...)
+{
+	size_t at;
+	va_list ap;
+
+	if (!r || !r->buf || !r->len)
+		return;
+	at = strlen(r->buf);
+	if (at && at + 1 < r->len)
+		r->buf[at++] = '\n';
+	if (name && at < r->len)
+		at += (size_t)snprintf(r->buf + at, r->len - at, "%s: ", name);
+	if (at < r->len) {
+		va_start(ap, fmt);
+		vsnprintf(r->buf + at, r->len - at, fmt, ap);
+		va_end(ap);
+	}
+}
+
 /* AUTO's choice for pid among backends with every cap in caps, after the
- * one at position `after` of its order (0: from the start). */
-static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t whylen)
+ * one at position `after` of its order (0: from the start); the backends
+ * passed over go into all (may be NULL). */
+static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t whylen,
+		     struct ww__reasons *all)
 {
 	char best_why[256] = "";
 	int best = 0;
@@ -149,8 +193,9 @@ static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t 
 			return err;
 		if ((ww__backends[b]->caps & caps) != caps)
 			return ww__why(why, whylen, -EOPNOTSUPP,
-				       "%s (forced by WRITEWATCH_BACKEND) lacks capabilities %#x",
-				       backend_names[b], caps & ~ww__backends[b]->caps);
+				       "%s (forced by WRITEWATCH_BACKEND) lacks %s", backend_names[b],
+				       ww__caps_names(caps & ~ww__backends[b]->caps, best_why,
+						      sizeof(best_why)));
 		ww__why(why, whylen, 0, "%s (forced by WRITEWATCH_BACKEND)", backend_names[b]);
 		return (int)b;
 	}
@@ -159,14 +204,22 @@ static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t 
 			;
 	for (; i < n; i++) {
 		char one[256] = "";
+		unsigned int lacks = caps & ~ww__backends[order[i]]->caps;
 
-		if ((ww__backends[order[i]]->caps & caps) != caps)
+		if (lacks) {
+			char cn[200];
+
+			if (lacks & ~WW_CAP_REMOTE)
+				ww__reason(all, backend_names[order[i]], "lacks %s",
+					   ww__caps_names(lacks, cn, sizeof(cn)));
 			continue;
+		}
 		err = probe_one(order[i], pid, one, sizeof(one));
 		if (err == 0) {
 			ww__why(why, whylen, 0, "%s", backend_names[order[i]]);
 			return (int)order[i];
 		}
+		ww__reason(all, backend_names[order[i]], "%s", one);
 		/* For another process, what is wrong with it or with our
 		 * permission over it beats "not supported": ESRCH, EPERM. */
 		if (pid && target_rank(err) > target_rank(best)) {
@@ -181,9 +234,16 @@ static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t 
 		       caps & ~WW_CAP_REMOTE ? " with the capabilities asked for" : "");
 }
 
-int ww__auto_next(pid_t pid, unsigned int caps, int after)
+int ww__auto_next(pid_t pid, unsigned int caps, int after, struct ww__reasons *r)
 {
-	return pick_auto(pid, caps, after, NULL, 0);
+	char why[256] = "";
+	int b = pick_auto(pid, caps, after, why, sizeof(why), r);
+
+	/* a reason about the process, or WRITEWATCH_BACKEND's, or none works:
+	 * no backend line says it */
+	if (b < 0 && r && r->buf && r->len && !r->buf[0])
+		ww__reason(r, NULL, "%s", why);
+	return b;
 }
 
 WW_API int ww_backend_caps(enum ww_backend b, unsigned int *caps)
@@ -197,7 +257,7 @@ WW_API int ww_backend_caps(enum ww_backend b, unsigned int *caps)
 WW_API int ww_backend_auto(pid_t pid)
 {
 	ww__log_init();
-	return (int)ww__ret(pick_auto(pid, 0, 0, NULL, 0));
+	return (int)ww__ret(pick_auto(pid, 0, 0, NULL, 0, NULL));
 }
 
 WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whylen)
@@ -208,7 +268,7 @@ WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whyl
 	if ((unsigned int)b >= WW_BACKEND_COUNT || pid < 0)
 		return (int)ww__ret(ww__why(why, whylen, -EINVAL, "unknown backend %d", (int)b));
 	if (b == WW_BACKEND_AUTO) {
-		r = pick_auto(pid, 0, 0, why, whylen);
+		r = pick_auto(pid, 0, 0, why, whylen, NULL);
 		return (int)ww__ret(r < 0 ? r : 0);
 	}
 	return (int)ww__ret(probe_one(b, pid, why, whylen));

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -151,14 +152,16 @@ _Static_assert(OPTS_KNOWN == sizeof(struct ww_opts), "struct ww_opts has tail pa
 
 /* Copy the caller's options into *to (which holds the defaults), reading
  * only the fields its sz covers. */
-static int opts_get(const struct ww_opts *o, struct ww_opts *to)
+static int opts_get(const struct ww_opts *o, struct ww_opts *to, char *why, size_t whylen)
 {
 	if (o->sz < sizeof(o->sz))
-		return -EINVAL;
+		return ww__why(why, whylen, -EINVAL, "opts->sz %zu is smaller than the field itself",
+			       o->sz);
 	/* A newer caller's fields we don't know must be zero (libbpf's rule). */
 	for (size_t i = OPTS_KNOWN; i < o->sz; i++)
 		if (((const unsigned char *)o)[i])
-			return -E2BIG;
+			return ww__why(why, whylen, -E2BIG,
+				       "opts sets a field this library does not know (byte %zu)", i);
 	if (OPTS_HAS(o, backend))
 		to->backend = o->backend;
 	if (OPTS_HAS(o, pid))
@@ -167,25 +170,42 @@ static int opts_get(const struct ww_opts *o, struct ww_opts *to)
 		to->flags = o->flags;
 	if (OPTS_HAS(o, caps))
 		to->caps = o->caps;
-	if ((unsigned int)to->backend >= WW_BACKEND_COUNT || to->pid < 0 || to->flags ||
-	    (to->caps & ~WW_CAP_ALL))
-		return -EINVAL;
+	if ((unsigned int)to->backend >= WW_BACKEND_COUNT)
+		return ww__why(why, whylen, -EINVAL, "opts->backend %d is no backend",
+			       (int)to->backend);
+	if (to->pid < 0)
+		return ww__why(why, whylen, -EINVAL, "opts->pid %d is negative", (int)to->pid);
+	if (to->flags)
+		return ww__why(why, whylen, -EINVAL, "opts->flags %#x: no flags are defined",
+			       to->flags);
+	if (to->caps & ~WW_CAP_ALL)
+		return ww__why(why, whylen, -EINVAL, "opts->caps %#x: bits %#x are no WW_CAP_*",
+			       to->caps, to->caps & ~WW_CAP_ALL);
 	return 0;
 }
 
 WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 {
+	return ww_open_why(opts, out, NULL, 0);
+}
+
+WW_API int ww_open_why(const struct ww_opts *opts, struct ww_tracker **out, char *why,
+		       size_t whylen)
+{
 	struct ww_opts o = { .sz = sizeof(o) };
+	struct ww__reasons rs = { why, whylen };
 	struct ww_tracker *t;
 	int b, err;
 
 	ww__log_init();
 	pthread_once(&fork_once, fork_register);
+	if (why && whylen)
+		why[0] = '\0';
 	if (!out)
-		return (int)ww__ret(-EINVAL);
+		return (int)ww__ret(ww__why(why, whylen, -EINVAL, "out is NULL"));
 	*out = NULL;
 	if (opts) {
-		err = opts_get(opts, &o);
+		err = opts_get(opts, &o, why, whylen);
 		if (err)
 			return (int)ww__ret(err);
 	}
@@ -203,26 +223,39 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 	/* AUTO: the first backend in its order that works here and has the
 	 * caps asked for, as opened (the kernel may grant a tracker fewer). */
 	for (b = 0;;) {
-		char why[256];
+		char one[256] = "";
 
 		if (o.backend == WW_BACKEND_AUTO) {
-			b = ww__auto_next(o.pid, o.caps, b);
+			b = ww__auto_next(o.pid, o.caps, b, &rs);
 			err = b < 0 ? b : 0;
 		} else {
 			b = (int)o.backend;
-			err = ww_backend_probe(o.backend, o.pid, why, sizeof(why));
-			if (err)
-				ww__warn("%s: %s", ww_backend_name(o.backend), why);
-			else if ((ww__backends[b]->caps & o.caps) != o.caps)
+			err = ww_backend_probe(o.backend, o.pid, one, sizeof(one));
+			if (err) {
+				ww__warn("%s: %s", ww_backend_name(o.backend), one);
+				ww__reason(&rs, ww_backend_name(o.backend), "%s", one);
+			} else if ((ww__backends[b]->caps & o.caps) != o.caps) {
 				err = -EOPNOTSUPP;
+				ww__reason(&rs, ww_backend_name(o.backend), "lacks %s",
+					   ww__caps_names(o.caps & ~ww__backends[b]->caps, one,
+							  sizeof(one)));
+			}
 		}
 		if (err)
 			break;
 		t->ops = ww__backends[b];
-		err = t->ops->open(o.pid, &t->priv);
-		if (!err && (ww_tracker_caps(t) & o.caps) != o.caps) {
+		err = t->ops->open(o.pid, &t->priv, one, sizeof(one));
+		if (err) {
+			/* it probed fine: what changed is worth a warning */
+			if (!one[0])
+				snprintf(one, sizeof(one), "%s", strerror(-err));
+			ww__warn("%s: %s", t->ops->name, one);
+			ww__reason(&rs, t->ops->name, "%s", one);
+		} else if ((ww_tracker_caps(t) & o.caps) != o.caps) {
 			ww__info("%s: this tracker lacks caps %#x", t->ops->name,
 				 o.caps & ~ww_tracker_caps(t));
+			ww__reason(&rs, t->ops->name, "lacks %s here",
+				   ww__caps_names(o.caps & ~ww_tracker_caps(t), one, sizeof(one)));
 			t->ops->close(t->priv);
 			err = -EOPNOTSUPP;
 		}
@@ -234,6 +267,8 @@ WW_API int ww_open(const struct ww_opts *opts, struct ww_tracker **out)
 		free(t);
 		return (int)ww__ret(err);
 	}
+	if (why && whylen)
+		why[0] = '\0'; /* AUTO opened one: what it passed over is no failure */
 	ww__dbg("opened %s tracker for pid %d", t->ops->name, (int)o.pid);
 	*out = t;
 	return 0;
@@ -282,6 +317,7 @@ WW_API void ww_close(struct ww_tracker *t)
  */
 WW_API int ww_reopen(struct ww_tracker *t)
 {
+	char why[256] = "";
 	void *priv = NULL;
 	size_t i;
 	int err;
@@ -299,9 +335,11 @@ WW_API int ww_reopen(struct ww_tracker *t)
 	 * mm) and left untouched, or was released in the child already (the
 	 * mprotect backend's atfork handler gives the child its memory back):
 	 * either way the child opens anew. */
-	err = t->ops->open(0, &priv);
-	if (err)
+	err = t->ops->open(0, &priv, why, sizeof(why));
+	if (err) {
+		ww__warn("%s: %s", t->ops->name, why[0] ? why : strerror(-err));
 		return (int)ww__ret(err);
+	}
 	for (i = 0; i < t->nranges && !err; i++)
 		err = t->ops->track(priv, t->ranges[i].start, t->ranges[i].end);
 	if (err) {

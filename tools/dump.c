@@ -834,7 +834,7 @@ int cmd_dump(int argc, char **argv)
 	if (precopy) {
 		err = ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, pid, why, sizeof(why));
 		if (!err)
-			err = pw_open(&w, pid, WW_BACKEND_PAGEMAP_SCAN);
+			err = pw_open(&w, pid, WW_BACKEND_PAGEMAP_SCAN, NULL, 0);
 		if (err) {
 			fprintf(stderr,
 				"writewatch dump: no pre-copy (pagemap-scan cannot track process "

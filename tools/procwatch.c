@@ -355,7 +355,7 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 	return 0;
 }
 
-int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b)
+int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b, char *why, size_t whylen)
 {
 	struct ww_opts o = { .sz = sizeof(o), .backend = b, .pid = pid };
 	char path[64];
@@ -368,7 +368,7 @@ int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b)
 	w->runs = malloc(RUNS * sizeof(*w->runs));
 	if (!w->runs)
 		return -ENOMEM;
-	err = ww_open(&o, &w->t);
+	err = ww_open_why(&o, &w->t, why, whylen);
 	if (err) {
 		free(w->runs);
 		return err;

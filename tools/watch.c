@@ -819,22 +819,21 @@ static void close_image(struct wproc *p)
 
 static int open_watch(struct session *s, struct wproc *p, bool quiet)
 {
-	char why[256] = "";
-	int err = pw_open(&p->w, p->pid, s->o.backend);
+	char why[1024] = "";
+	int err = pw_open(&p->w, p->pid, s->o.backend, why, sizeof(why));
 
 	if (err) {
 		fprintf(stderr, "writewatch: cannot watch process %d (", (int)p->pid);
 		text_str(stderr, p->cmd);
 		fprintf(stderr, "): %s\n", strerror(-err));
-		/* say why, per mechanism: the reasons name what is missing */
-		for (int b = 1; !quiet && b < WW_BACKEND_COUNT; b++) {
-			if (s->o.backend != WW_BACKEND_AUTO && b != (int)s->o.backend)
-				continue;
-			if (ww_backend_probe((enum ww_backend)b, p->pid, why, sizeof(why)) &&
-			    (s->o.backend != WW_BACKEND_AUTO ||
-			     !strstr(why, "cannot track another")))
-				fprintf(stderr, "  %s: %s\n", ww_backend_name((enum ww_backend)b),
-					why);
+		/* say why, per mechanism tried: the reasons name what is missing */
+		for (char *l = why, *nl; !quiet && *l; l = nl ? nl + 1 : l + strlen(l)) {
+			nl = strchr(l, '\n');
+			if (nl)
+				*nl = '\0';
+			fputs("  ", stderr);
+			text_str(stderr, l);
+			fputc('\n', stderr);
 		}
 		return err;
 	}

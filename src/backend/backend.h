@@ -33,8 +33,10 @@ struct ww__backend_ops {
 	 * Must leave nothing behind. The core caches results for pid 0. */
 	int (*probe)(pid_t pid, char *why, size_t whylen);
 
-	/* Create the per-tracker state in *priv. pid 0 means this process. */
-	int (*open)(pid_t pid, void **priv);
+	/* Create the per-tracker state in *priv. pid 0 means this process.
+	 * On failure a negative errno and, when there is more to say than
+	 * the errno, a sentence in why (else why is left as it is). */
+	int (*open)(pid_t pid, void **priv, char *why, size_t whylen);
 
 	/* Tear down: every range is already untracked. */
 	void (*close)(void *priv);

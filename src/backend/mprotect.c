@@ -1092,13 +1092,13 @@ __attribute__((constructor)) static void atfork_at_load(void)
 	pthread_once(&atfork_once, atfork_register);
 }
 
-static int mp_open(pid_t pid, void **priv)
+static int mp_open(pid_t pid, void **priv, char *why, size_t whylen)
 {
 	struct sigaction sa = { 0 };
 	int err = 0;
 
 	if (pid)
-		return -EOPNOTSUPP;
+		return ww__why(why, whylen, -EOPNOTSUPP, "cannot track another process");
 	pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&st.table_lock);
 	if (st.nopen == 0) {
@@ -1106,7 +1106,8 @@ static int mp_open(pid_t pid, void **priv)
 		sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 		sigfillset(&sa.sa_mask);
 		if (sigaction(SIGSEGV, &sa, &st.prev_sa))
-			err = -errno;
+			err = ww__why(why, whylen, -errno, "cannot install the SIGSEGV handler: %s",
+				      strerror(errno));
 	}
 	if (!err)
 		st.nopen++;

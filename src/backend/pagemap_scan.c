@@ -111,27 +111,25 @@ static int uffd_async(pid_t pid, char *why, size_t whylen)
 	return fd;
 }
 
-static int pms_open(pid_t pid, void **priv)
+static int pms_open(pid_t pid, void **priv, char *why, size_t whylen)
 {
 	struct pms *p;
 	int err;
-
-	char why[256];
 
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->pid = pid;
-	p->uffd = uffd_async(pid, why, sizeof(why));
+	p->uffd = uffd_async(pid, why, whylen);
 	if (p->uffd < 0) {
 		err = p->uffd;
-		ww__warn("pagemap-scan: %s", why);
 		free(p);
 		return err;
 	}
 	p->pagemap = ww__pagemap_open(pid);
 	if (p->pagemap < 0) {
-		err = p->pagemap;
+		err = ww__why(why, whylen, p->pagemap, "cannot open the pagemap file: %s",
+			      strerror(-p->pagemap));
 		close(p->uffd);
 		free(p);
 		return err;

@@ -319,19 +319,17 @@ static int sd_probe(pid_t pid, char *why, size_t whylen)
 	return 0;
 }
 
-static int sd_open(pid_t pid, void **priv)
+static int sd_open(pid_t pid, void **priv, char *why, size_t whylen)
 {
 	struct sd *t = calloc(1, sizeof(*t));
-	char why[256];
 	int err;
 
 	if (!t)
 		return -ENOMEM;
 	t->pid = pid;
 	t->owner = getpid();
-	err = open_files(pid, &t->pagemap, &t->clear_refs, why, sizeof(why));
+	err = open_files(pid, &t->pagemap, &t->clear_refs, why, whylen);
 	if (err) {
-		ww__warn("soft-dirty: %s", why);
 		free(t);
 		return err;
 	}

@@ -473,7 +473,7 @@ static void *handler(void *arg)
 	return NULL;
 }
 
-static int uw_open(pid_t pid, void **priv)
+static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 {
 	size_t len = sizeof(struct uw), stack_len = UW_STACK;
 	long min = sysconf(_SC_THREAD_STACK_MIN);
@@ -483,7 +483,7 @@ static int uw_open(pid_t pid, void **priv)
 	int err;
 
 	if (pid)
-		return -EOPNOTSUPP;
+		return ww__why(why, whylen, -EOPNOTSUPP, "cannot track another process");
 	u = own_alloc(&len);
 	if (!u)
 		return -ENOMEM;
@@ -491,7 +491,7 @@ static int uw_open(pid_t pid, void **priv)
 	u->stopfd = -1;
 	u->pagemap = -1;
 	pthread_mutex_init(&u->lock, NULL);
-	u->uffd = uffd_sync(&u->user_only, &u->populate, NULL, 0);
+	u->uffd = uffd_sync(&u->user_only, &u->populate, why, whylen);
 	if (u->uffd < 0) {
 		err = u->uffd;
 		goto fail;

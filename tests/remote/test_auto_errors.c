@@ -20,16 +20,27 @@
 #include "harness.h"
 #include "rtarget.h"
 
-static int auto_open(pid_t pid)
+/* ww_open(AUTO) for pid; ww_open_why says the same error, with word in
+ * its reason. */
+static int auto_open(pid_t pid, const char *word)
 {
 	struct ww_opts o = { .sz = sizeof(o), .backend = WW_BACKEND_AUTO, .pid = pid };
 	struct ww_tracker *t = NULL;
+	char why[1024] = "junk";
 	int err = ww_open(&o, &t);
 
 	if (!err)
 		ww_close(t);
 	else
 		CHECK(t == NULL && errno == -err);
+	CHECK_EQ(ww_open_why(&o, &t, why, sizeof(why)), err);
+	printf("pid %d: ww_open_why %d (%s)\n", (int)pid, err, why);
+	if (!err) {
+		ww_close(t);
+		CHECK_EQ(why[0], '\0');
+	} else {
+		CHECK(strcasestr(why, word));
+	}
 	return err;
 }
 
@@ -41,7 +52,7 @@ static void expect(pid_t pid, int want, const char *word)
 	printf("pid %d: probe %d (%s)\n", (int)pid, err, why);
 	CHECK_EQ(err, want);
 	CHECK(strcasestr(why, word));
-	CHECK_EQ(auto_open(pid), want);
+	CHECK_EQ(auto_open(pid, word), want);
 	CHECK_EQ(ww_backend_auto(pid), want);
 }
 
