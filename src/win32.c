@@ -333,20 +333,22 @@ static int preserve(struct alloc *a, uintptr_t s, uintptr_t e)
 }
 
 /*
- * Whether a protection change can be made under the tracker's feet. The
- * userfaultfd mechanisms keep their per-PTE write-protect state through
- * mprotect (the kernel never makes a uffd-wp page writable), and a page
+ * Whether a protection change can be made under the tracker's feet: where
+ * the mechanism does not own page protections (no WW_CAP_PROTECTS) and
+ * promises that no write after a reset goes unseen (WW_CAP_NO_MISSED_WRITES).
+ * Those keep their per-page arming through mprotect (the userfaultfd
+ * mechanisms: the kernel never makes a uffd-wp page writable), and a page
  * committed from PROT_NONE is a hole that reads written only once written,
- * so for them the change needs no re-tracking, and leaves no window in which
- * a write to the changed pages could go unseen. The mprotect mechanism owns
- * page protections (read at track time, restored at reset), and soft-dirty
- * cannot be tested here, so for those the range is re-tracked.
+ * so the change needs no re-tracking and leaves no window in which a write
+ * to the changed pages could go unseen. A mechanism that owns protections
+ * (read at track time, restored at reset), or that may miss writes anyway
+ * (soft-dirty), gets the range re-tracked instead.
  */
 static bool change_in_place(void)
 {
-	enum ww_backend b = ww_tracker_backend(tracker);
+	unsigned int caps = ww_tracker_caps(tracker);
 
-	return b == WW_BACKEND_PAGEMAP_SCAN || b == WW_BACKEND_UFFD_WP;
+	return !(caps & WW_CAP_PROTECTS) && (caps & WW_CAP_NO_MISSED_WRITES);
 }
 
 /*

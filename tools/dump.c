@@ -40,6 +40,8 @@
 #define PM_SWAP (1ULL << 62)
 #define CHUNK (1u << 20)
 #define BATCH 512
+/* what a pre-copy round needs of the tracker (another process is implied) */
+#define PRECOPY_CAPS (WW_CAP_NO_MISSED_WRITES | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET)
 
 /* coredump_filter bits (core(5)) */
 #define CF_ANON_PRIVATE 0x01
@@ -724,7 +726,7 @@ int cmd_dump(int argc, char **argv)
 	size_t nseg = 0, nfiles = 0;
 	struct ec_proc proc;
 	void *auxv = NULL;
-	char why[512] = "", path[64];
+	char why[1024] = "", path[64];
 	const char *mode = "pre-copy";
 	unsigned int filter;
 	double t0, tf0 = 0, tf1 = 0;
@@ -832,13 +834,16 @@ int cmd_dump(int argc, char **argv)
 	}
 
 	if (precopy) {
-		err = ww_backend_probe(WW_BACKEND_PAGEMAP_SCAN, pid, why, sizeof(why));
-		if (!err)
-			err = pw_open(&w, pid, WW_BACKEND_PAGEMAP_SCAN, NULL, 0);
+		/* a round must see every write since the last: a mechanism that
+		 * may miss one, or re-arms more than the round copied, would
+		 * leave a stale page in the core */
+		err = pw_open(&w, pid, WW_BACKEND_AUTO, PRECOPY_CAPS, why, sizeof(why));
 		if (err) {
+			for (char *nl = why; (nl = strchr(nl, '\n'));)
+				*nl = ';';
 			fprintf(stderr,
-				"writewatch dump: no pre-copy (pagemap-scan cannot track process "
-				"%d: %s); one stop-and-copy instead, like gcore\n",
+				"writewatch dump: no pre-copy (nothing tracks process %d exactly "
+				"here: %s); one stop-and-copy instead, like gcore\n",
 				(int)pid, why[0] ? why : strerror(-err));
 			precopy = false;
 			err = 0;

@@ -355,9 +355,10 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 	return 0;
 }
 
-int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b, char *why, size_t whylen)
+int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b, unsigned int caps, char *why,
+	    size_t whylen)
 {
-	struct ww_opts o = { .sz = sizeof(o), .backend = b, .pid = pid };
+	struct ww_opts o = { .sz = sizeof(o), .backend = b, .pid = pid, .caps = caps };
 	char path[64];
 	int err;
 

@@ -73,10 +73,12 @@ struct procwatch {
 /* Called for each written run: map, first page index within it, pages. */
 typedef void (*pw_run_fn)(const struct pw_map *m, size_t page, size_t pages, void *ctx);
 
-/* Open a tracker for pid on backend b (AUTO allowed) and register its
- * writable mappings (reported by the first pw_step). On failure why (may be
- * NULL) says why, as ww_open_why does: a line per mechanism tried. */
-int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b, char *why, size_t whylen);
+/* Open a tracker for pid on backend b (AUTO allowed) with at least the
+ * WW_CAP_* in caps, and register its writable mappings (reported by the
+ * first pw_step). On failure why (may be NULL) says why, as ww_open_why
+ * does: a line per mechanism tried. */
+int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b, unsigned int caps, char *why,
+	    size_t whylen);
 
 /* One step: collect and re-arm every tracked mapping, then follow the maps.
  * 0, or -ESRCH when the address space is gone (the process exited or

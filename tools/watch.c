@@ -820,7 +820,7 @@ static void close_image(struct wproc *p)
 static int open_watch(struct session *s, struct wproc *p, bool quiet)
 {
 	char why[1024] = "";
-	int err = pw_open(&p->w, p->pid, s->o.backend, why, sizeof(why));
+	int err = pw_open(&p->w, p->pid, s->o.backend, 0, why, sizeof(why));
 
 	if (err) {
 		fprintf(stderr, "writewatch: cannot watch process %d (", (int)p->pid);
