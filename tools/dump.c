@@ -839,12 +839,17 @@ int cmd_dump(int argc, char **argv)
 		 * leave a stale page in the core */
 		err = pw_open(&w, pid, WW_BACKEND_AUTO, PRECOPY_CAPS, why, sizeof(why));
 		if (err) {
-			for (char *nl = why; (nl = strchr(nl, '\n'));)
-				*nl = ';';
 			fprintf(stderr,
 				"writewatch dump: no pre-copy (nothing tracks process %d exactly "
-				"here: %s); one stop-and-copy instead, like gcore\n",
-				(int)pid, why[0] ? why : strerror(-err));
+				"here: ",
+				(int)pid);
+			for (char *l = why, *nl; *l; l = nl ? nl + 1 : l + strlen(l)) {
+				nl = strchr(l, '\n');
+				fprintf(stderr, "%s%.*s", l == why ? "" : "; ",
+					nl ? (int)(nl - l) : (int)strlen(l), l);
+			}
+			fprintf(stderr, "%s); one stop-and-copy instead, like gcore\n",
+				why[0] ? "" : strerror(-err));
 			precopy = false;
 			err = 0;
 		} else {
