@@ -30,6 +30,14 @@ enum ww_backend harness_backend_arg(int argc, char **argv)
 	return harness_backend;
 }
 
+bool harness_has(unsigned int caps)
+{
+	unsigned int have = 0;
+
+	CHECK_EQ(ww_backend_caps(harness_backend, &have), 0);
+	return (have & caps) == caps;
+}
+
 struct ww_tracker *harness_open(int argc, char **argv)
 {
 	struct ww_opts o = { .sz = sizeof(o) };
@@ -46,7 +54,7 @@ char *harness_map(size_t pages)
 {
 	char *m;
 
-	if (harness_backend == WW_BACKEND_SOFT_DIRTY) {
+	if (!harness_has(WW_CAP_EXACT)) {
 		/* soft-dirty reports whole VMAs that grew by a merge with a
 		 * later mapping, and whole transparent huge pages: documented
 		 * false positives, tested on their own (test_soft_dirty_vma).

@@ -48,6 +48,10 @@ struct ww_tracker *harness_open(int argc, char **argv);
 /* Probe only: exit 77 with the reason if argv[1]'s backend does not work. */
 enum ww_backend harness_backend_arg(int argc, char **argv);
 
+/* Whether the backend under test has every WW_CAP_* bit in caps: tests ask
+ * the guarantee they depend on, not the backend's name. */
+bool harness_has(unsigned int caps);
+
 /* Anonymous private read-write mapping of n pages, populated (written 0).
  * For soft-dirty: in its own VMA between guard pages, without THP, so that
  * its documented whole-VMA and huge-page false positives stay out of the

@@ -65,7 +65,7 @@ int main(int argc, char **argv)
 	int i;
 	bool readback;
 
-	if (harness_backend == WW_BACKEND_SOFT_DIRTY) {
+	if (!harness_has(WW_CAP_ATOMIC_RESET)) {
 		printf("SKIP: %s: a re-arm is not atomic, with writes or discards (writewatch(7))\n",
 		       argv[1]);
 		ww_close(t);

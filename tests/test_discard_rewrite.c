@@ -21,7 +21,7 @@ int main(int argc, char **argv)
 	void *next;
 	ssize_t n;
 
-	if (harness_backend == WW_BACKEND_SOFT_DIRTY) {
+	if (!harness_has(WW_CAP_NO_MISSED_WRITES)) {
 		/* documented: a discard drops the PTE and its soft-dirty bit */
 		printf("SKIP: soft-dirty cannot see a write undone by MADV_DONTNEED "
 		       "(writewatch(7))\n");

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 	const char *es = getenv("WW_ORACLE_SECONDS"), *ew = getenv("WW_ORACLE_WRITERS");
 	double secs = es ? atof(es) : 2.0;
 	int nw = ew ? atoi(ew) : 2;
-	bool pause_writers = harness_backend == WW_BACKEND_SOFT_DIRTY;
+	bool pause_writers = !harness_has(WW_CAP_ATOMIC_RESET);
 	pthread_t th[64];
 	struct timespec t0, now;
 	char *shadow;

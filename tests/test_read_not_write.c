@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 	struct ww_tracker *t = harness_open(argc, argv);
 	size_t len = 4 * STRETCH, n;
 	unsigned int facts = 0;
-	bool zero, exact = harness_backend != WW_BACKEND_SOFT_DIRTY;
+	bool zero, exact = harness_has(WW_CAP_EXACT);
 	char *raw, *m, *empty, *partly, *huge, *w;
 	volatile char sink = 0;
 

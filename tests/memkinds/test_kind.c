@@ -67,7 +67,7 @@ static void on_alarm(int sig)
 
 static size_t collect(struct ww_tracker *t, char *m, unsigned int flags)
 {
-	loose = harness_backend == WW_BACKEND_SOFT_DIRTY && mk_vma_soft_dirty(m, LEN);
+	loose = !harness_has(WW_CAP_EXACT) && mk_vma_soft_dirty(m, LEN);
 	nloose += loose;
 	if (loose)
 		printf("note: the mapping is marked VM_SOFTDIRTY: coverage checked only\n");

@@ -25,7 +25,7 @@ static bool dirty[1024];
 
 static bool is_mprotect(void)
 {
-	return harness_backend == WW_BACKEND_MPROTECT;
+	return harness_has(WW_CAP_PROTECTS);
 }
 
 /* Backends that report a page dropped by MADV_DONTNEED (docs/memkinds.md). */
@@ -72,7 +72,7 @@ static ssize_t grab(char *m, size_t np, unsigned int flags)
 	void *next;
 	ssize_t n;
 
-	loose = harness_backend == WW_BACKEND_SOFT_DIRTY && mk_vma_soft_dirty(m, np * PS);
+	loose = !harness_has(WW_CAP_EXACT) && mk_vma_soft_dirty(m, np * PS);
 	nloose += loose;
 	if (loose)
 		printf("note: a mapping is marked VM_SOFTDIRTY: at least the written pages "

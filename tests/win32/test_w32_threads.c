@@ -90,7 +90,7 @@ static void side_change(size_t round)
 	uint32_t old;
 
 	if (round % 4 == 0 &&
-	    (harness_backend == WW_BACKEND_PAGEMAP_SCAN || harness_backend == WW_BACKEND_UFFD_WP)) {
+	    w32_changes_in_place()) {
 		CHECK(ww_VirtualProtect(base, SIDE * PS, WW_PAGE_READWRITE, &old));
 		CHECK_EQ(old, WW_PAGE_READWRITE);
 		CHECK(ww_VirtualAlloc(base, SIDE * PS, WW_MEM_COMMIT, WW_PAGE_READWRITE) == base);
@@ -130,10 +130,10 @@ int main(int argc, char **argv)
 	static const uintptr_t caps[] = { 1, 3, 17, PAGES };
 	pthread_t th[WRITERS];
 	size_t rounds = 0, reported = 0;
-	bool soft_dirty;
+	bool not_atomic;
 
 	w32_setup(argc, argv);
-	soft_dirty = harness_backend == WW_BACKEND_SOFT_DIRTY;
+	not_atomic = !harness_has(WW_CAP_ATOMIC_RESET);
 	base = ww_VirtualAlloc(NULL, PAGES * PS,
 			       WW_MEM_RESERVE | WW_MEM_COMMIT | WW_MEM_WRITE_WATCH,
 			       WW_PAGE_READWRITE);
@@ -150,7 +150,7 @@ int main(int argc, char **argv)
 
 		while (atomic_load(&writes) < seen + 64)
 			sched_yield();
-		if (soft_dirty) {
+		if (not_atomic) {
 			/* Not atomic (documented): writers stop around the call. */
 			atomic_store(&pause_req, 1);
 			while (atomic_load(&active))

@@ -8,6 +8,7 @@
 #ifndef WW_TEST_W32_H
 #define WW_TEST_W32_H
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,14 @@ static inline void w32_setup(int argc, char **argv)
 	harness_backend_arg(argc, argv);
 	setenv("WRITEWATCH_BACKEND", argv[1], 1);
 	CHECK_EQ(ww_backend_auto(0), harness_backend);
+}
+
+/* Whether the layer changes protections in place on this backend (no
+ * re-tracking, src/win32.c's change_in_place()): it does not own page
+ * protections and misses no write after a reset. */
+static inline bool w32_changes_in_place(void)
+{
+	return !harness_has(WW_CAP_PROTECTS) && harness_has(WW_CAP_NO_MISSED_WRITES);
 }
 
 /* Rounds for a stress loop: a tenth of full when WW_ORACLE_SECONDS is
