@@ -99,6 +99,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	ps = (size_t)sysconf(_SC_PAGESIZE);
+	if (getenv("FUZZ_LIST_BACKENDS")) {
+		/* the library's mechanisms, for run.sh: no list of its own */
+		for (b = 1; b < WW_BACKEND_COUNT; b++)
+			printf("%s\n", ww_backend_name((enum ww_backend)b));
+		exit(0);
+	}
 	if (!name)
 		name = getenv("WRITEWATCH_BACKEND");
 	if (name && *name) {

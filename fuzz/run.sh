@@ -36,7 +36,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 works=""
 status=0
-for b in pagemap-scan uffd-wp soft-dirty mprotect; do
+for b in $(FUZZ_LIST_BACKENDS=1 "$out/fuzz_tracker"); do
     # FUZZ_SKIP: backends not to fuzz (one with an open bug the fuzzer finds
     # at once goes in fuzz/known-bugs/README.md); said out loud, never silent.
     case " ${FUZZ_SKIP:-} " in

@@ -147,6 +147,10 @@ WW_API int ww_backend_caps(enum ww_backend b, unsigned int *caps);
 /* The WW_CAP_* bits tracker t has, here (0 for NULL). */
 WW_API unsigned int ww_tracker_caps(const struct ww_tracker *t);
 
+/* The name of one WW_CAP_* bit, as written in C ("WW_CAP_EXACT"); NULL for
+ * anything else (0, several bits, a bit this version does not define). */
+WW_API const char *ww_cap_name(unsigned int cap);
+
 /* In a forked child, make t (inherited from the parent, inert: -ECHILD) track
  * this process's copy of its ranges with a new instance of its mechanism;
  * every page is clean at return. -EALREADY t is not a forked copy,

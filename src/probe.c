@@ -118,24 +118,33 @@ static int target_rank(int err)
 	}
 }
 
+WW_API const char *ww_cap_name(unsigned int cap)
+{
+	static const char *const names[] = {
+		"WW_CAP_REMOTE",	"WW_CAP_NO_MISSED_WRITES", "WW_CAP_EXACT",
+		"WW_CAP_ATOMIC_RESET",	"WW_CAP_RANGE_RESET",	   "WW_CAP_KERNEL_WRITES",
+		"WW_CAP_DISCARDS",	"WW_CAP_HUGETLB",	   "WW_CAP_PROTECTS",
+	};
+
+	for (unsigned int i = 0; i < sizeof(names) / sizeof(*names); i++)
+		if (cap == 1u << i)
+			return names[i];
+	return NULL;
+}
+
 /* The names of the WW_CAP_* bits in caps, "WW_CAP_A, WW_CAP_B", in buf. */
 const char *ww__caps_names(unsigned int caps, char *buf, size_t len)
 {
-	static const char *const names[] = { "REMOTE",	    "NO_MISSED_WRITES", "EXACT",
-					     "ATOMIC_RESET", "RANGE_RESET",	 "KERNEL_WRITES",
-					     "DISCARDS",     "HUGETLB",		 "PROTECTS" };
 	size_t at = 0;
 
 	buf[0] = '\0';
 	for (unsigned int i = 0; i < 32 && at < len; i++) {
-		if (!(caps & (1u << i)))
-			continue;
-		if (i < sizeof(names) / sizeof(*names))
-			at += (size_t)snprintf(buf + at, len - at, "%sWW_CAP_%s", at ? ", " : "",
-					       names[i]);
-		else
-			at += (size_t)snprintf(buf + at, len - at, "%s%#x", at ? ", " : "",
-					       1u << i);
+		const char *n = ww_cap_name(1u << i);
+
+		if (caps & (1u << i))
+			at += n ? (size_t)snprintf(buf + at, len - at, "%s%s", at ? ", " : "", n) :
+				  (size_t)snprintf(buf + at, len - at, "%s%#x", at ? ", " : "",
+						   1u << i);
 	}
 	return buf;
 }

@@ -14,9 +14,6 @@ import re
 import subprocess
 import sys
 
-BACKENDS = ["pagemap-scan", "uffd-wp", "soft-dirty", "mprotect"]
-
-
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build"
     log = os.path.join(build, "meson-logs", "testlog.json")
@@ -25,6 +22,8 @@ def main():
         return 1
     probe = json.loads(subprocess.run([os.path.join(build, "tools", "writewatch"), "probe", "--json"],
                                       capture_output=True, text=True).stdout)
+    # the library's own list of mechanisms, in its order
+    backends = [b["name"] for b in probe["backends"]]
     works = {b["name"]: b["works"] for b in probe["backends"]}
     reasons = {b["name"]: b["reason"] for b in probe["backends"]}
 
@@ -35,7 +34,7 @@ def main():
         for line in f:
             t = json.loads(line)
             name, res = t["name"], t["result"]
-            backend = next((b for b in BACKENDS if name.endswith("/" + b)), "-")
+            backend = next((b for b in backends if name.endswith("/" + b)), "-")
             out = (t.get("stdout") or "").strip()
             if res == "OK":
                 passed += 1
@@ -60,7 +59,7 @@ def main():
             m = re.match(r"install-contract/(\S+): (OK|FAIL|SKIP)", line)
             if not m:
                 continue
-            b = m.group(1) if m.group(1) in BACKENDS else "-"
+            b = m.group(1) if m.group(1) in backends else "-"
             if m.group(2) == "OK":
                 passed += 1
                 per[b]["pass"] += 1
@@ -78,7 +77,7 @@ def main():
     print("read faults on untouched memory: " + {True: "map the zero page", False: "allocate a page (no zero page)",
                                                  None: "unknown"}[zp] + f" ({probe.get('zero_page_effect')})")
     print(f"{'backend':<14}{'probe':<6}{'pass':>6}{'fail':>6}{'skip':>6}  ")
-    for b in BACKENDS:
+    for b in backends:
         c = per[b]
         state = "ran" if c["pass"] or c["fail"] else "SKIPPED"
         print(f"{b:<14}{'yes' if works.get(b) else 'no':<6}{c['pass']:>6}{c['fail']:>6}{c['skip']:>6}  {state}"

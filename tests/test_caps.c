@@ -89,6 +89,21 @@ int main(void)
 		CHECK_EQ(ww_open(&o, &t), -EOPNOTSUPP);
 		CHECK_EQ(errno, EOPNOTSUPP);
 	}
+	/* Every bit a backend can have has its C name; nothing else has one. */
+	for (unsigned int i = 0; i < 32; i++) {
+		const char *n = ww_cap_name(1u << i);
+
+		if (all & (1u << i))
+			CHECK(n && !strncmp(n, "WW_CAP_", 7));
+		if (n)
+			printf("caps: bit %u is %s\n", i, n);
+	}
+	CHECK(!strcmp(ww_cap_name(WW_CAP_EXACT), "WW_CAP_EXACT"));
+	CHECK(!strcmp(ww_cap_name(WW_CAP_PROTECTS), "WW_CAP_PROTECTS"));
+	CHECK(!strcmp(ww_cap_name(WW_CAP_NO_MISSED_WRITES), "WW_CAP_NO_MISSED_WRITES"));
+	CHECK(ww_cap_name(0) == NULL);
+	CHECK(ww_cap_name(WW_CAP_EXACT | WW_CAP_REMOTE) == NULL);
+	CHECK(ww_cap_name(1u << 30) == NULL);
 	/* Bits no version defines. */
 	{
 		WW_OPTS(o, .caps = 1u << 30);

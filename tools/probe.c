@@ -43,7 +43,7 @@ int cmd_probe(int argc, char **argv)
 	};
 	char why[WW_BACKEND_COUNT][256], autowhy[256];
 	int err[WW_BACKEND_COUNT], pick, c;
-	unsigned int facts = 0;
+	unsigned int facts = 0, caps = 0;
 	int facts_err;
 	bool json = false;
 	struct utsname u;
@@ -96,7 +96,14 @@ int cmd_probe(int argc, char **argv)
 			printf("%s{\"name\":\"%s\",\"works\":%s,\"reason\":", b > 1 ? "," : "",
 			       ww_backend_name((enum ww_backend)b), err[b] ? "false" : "true");
 			json_str(stdout, why[b]);
-			printf("}");
+			/* its row of the guarantee table, as data */
+			printf(",\"caps\":[");
+			if (ww_backend_caps((enum ww_backend)b, &caps) == 0)
+				for (unsigned int i = 0, n = 0; i < 32; i++)
+					if ((caps & (1u << i)) && ww_cap_name(1u << i))
+						printf("%s\"%s\"", n++ ? "," : "",
+						       ww_cap_name(1u << i));
+			printf("]}");
 		}
 		printf("],\"zero_page\":%s,\"zero_page_effect\":", facts_err ? "null" :
 								   facts & WW_FACT_ZERO_PAGE ?

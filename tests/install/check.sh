@@ -21,7 +21,10 @@ if ! cc -std=c11 -D_DEFAULT_SOURCE -Wall -Werror -o "$exe" "$src/contract.c" $(p
 	exit 1
 fi
 status=0
-for b in auto pagemap-scan uffd-wp soft-dirty mprotect; do
+# AUTO, then every mechanism the library has (its own list, from the probe)
+backends=$("$build/tools/writewatch" probe --json |
+	python3 -c "import json,sys; print(' '.join(b['name'] for b in json.load(sys.stdin)['backends']))")
+for b in auto $backends; do
 	if [ "$b" != auto ] && ! "$build/tools/writewatch" probe --json | python3 -c "import json,sys; sys.exit(0 if any(x['name']=='$b' and x['works'] for x in json.load(sys.stdin)['backends']) else 1)"; then
 		echo "install-contract/$b: SKIP (backend does not work here)"
 		continue

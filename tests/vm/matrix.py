@@ -18,7 +18,9 @@ pagemap-scan). Ends with the "N passed, N failed, N skipped" line CI counts.
 import json
 import sys
 
-BACKENDS = ["pagemap-scan", "uffd-wp", "soft-dirty", "mprotect"]
+# The library's mechanisms, in its order: from the columns' `probe --json`
+# answers (set in main), never a list of our own.
+BACKENDS = []
 MARK = {"pass": "pass", "skip": "skip", "fail": "FAIL"}
 ARCH = {"amd64": "x86-64", "arm64": "arm64"}
 
@@ -145,6 +147,10 @@ def main():
     # VMs in the order given, x86-64 before arm64; the host last
     cols.sort(key=lambda c: (c.host, not c.label.startswith("amd64"),
                              [int(x) if x.isdigit() else 0 for x in c.label.split("-")[-1].split(".")]))
+    for c in cols:
+        for b in (c.probe_json or {}).get("backends", []):
+            if b["name"] not in BACKENDS:
+                BACKENDS.append(b["name"])
     problems = []
     for c in cols:
         check(c, problems)
