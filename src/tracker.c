@@ -550,30 +550,34 @@ WW_API int ww_tracker_granularity(struct ww_tracker *t, void *addr, size_t *byte
 {
 	uintptr_t s, e;
 	size_t i, g = 0;
+	bool thp = false;
 	int err = span_of(t, addr, 1, &s, &e);
 
 	if (!err && !bytes)
 		err = -EINVAL;
 	if (err)
 		return (int)ww__ret(err);
+	/* Every backend works on page-table entries or protections, which
+	 * cover one kernel page: a hugetlb page is seen whole, a THP is split
+	 * by the write fault (pagemap-scan, uffd-wp) or by mprotect. The
+	 * mapping is read once, here, outside the lock; the backend's rule
+	 * over what it says runs under it, as every op does. */
 	pthread_mutex_lock(&t->lock);
 	if (!range_covered(t, s, e, &i))
 		err = -ENOENT;
 	pthread_mutex_unlock(&t->lock);
-	/* Every backend works on page-table entries or protections, which
-	 * cover one kernel page: a hugetlb page is seen whole, a THP is split
-	 * by the write fault (pagemap-scan, uffd-wp) or by mprotect. */
-	if (!err)
-		err = ww__vma_page_size(t->pid, s, &g, NULL);
-	if (!err && g < ww__page_size())
+	if (!err) /* THP or not costs a walk of smaps: only if the rule needs it */
+		err = ww__vma_page_size(t->pid, s, &g, t->ops->granularity ? &thp : NULL);
+	if (err)
+		return (int)ww__ret(err);
+	if (g < ww__page_size())
 		g = ww__page_size();
-	if (!err && t->ops->granularity) {
-		size_t bg = g;
-
-		err = t->ops->granularity(t->priv, s, &bg);
-		if (bg > g)
-			g = bg;
-	}
+	pthread_mutex_lock(&t->lock);
+	if (!range_covered(t, s, e, &i))
+		err = -ENOENT; /* untracked meanwhile */
+	else if (t->ops->granularity)
+		t->ops->granularity(t->priv, thp, &g);
+	pthread_mutex_unlock(&t->lock);
 	if (!err)
 		*bytes = g;
 	return (int)ww__ret(err);

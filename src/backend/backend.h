@@ -9,6 +9,7 @@
 #ifndef WW_BACKEND_BACKEND_H
 #define WW_BACKEND_BACKEND_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -63,9 +64,12 @@ struct ww__backend_ops {
 	/* [start, end) lies inside one tracked range. Post: all pages clean. */
 	int (*reset)(void *priv, uintptr_t start, uintptr_t end);
 
-	/* Optional: the most one write at addr (tracked) may report, when that
-	 * is more than the mapping's kernel page size (the core's answer). */
-	int (*granularity)(void *priv, uintptr_t addr, size_t *bytes);
+	/* Optional: the most one write may report, when that is more than the
+	 * mapping's kernel page size. The core has read the mapping once:
+	 * *bytes comes in as its page size, thp says whether it may hold
+	 * transparent huge pages; raise *bytes where the mechanism reports in
+	 * larger units. No I/O: a rule over those facts. */
+	void (*granularity)(void *priv, bool thp, size_t *bytes);
 };
 
 /* tracker_caps of a mechanism that finds discards in pagemap at collect

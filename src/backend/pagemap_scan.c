@@ -1170,16 +1170,13 @@ out:
  * it reads as written: say so. (A THP present when armed is write-protected
  * as a whole; the first write splits it and is seen per page. Memory armed
  * with markers has page tables in its holes, so no THP is faulted in.) */
-static int pms_granularity(void *priv, uintptr_t addr, size_t *bytes)
+/* A read-faulted THP on a kernel with the zero page is one huge page of
+ * zeroes: written anywhere, it is split or reported whole. */
+static void pms_granularity(void *priv, bool thp, size_t *bytes)
 {
-	struct pms *p = priv;
-	bool thp = false;
-	size_t kps;
-	int err = ww__vma_page_size(p->pid, addr, &kps, &thp);
-
-	if (!err && thp && zero_page_kernel() && ww__thp_size() > *bytes)
+	(void)priv;
+	if (thp && zero_page_kernel() && ww__thp_size() > *bytes)
 		*bytes = ww__thp_size();
-	return err;
 }
 
 const struct ww__backend_ops ww__pagemap_scan_ops = {

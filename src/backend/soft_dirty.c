@@ -574,16 +574,12 @@ static int sd_reset(void *priv, uintptr_t s, uintptr_t e)
  * THP-eligible mapping faults in a whole huge page): pagemap then reports
  * every 4 KiB page of it. There is no way to split a THP from user space
  * without changing the mapping, so say so for mappings THP may back. */
-static int sd_granularity(void *priv, uintptr_t addr, size_t *bytes)
+/* The soft-dirty bit of a THP's PMD covers the whole huge page. */
+static void sd_granularity(void *priv, bool thp, size_t *bytes)
 {
-	struct sd *t = priv;
-	bool thp = false;
-	size_t kps;
-	int err = ww__vma_page_size(t->pid, addr, &kps, &thp);
-
-	if (!err && thp && ww__thp_size() > *bytes)
+	(void)priv;
+	if (thp && ww__thp_size() > *bytes)
 		*bytes = ww__thp_size();
-	return err;
 }
 
 const struct ww__backend_ops ww__soft_dirty_ops = {
