@@ -95,14 +95,6 @@ struct dump {
 	bool json, progress;
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static int pwrite_all(int fd, const void *d, size_t n, unsigned long long off)
 {
 	const unsigned char *p = d;

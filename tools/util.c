@@ -6,9 +6,12 @@
  * for the operator's terminal, bytes that are not UTF-8, or characters that
  * make XML ill-formed. Each writer passes well-formed printable UTF-8 through
  * and writes every other byte as the four characters \xNN, so the output is
- * always valid in its format and the name stays recognisable.
+ * always valid in its format and the name stays recognisable. And the
+ * monotonic clock, in seconds.
  */
+#define _GNU_SOURCE
 #include <stdint.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -108,4 +111,12 @@ void xml_str(FILE *f, const char *str)
 			fprintf(f, "\\x%02x", *s);
 		s += n ? n : 1;
 	}
+}
+
+double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

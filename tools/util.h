@@ -13,6 +13,9 @@ void xml_str(FILE *f, const char *s);
 void text_str(FILE *f, const char *s);
 size_t ww_safe_char(const unsigned char *s);
 
+/* CLOCK_MONOTONIC in seconds. */
+double now_s(void);
+
 /* One subcommand of the tool: argv[0] is the command's name. Returns the
  * process exit status. */
 struct ww_command {

@@ -37,6 +37,7 @@
 #include "procwatch.h"
 #include "spawn.h"
 #include "util.h"
+#include "watch.h"
 #include "writewatch.h"
 
 #ifndef SYS_pidfd_open
@@ -53,82 +54,6 @@
 #endif
 #define KCMP_VM_ 1
 
-struct wopts {
-	double interval, duration, bandwidth, max_downtime_ms, max_mapping;
-	bool json, plain, children, attach_children;
-	int top;
-	const char *svg, *output;
-	enum ww_backend backend;
-	struct pw_exclude ex;
-};
-
-/* What the SVG needs: each written run with its interval and process. */
-struct rec {
-	int interval, proc, id;
-	size_t page, n;
-};
-
-struct mapinfo {
-	uintptr_t start;
-	size_t pages;
-	char *name;
-	bool written;
-};
-
-struct session;
-
-/* One watched process (a program image and what follows it by exec). */
-struct wproc {
-	struct session *s;
-	int idx;
-	pid_t pid, ppid;
-	char *cmd; /* its command line, hostile: escaped on output */
-	struct procwatch w;
-	bool open; /* w holds a tracker */
-	bool traced; /* we are its tracer */
-	bool shares_mm; /* a vfork child: its parent's memory until it executes */
-	bool done; /* ended and reported */
-	bool last_seen; /* its last interval was collected before its memory went */
-	bool gone; /* attach: address space gone, process ended */
-	bool our_stop; /* a SIGSTOP of ours may still come: not the process's */
-	int pidfd; /* attach: readable once it has exited */
-	int nthreads; /* traced threads alive */
-	int intervals, execs, unobserved;
-	size_t iv_written, total, ws_done;
-	double peak_rate, t_last;
-	const char *end;
-	int status;
-	bool exited;
-	struct mapinfo *maps; /* by procwatch id, reset at exec */
-	size_t nmaps;
-	int map_base; /* ids of earlier images come first */
-};
-
-struct tid {
-	pid_t tid;
-	struct wproc *p;
-	bool exiting; /* seen at its exit stop */
-};
-
-struct session {
-	struct wopts o;
-	FILE *out; /* the report */
-	bool live, run, multi; /* multi: processes come and go (run, --children) */
-	const char *mechanism;
-	struct wproc **procs;
-	size_t nprocs;
-	struct tid *tids;
-	size_t ntids, captids;
-	struct wproc *root;
-	int tick; /* index of the current interval */
-	double t0, elapsed;
-	const char *end; /* why the session ended */
-	struct rec *recs;
-	size_t nrecs, caprecs;
-	int sigfd; /* SIGCHLD, run */
-	struct watchdog *dog;
-	bool out_failed;
-};
 
 static volatile sig_atomic_t interrupted;
 
@@ -136,14 +61,6 @@ static void on_sigint(int sig)
 {
 	(void)sig;
 	interrupted = 1;
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- bookkeeping -------------------------------------------------------- */
@@ -189,7 +106,7 @@ static struct wproc *proc_new(struct session *s, pid_t pid, pid_t ppid)
 	p->ppid = ppid;
 	p->cmd = read_cmdline(pid);
 	p->end = "exited";
-	p->t_last = now();
+	p->t_last = now_s();
 	p->w.pagemap = -1;
 	p->pidfd = -1;
 	s->procs[s->nprocs++] = p;
@@ -269,527 +186,6 @@ static void on_run(const struct pw_map *m, size_t page, size_t n, void *ctx)
 	s->recs[s->nrecs++] = (struct rec){ s->tick, p->idx, id, page, n };
 }
 
-/* ---- output ------------------------------------------------------------- */
-
-static void human(char *buf, size_t len, double bytes)
-{
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int i = 0;
-
-	while (bytes >= 1024 && i < 4) {
-		bytes /= 1024;
-		i++;
-	}
-	snprintf(buf, len, i ? "%.1f %s" : "%.0f %s", bytes, u[i]);
-}
-
-/* One record is one write(2): the report never splits around another
- * writer's output on the same file. */
-static void flush(struct session *s)
-{
-	if (fflush(s->out) || ferror(s->out))
-		s->out_failed = true;
-}
-
-static size_t ws_alive(const struct wproc *p)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < p->w.n; i++)
-		n += p->w.maps[i].ever;
-	return n;
-}
-
-static size_t ws_of(const struct wproc *p)
-{
-	return p->ws_done + p->w.ws_forgotten + ws_alive(p);
-}
-
-static void name_or_anon(FILE *f, const char *name)
-{
-	text_str(f, name && *name ? name : "[anon]");
-}
-
-/* One interval of one process, as a JSON object or plain lines. */
-static void print_interval(struct session *s, struct wproc *p, double t, double dt, bool last)
-{
-	size_t ps = p->w.ps ? p->w.ps : (size_t)sysconf(_SC_PAGESIZE);
-	FILE *f = s->out;
-
-	if (s->live)
-		return;
-	if (s->o.json) {
-		bool first = true;
-
-		fprintf(f, "{\"t\": %.3f, \"pid\": %d, \"ppid\": %d, \"command\": ", t, (int)p->pid,
-			(int)p->ppid);
-		json_str(f, p->cmd);
-		fprintf(f,
-			", \"interval_s\": %.3f, \"written_pages\": %zu, \"written_bytes\": %zu%s, "
-			"\"mappings\": [",
-			dt, p->iv_written, p->iv_written * ps, last ? ", \"last\": true" : "");
-		for (size_t i = 0; i < p->w.n; i++) {
-			const struct pw_map *m = &p->w.maps[i];
-
-			if (!m->written)
-				continue;
-			fprintf(f,
-				"%s{\"start\": \"0x%" PRIxPTR "\", \"end\": \"0x%" PRIxPTR
-				"\", \"name\": ",
-				first ? "" : ", ", m->start, m->end);
-			json_str(f, m->name ? m->name : "");
-			fprintf(f, ", \"written_pages\": %zu}", m->written);
-			first = false;
-		}
-		for (size_t i = 0; i < p->w.ngone; i++) {
-			const struct pw_gone *g = &p->w.gone[i];
-
-			fprintf(f,
-				"%s{\"start\": \"0x%" PRIxPTR "\", \"end\": \"0x%" PRIxPTR
-				"\", \"name\": ",
-				first ? "" : ", ", g->start, g->end);
-			json_str(f, g->name ? g->name : "");
-			fprintf(f, ", \"written_pages\": %zu, \"gone\": true}", g->written);
-			first = false;
-		}
-		fprintf(f, "]}\n");
-	} else {
-		size_t ws = ws_of(p);
-		double rate = dt > 0 ? (double)p->iv_written * (double)ps / dt : 0;
-		char a[32], b[32], c[32];
-
-		human(a, sizeof(a), (double)p->iv_written * (double)ps);
-		human(b, sizeof(b), rate);
-		human(c, sizeof(c), (double)ws * (double)ps);
-		fprintf(f,
-			"t=%.1fs pid=%d written=%zu pages (%s) rate=%s/s working-set=%zu pages "
-			"(%s)%s\n",
-			t, (int)p->pid, p->iv_written, a, b, ws, c, last ? " (last, at exit)" : "");
-		for (size_t i = 0; i < p->w.n; i++) {
-			const struct pw_map *m = &p->w.maps[i];
-
-			if (!m->written)
-				continue;
-			fprintf(f, "  0x%" PRIxPTR " %8zu pages  written %zu  ", m->start,
-				(m->end - m->start) / ps, m->written);
-			name_or_anon(f, m->name);
-			fputc('\n', f);
-		}
-		for (size_t i = 0; i < p->w.ngone; i++) {
-			const struct pw_gone *g = &p->w.gone[i];
-
-			fprintf(f, "  0x%" PRIxPTR " %8zu pages  written %zu  ", g->start,
-				(g->end - g->start) / ps, g->written);
-			name_or_anon(f, g->name);
-			fputs(" (gone)\n", f);
-		}
-	}
-	flush(s);
-}
-
-/* A process event: a child seen, a program executed. */
-static void print_event(struct session *s, struct wproc *p, const char *what)
-{
-	FILE *f = s->out;
-	double t = now() - s->t0;
-
-	if (s->live)
-		return;
-	if (s->o.json) {
-		fprintf(f,
-			"{\"event\": \"%s\", \"t\": %.3f, \"pid\": %d, \"ppid\": %d, \"command\": ",
-			what, t, (int)p->pid, (int)p->ppid);
-		json_str(f, p->cmd);
-		fprintf(f, "}\n");
-	} else {
-		fprintf(f, "t=%.1fs pid=%d %s: ", t, (int)p->pid,
-			!strcmp(what, "exec") ? "executed" : "new process, parent");
-		if (strcmp(what, "exec"))
-			fprintf(f, "%d: ", (int)p->ppid);
-		text_str(f, p->cmd);
-		fputc('\n', f);
-	}
-	flush(s);
-}
-
-/* The end of one process (run follows several). */
-static void print_proc_end(struct session *s, struct wproc *p)
-{
-	FILE *f = s->out;
-	size_t ps = p->w.ps ? p->w.ps : (size_t)sysconf(_SC_PAGESIZE);
-
-	if (s->live)
-		return;
-	if (s->o.json) {
-		fprintf(f, "{\"process\": {\"pid\": %d, \"ppid\": %d, \"command\": ", (int)p->pid,
-			(int)p->ppid);
-		json_str(f, p->cmd);
-		fprintf(f,
-			", \"end\": \"%s\", \"intervals\": %d, \"written_pages_total\": %zu, "
-			"\"working_set_pages\": %zu, \"execs\": %d, \"unobserved_intervals\": %d, "
-			"\"last_interval_observed\": %s",
-			p->end, p->intervals, p->total, ws_of(p), p->execs, p->unobserved,
-			p->last_seen ? "true" : "false");
-		if (p->exited && WIFEXITED(p->status))
-			fprintf(f, ", \"exit_status\": %d", WEXITSTATUS(p->status));
-		else if (p->exited && WIFSIGNALED(p->status))
-			fprintf(f, ", \"exit_signal\": %d", WTERMSIG(p->status));
-		fprintf(f, "}}\n");
-	} else {
-		char a[32];
-
-		human(a, sizeof(a), (double)ws_of(p) * (double)ps);
-		fprintf(f, "pid=%d ended (%s", (int)p->pid, p->end);
-		if (p->exited && WIFEXITED(p->status))
-			fprintf(f, ", status %d", WEXITSTATUS(p->status));
-		else if (p->exited && WIFSIGNALED(p->status))
-			fprintf(f, ", signal %d", WTERMSIG(p->status));
-		fprintf(f, "): working set %zu pages (%s)%s: ", ws_of(p), a,
-			p->last_seen ? "" : ", its last interval went unobserved");
-		text_str(f, p->cmd);
-		fputc('\n', f);
-	}
-	flush(s);
-}
-
-static int by_written(const void *a, const void *b)
-{
-	const struct pw_map *x = *(const struct pw_map *const *)a;
-	const struct pw_map *y = *(const struct pw_map *const *)b;
-
-	if (x->written != y->written)
-		return x->written < y->written ? 1 : -1;
-	if (x->ever != y->ever)
-		return x->ever < y->ever ? 1 : -1;
-	return x->start < y->start ? -1 : 1;
-}
-
-/* The live view: one screen per interval, every process. */
-static void print_live(struct session *s, double t, double dt)
-{
-	FILE *f = s->out;
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE), wr = 0, ws = 0, k = 0, nm = 0;
-	double peak = 0;
-	char a[32], b[32], c[32], p[32];
-	const struct pw_map **v;
-
-	for (size_t i = 0; i < s->nprocs; i++) {
-		wr += s->procs[i]->iv_written;
-		ws += ws_of(s->procs[i]);
-		peak = fmax(peak, s->procs[i]->peak_rate);
-		nm += s->procs[i]->w.n;
-	}
-	human(a, sizeof(a), (double)wr * (double)ps);
-	human(b, sizeof(b), dt > 0 ? (double)wr * (double)ps / dt : 0);
-	human(c, sizeof(c), (double)ws * (double)ps);
-	human(p, sizeof(p), peak);
-	fprintf(f, "\033[H\033[2J");
-	fprintf(f, "writewatch  pid %d  %s  t=%.1fs  interval %.1fs  (Ctrl-C to stop)\n",
-		(int)s->root->pid, s->mechanism, t, dt);
-	fprintf(f, "written %zu pages (%s), rate %s/s, peak %s/s, working set %zu pages (%s)\n\n",
-		wr, a, b, p, ws, c);
-	if (s->nprocs > 1) {
-		fprintf(f, "%7s %7s %9s %10s  %s\n", "PID", "PPID", "WRITTEN", "WSET", "COMMAND");
-		for (size_t i = 0; i < s->nprocs; i++) {
-			const struct wproc *q = s->procs[i];
-
-			human(c, sizeof(c), (double)ws_of(q) * (double)ps);
-			fprintf(f, "%7d %7d %9zu %10s  ", (int)q->pid, (int)q->ppid, q->iv_written,
-				c);
-			text_str(f, q->cmd);
-			fputs(q->done ? " (ended)\n" : "\n", f);
-		}
-		fputc('\n', f);
-	}
-	fprintf(f, "%7s %-18s %10s %9s %11s %10s  %s\n", "PID", "START", "SIZE", "WRITTEN", "RATE",
-		"WSET", "MAPPING");
-	v = malloc((nm + 1) * sizeof(*v));
-	for (size_t i = 0; v && i < s->nprocs; i++)
-		for (size_t j = 0; j < s->procs[i]->w.n; j++)
-			if (s->procs[i]->w.maps[j].tracked)
-				v[k++] = &s->procs[i]->w.maps[j];
-	if (v)
-		qsort(v, k, sizeof(*v), by_written);
-	for (size_t i = 0; v && i < k && (int)i < s->o.top; i++) {
-		const struct pw_map *m = v[i];
-		pid_t pid = 0;
-		char sz[32], r[32], e[32];
-
-		for (size_t x = 0; x < s->nprocs && !pid; x++)
-			if (m >= s->procs[x]->w.maps && m < s->procs[x]->w.maps + s->procs[x]->w.n)
-				pid = s->procs[x]->pid;
-		human(sz, sizeof(sz), (double)(m->end - m->start));
-		human(r, sizeof(r), dt > 0 ? (double)m->written * (double)ps / dt : 0);
-		human(e, sizeof(e), (double)m->ever * (double)ps);
-		fprintf(f, "%7d 0x%-16" PRIxPTR " %10s %9zu %9s/s %10s  ", (int)pid, m->start, sz,
-			m->written, r, e);
-		name_or_anon(f, m->name);
-		fputc('\n', f);
-	}
-	free(v);
-	flush(s);
-}
-
-/*
- * The pre-copy model (also in writewatch-run(1)): round 1 copies the write
- * working set W; each later round copies what was dirtied while the previous
- * round ran, D(T) = min(W, r * T) with r the mean dirty rate; the rounds stop
- * when the remainder can be copied within the allowed downtime, when a round
- * no longer shrinks (r >= bandwidth: no convergence), or after 30 rounds;
- * the remainder is the final stop-and-copy.
- */
-struct migration {
-	int rounds;
-	bool converges;
-	double stop_bytes, stop_ms, copied;
-};
-
-static struct migration migrate(double W, double r, double bw, double downtime_s)
-{
-	struct migration m = { 0 };
-	double v = W;
-
-	m.converges = true;
-	while (m.rounds < 30) {
-		double t, nv;
-
-		if (v / bw <= downtime_s)
-			break;
-		t = v / bw;
-		m.copied += v;
-		m.rounds++;
-		nv = fmin(W, r * t);
-		if (nv >= v) {
-			m.converges = false;
-			v = nv;
-			break;
-		}
-		v = nv;
-	}
-	if (m.rounds >= 30 && v / bw > downtime_s)
-		m.converges = false;
-	m.stop_bytes = v;
-	m.stop_ms = v / bw * 1000;
-	return m;
-}
-
-static void print_summary(struct session *s)
-{
-	size_t ps = (size_t)sysconf(_SC_PAGESIZE), ws = 0, total = 0, skipped = 0, excl = 0;
-	struct wproc *r = s->root;
-	double peak = 0, mean;
-	struct migration m;
-	char a[32], b[32], c[32], d[32];
-	FILE *f = s->out;
-	int unobs = 0;
-
-	for (size_t i = 0; i < s->nprocs; i++) {
-		ws += ws_of(s->procs[i]);
-		total += s->procs[i]->total;
-		peak = fmax(peak, s->procs[i]->peak_rate);
-		skipped += s->procs[i]->w.skipped;
-		excl += s->procs[i]->w.excluded;
-		unobs += s->procs[i]->unobserved;
-	}
-	mean = s->elapsed > 0 ? (double)total * (double)ps / s->elapsed : 0;
-	m = migrate((double)ws * (double)ps, mean, s->o.bandwidth, s->o.max_downtime_ms / 1000);
-	if (s->o.json) {
-		fprintf(f, "{\"summary\": {\"pid\": %d, \"command\": ", (int)r->pid);
-		json_str(f, r->cmd);
-		fprintf(f,
-			", \"mechanism\": \"%s\", \"end\": \"%s\", "
-			"\"duration_s\": %.3f, \"intervals\": %d, \"page_size\": %zu, "
-			"\"processes\": %zu, \"written_pages_total\": %zu, \"working_set_pages\": %zu, "
-			"\"working_set_bytes\": %zu, \"peak_dirty_rate_bytes_s\": %.0f, "
-			"\"mean_dirty_rate_bytes_s\": %.0f",
-			s->mechanism, s->end, s->elapsed, s->tick, ps, s->nprocs, total, ws,
-			ws * ps, peak, mean);
-		fprintf(f, ", \"unwatched_mappings\": %zu, \"excluded_mappings\": %zu", skipped,
-			excl);
-		fprintf(f, ", \"unobserved_intervals\": %d, \"last_interval_observed\": %s", unobs,
-			r->last_seen ? "true" : "false");
-		if (r->exited && WIFEXITED(r->status))
-			fprintf(f, ", \"exit_status\": %d", WEXITSTATUS(r->status));
-		else if (r->exited && WIFSIGNALED(r->status))
-			fprintf(f, ", \"exit_signal\": %d", WTERMSIG(r->status));
-		fprintf(f,
-			", \"migration\": {\"bandwidth_bytes_s\": %.0f, \"max_downtime_ms\": %.0f, "
-			"\"converges\": %s, \"precopy_rounds\": %d, \"precopy_bytes\": %.0f, "
-			"\"stop_copy_pages\": %.0f, \"stop_copy_bytes\": %.0f, \"stop_copy_ms\": "
-			"%.1f}}}\n",
-			s->o.bandwidth, s->o.max_downtime_ms, m.converges ? "true" : "false",
-			m.rounds, m.copied, ceil(m.stop_bytes / (double)ps), m.stop_bytes,
-			m.stop_ms);
-		flush(s);
-		return;
-	}
-	human(a, sizeof(a), (double)ws * (double)ps);
-	human(b, sizeof(b), peak);
-	human(c, sizeof(c), mean);
-	/* link speeds are decimal: 1G is 1 GB/s */
-	snprintf(d, sizeof(d), "%.3g %sB",
-		 s->o.bandwidth >= 1e9 ? s->o.bandwidth / 1e9 : s->o.bandwidth / 1e6,
-		 s->o.bandwidth >= 1e9 ? "G" : "M");
-	fprintf(f, "\nsummary: pid %d, %s, %s", (int)r->pid, s->mechanism, s->end);
-	if (r->exited && WIFEXITED(r->status))
-		fprintf(f, " (status %d)", WEXITSTATUS(r->status));
-	else if (r->exited && WIFSIGNALED(r->status))
-		fprintf(f, " (signal %d)", WTERMSIG(r->status));
-	fprintf(f, " after %.1fs (%d intervals)\n", s->elapsed, s->tick);
-	if (s->nprocs > 1)
-		fprintf(f, "  processes          %zu\n", s->nprocs);
-	fprintf(f, "  write working set  %zu pages (%s)\n", ws, a);
-	if (skipped)
-		fprintf(f, "  not watched        %zu mapping%s over --max-mapping (see above)\n",
-			skipped, skipped == 1 ? "" : "s");
-	if (excl)
-		fprintf(f, "  excluded           %zu mapping%s (--exclude)\n", excl,
-			excl == 1 ? "" : "s");
-	if (unobs)
-		fprintf(f,
-			"  unobserved         %d interval%s: writes made just before an exec or a "
-			"kill could not be collected\n",
-			unobs, unobs == 1 ? "" : "s");
-	fprintf(f, "  dirty rate         peak %s/s, mean %s/s\n", b, c);
-	human(a, sizeof(a), m.stop_bytes);
-	fprintf(f,
-		"  live migration at %s/s: %d pre-copy round%s, then stop-and-copy of %.0f pages "
-		"(%s, %.1f ms)%s\n",
-		d, m.rounds, m.rounds == 1 ? "" : "s", ceil(m.stop_bytes / (double)ps), a,
-		m.stop_ms,
-		m.converges ? "" : ": does NOT converge (dirty rate too close to the bandwidth)");
-	flush(s);
-}
-
-static int write_svg(struct session *s)
-{
-	const int H = 400, W = 800, left = 170, top = 40;
-	size_t total = 0, buckets = (size_t)H, per, nall = 0;
-	int cols = s->tick > 0 ? s->tick : 1;
-	double colw = (double)W / cols, *cell;
-	size_t **base;
-	FILE *f = fopen(s->o.svg, "we");
-	int err = 0;
-
-	if (!f) {
-		fprintf(stderr, "writewatch: cannot write %s: %s\n", s->o.svg, strerror(errno));
-		return -1;
-	}
-	/* y: the written mappings of every process stacked in address order */
-	base = calloc(s->nprocs + 1, sizeof(*base));
-	for (size_t q = 0; base && q < s->nprocs; q++) {
-		struct wproc *p = s->procs[q];
-
-		base[q] = calloc(p->nmaps + 1, sizeof(**base));
-		for (size_t i = 0; i < p->nmaps; i++)
-			if (p->maps[i].written)
-				total += p->maps[i].pages, nall++;
-	}
-	if (!total)
-		total = 1;
-	per = (total + buckets - 1) / buckets;
-	cell = calloc(buckets * (size_t)cols, sizeof(*cell));
-	if (!base || !cell) {
-		fclose(f);
-		err = -1;
-		goto out;
-	}
-	{
-		size_t at = 0;
-
-		for (size_t q = 0; q < s->nprocs; q++) {
-			struct wproc *p = s->procs[q];
-
-			if (!base[q])
-				continue;
-			for (;;) {
-				size_t pick = SIZE_MAX;
-
-				for (size_t i = 0; i < p->nmaps; i++)
-					if (p->maps[i].written && !base[q][i] &&
-					    (pick == SIZE_MAX ||
-					     p->maps[i].start < p->maps[pick].start))
-						pick = i;
-				if (pick == SIZE_MAX)
-					break;
-				base[q][pick] = at + 1; /* 0 means unplaced */
-				at += p->maps[pick].pages;
-			}
-		}
-	}
-	for (size_t i = 0; i < s->nrecs; i++) {
-		const struct rec *r = &s->recs[i];
-		size_t y0;
-
-		if (r->interval >= cols || !base[r->proc] || !base[r->proc][r->id])
-			continue;
-		y0 = base[r->proc][r->id] - 1 + r->page;
-		for (size_t p = y0; p < y0 + r->n && p / per < buckets; p++)
-			cell[(p / per) * (size_t)cols + (size_t)r->interval] += 1.0 / (double)per;
-	}
-	fprintf(f,
-		"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-		"font-family=\"sans-serif\" font-size=\"11\">\n"
-		"<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-		"<text x=\"%d\" y=\"20\" font-size=\"14\">writewatch: writes of pid %d over time "
-		"(%s, %.1fs per column; darker = more of the band written)</text>\n"
-		"<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#f4f4f4\" "
-		"stroke=\"#888\"/>\n",
-		left + W + 20, top + H + 50, left, (int)s->root->pid, s->mechanism, s->o.interval,
-		left, top, W, H);
-	for (size_t y = 0; y < buckets; y++) {
-		for (int x = 0; x < cols; x++) {
-			double v = cell[y * (size_t)cols + (size_t)x];
-
-			if (v <= 0)
-				continue;
-			if (v > 1)
-				v = 1;
-			fprintf(f,
-				"<rect x=\"%.2f\" y=\"%zu\" width=\"%.2f\" height=\"1\" "
-				"fill=\"rgb(%d,%d,%d)\"/>\n",
-				left + x * colw, top + y * (size_t)H / buckets, colw + 0.3,
-				(int)(255 - 200 * v), (int)(255 - 230 * v), (int)(255 - 120 * v));
-		}
-	}
-	for (size_t q = 0; q < s->nprocs; q++) {
-		struct wproc *p = s->procs[q];
-
-		for (size_t i = 0; i < p->nmaps; i++) {
-			double y;
-
-			if (!p->maps[i].written)
-				continue;
-			y = top + (double)(base[q][i] - 1) / (double)per * H / (double)buckets;
-			fprintf(f,
-				"<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#888\"/>\n"
-				"<text x=\"4\" y=\"%.1f\">",
-				left - 5, left + W, y, y, y + 10);
-			if (s->nprocs > 1)
-				fprintf(f, "%d: ", (int)p->pid);
-			xml_str(f,
-				p->maps[i].name && *p->maps[i].name ? p->maps[i].name : "[anon]");
-			fprintf(f, " 0x%" PRIxPTR "</text>\n", p->maps[i].start);
-		}
-	}
-	fprintf(f,
-		"<text x=\"%d\" y=\"%d\">0 s</text><text x=\"%d\" y=\"%d\" "
-		"text-anchor=\"end\">%.1f s (time)</text>\n</svg>\n",
-		left, top + H + 20, left + W, top + H + 20, s->elapsed);
-	if (ferror(f))
-		err = -1;
-	if (fclose(f))
-		err = -1;
-	if (err)
-		fprintf(stderr, "writewatch: cannot write %s: %s\n", s->o.svg, strerror(errno));
-out:
-	for (size_t q = 0; base && q < s->nprocs; q++)
-		free(base[q]);
-	free(base);
-	free(cell);
-	return err;
-}
-
 /* ---- watching ----------------------------------------------------------- */
 
 static void account(struct wproc *p, double t, double dt, bool last)
@@ -860,7 +256,7 @@ static int adopt(struct session *s, struct wproc *p, bool root)
 	int err = open_watch(s, p, !root);
 
 	if (!err) {
-		double t = now();
+		double t = now_s();
 
 		p->t_last = t;
 		err = pw_step(&p->w, on_run, p);
@@ -1015,7 +411,7 @@ static void exit_stop(struct session *s, struct wproc *p, pid_t tid)
 			s->tids[i].exiting = true;
 	if (!p->open || !last_thread(s, p->pid, tid))
 		return;
-	t = now();
+	t = now_s();
 	/* the leader may be dead already (exit_group from another thread) */
 	p->w.maps_tid = tid;
 	err = pw_step(&p->w, on_run, p);
@@ -1172,11 +568,11 @@ static void reap(struct session *s)
 /* Stop tracing every task, each left as it would be without us. */
 static void detach_all(struct session *s)
 {
-	double until = now() + 5;
+	double until = now_s() + 5;
 
 	for (size_t i = 0; i < s->ntids; i++)
 		ptrace(PTRACE_INTERRUPT, s->tids[i].tid, NULL, NULL);
-	while (s->ntids && now() < until) {
+	while (s->ntids && now_s() < until) {
 		bool any = false;
 
 		for (size_t i = 0; i < s->ntids;) {
@@ -1236,7 +632,7 @@ static void attach_gone(struct session *s, struct wproc *p, int pidfd)
 			fputc('\n', stderr);
 			print_event(s, p, "exec");
 			if (open_watch(s, p, true) == 0) {
-				double t = now();
+				double t = now_s();
 
 				p->t_last = t;
 				if (pw_step(&p->w, on_run, p) == 0) {
@@ -1308,7 +704,7 @@ static void find_children(struct session *s)
 		c->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 		print_event(s, c, "fork");
 		if (open_watch(s, c, true) == 0) {
-			double t = now();
+			double t = now_s();
 
 			c->t_last = t;
 			if (pw_step(&c->w, on_run, c) == 0) {
@@ -1328,7 +724,7 @@ static void find_children(struct session *s)
 /* One interval of every live process. */
 static int tick(struct session *s)
 {
-	double t = now();
+	double t = now_s();
 	int ret = 0;
 
 	if (!s->run && s->o.attach_children)
@@ -1341,7 +737,7 @@ static int tick(struct session *s)
 		if (p->done || p->gone || !p->open)
 			continue;
 		err = pw_step(&p->w, on_run, p);
-		t = now();
+		t = now_s();
 		account(p, t, t - p->t_last, false);
 		p->t_last = t;
 		if (err == -ESRCH && !p->traced) {
@@ -1376,7 +772,7 @@ static int watch(struct session *s)
 	s->end = "exited";
 	for (;;) {
 		struct pollfd pfd = { s->run ? s->sigfd : pidfd, POLLIN, 0 };
-		double t = now(), wake = next;
+		double t = now_s(), wake = next;
 		bool readable = false;
 
 		if (all_done(s))
@@ -1396,7 +792,7 @@ static int watch(struct session *s)
 				;
 			reap(s);
 		}
-		t = now();
+		t = now_s();
 		if (interrupted) {
 			s->end = "interrupted";
 			err = tick(s);
@@ -1418,7 +814,7 @@ static int watch(struct session *s)
 				next = t + s->o.interval;
 		}
 	}
-	s->elapsed = now() - s->t0;
+	s->elapsed = now_s() - s->t0;
 	if (s->run)
 		detach_all(s);
 	if (!s->run && s->root->gone && !strcmp(s->end, "exited"))
@@ -1447,226 +843,6 @@ static int watch(struct session *s)
 	}
 	flush(s);
 	return err ? 1 : 0;
-}
-
-/* ---- options ------------------------------------------------------------ */
-
-/* A finite number >= 0; with sizes, an optional K/M/G[i][B][/s] suffix. */
-static bool parse_num(const char *arg, double *out, bool sizes)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(arg, &end);
-	if (errno || end == arg || !isfinite(v) || v < 0)
-		return false;
-	if (sizes && *end) {
-		double k = end[1] == 'i' ? 1024 : 1000;
-
-		switch (*end) {
-		case 'k':
-		case 'K':
-			v *= k;
-			break;
-		case 'M':
-			v *= k * k;
-			break;
-		case 'G':
-			v *= k * k * k;
-			break;
-		default:
-			return false;
-		}
-		end += end[1] == 'i' ? 2 : 1;
-		if (*end == 'B')
-			end++;
-		if (!strcmp(end, "/s"))
-			end += 2;
-	}
-	if (!isfinite(v))
-		return false;
-	*out = v;
-	return *end == '\0';
-}
-
-static bool add_range(struct pw_exclude *ex, const char *arg)
-{
-	char *end;
-	unsigned long long lo, hi;
-	uintptr_t *a, *b;
-
-	errno = 0;
-	lo = strtoull(arg, &end, 16);
-	if (errno || end == arg || *end != '-')
-		return false;
-	arg = end + 1;
-	hi = strtoull(arg, &end, 16);
-	if (errno || end == arg || *end || hi <= lo || hi > UINTPTR_MAX)
-		return false;
-	a = realloc(ex->lo, (ex->nranges + 1) * sizeof(*a));
-	if (!a)
-		return false;
-	ex->lo = a;
-	b = realloc(ex->hi, (ex->nranges + 1) * sizeof(*b));
-	if (!b)
-		return false;
-	ex->hi = b;
-	ex->lo[ex->nranges] = (uintptr_t)lo;
-	ex->hi[ex->nranges++] = (uintptr_t)hi;
-	return true;
-}
-
-static bool add_name(struct pw_exclude *ex, const char *pat)
-{
-	const char **v = realloc(ex->names, (ex->nnames + 1) * sizeof(*v));
-
-	if (!v)
-		return false;
-	ex->names = v;
-	ex->names[ex->nnames++] = pat;
-	return true;
-}
-
-static void usage(FILE *f, const char *cmd)
-{
-	bool run = !strcmp(cmd, "run");
-
-	fprintf(f,
-		"usage: writewatch %s [OPTIONS] %s\n"
-		"  Watch which pages %s writes, interval by interval.\n"
-		"  -i, --interval SEC       seconds per interval (default 1)\n"
-		"  -d, --duration SEC       stop watching after SEC seconds (default: until it "
-		"exits)\n"
-		"  -o, --output FILE        write the report to FILE (default: %s)\n"
-		"  -j, --json               JSON Lines: one object per interval, then a summary\n"
-		"  -p, --plain              plain lines even on a terminal\n"
-		"  -n, --top N              mappings shown in the live view (default 20)\n"
-		"  -b, --backend NAME       mechanism (default auto: pagemap-scan, else "
-		"soft-dirty)\n"
-		"      --bandwidth RATE     migration link, bytes/s, suffix K/M/G[i] (default 1G)\n"
-		"      --max-downtime MS    acceptable stop-and-copy time (default 300)\n"
-		"      --svg FILE           write a heatmap of writes over time\n"
-		"      --max-mapping SIZE   skip (and name) larger mappings (default: RAM size;\n"
-		"                           0: no limit)\n"
-		"      --exclude LO-HI      do not track mappings overlapping [LO, HI) (hex)\n"
-		"      --exclude-name PAT   do not track mappings whose name matches PAT "
-		"(glob)\n"
-		"%s",
-		cmd, run ? "-- CMD [ARGS...]" : "PID", run ? "CMD" : "process PID",
-		run ? "standard error; standard output stays the command's" : "standard output",
-		run ? "      --no-children        watch CMD only, not the processes it starts\n" :
-		      "      --children           also watch the processes PID starts (found at each\n"
-		      "                           interval)\n");
-}
-
-static int parse(int argc, char **argv, struct wopts *o, const char *cmd)
-{
-	static const struct option lo[] = {
-		{ "interval", required_argument, NULL, 'i' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "plain", no_argument, NULL, 'p' },
-		{ "top", required_argument, NULL, 'n' },
-		{ "backend", required_argument, NULL, 'b' },
-		{ "bandwidth", required_argument, NULL, 'B' },
-		{ "max-downtime", required_argument, NULL, 'D' },
-		{ "svg", required_argument, NULL, 's' },
-		{ "max-mapping", required_argument, NULL, 'M' },
-		{ "exclude", required_argument, NULL, 'x' },
-		{ "exclude-name", required_argument, NULL, 'X' },
-		{ "no-children", no_argument, NULL, 'C' },
-		{ "children", no_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	double v;
-	int c;
-
-	*o = (struct wopts){
-		.interval = 1, .bandwidth = 1e9, .max_downtime_ms = 300, .top = 20, .children = true
-	};
-	/* default: the machine's RAM; a larger mapping is a sparse reservation */
-	o->max_mapping = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
-	while ((c = getopt_long(argc, argv, "+i:d:o:jpn:b:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			if (!parse_num(optarg, &o->interval, false) || o->interval < 0.01)
-				goto bad;
-			break;
-		case 'd':
-			if (!parse_num(optarg, &o->duration, false))
-				goto bad;
-			break;
-		case 'o':
-			o->output = optarg;
-			break;
-		case 'j':
-			o->json = true;
-			break;
-		case 'p':
-			o->plain = true;
-			break;
-		case 'n':
-			if (!parse_num(optarg, &v, false) || v < 1 || v > 1e6)
-				goto bad;
-			o->top = (int)v;
-			break;
-		case 'b':
-			if (ww_backend_from_name(optarg, &o->backend) < 0) {
-				fprintf(stderr, "writewatch %s: unknown backend '%s'\n", cmd,
-					optarg);
-				return -1;
-			}
-			break;
-		case 'B':
-			if (!parse_num(optarg, &o->bandwidth, true) || o->bandwidth <= 0)
-				goto bad;
-			break;
-		case 'D':
-			if (!parse_num(optarg, &o->max_downtime_ms, false))
-				goto bad;
-			break;
-		case 's':
-			o->svg = optarg;
-			break;
-		case 'M':
-			if (!parse_num(optarg, &o->max_mapping, true) ||
-			    o->max_mapping >= 18446744073709551615.0)
-				goto bad;
-			break;
-		case 'x':
-			if (!add_range(&o->ex, optarg))
-				goto bad;
-			break;
-		case 'X':
-			if (!add_name(&o->ex, optarg))
-				goto bad;
-			break;
-		case 'C':
-			if (strcmp(cmd, "run"))
-				goto unknown;
-			o->children = false;
-			break;
-		case 'c':
-			o->children = true; /* run: the default */
-			o->attach_children = !strcmp(cmd, "attach");
-			break;
-		case 'h':
-			usage(stdout, cmd);
-			return 1;
-		default:
-			goto unknown;
-		}
-	}
-	return 0;
-unknown:
-	usage(stderr, cmd);
-	return -1;
-bad:
-	fprintf(stderr, "writewatch %s: bad value '%s' for %s\n", cmd, optarg, argv[optind - 1]);
-	return -1;
 }
 
 /* The report's destination: --output, else standard output for attach
@@ -1778,7 +954,7 @@ int cmd_attach(int argc, char **argv)
 		return 1;
 	}
 	signals(&oi, &ot, false);
-	s.t0 = now();
+	s.t0 = now_s();
 	s.root->t_last = s.t0;
 	/* interval 0: what the mappings held when first seen */
 	r = pw_step(&s.root->w, on_run, s.root);
@@ -1834,7 +1010,7 @@ int cmd_run(int argc, char **argv)
 	}
 	s.root = proc_new(&s, pid, getpid());
 	signals(&oi, &ot, false);
-	s.t0 = now();
+	s.t0 = now_s();
 	if (!s.root || adopt(&s, s.root, true)) {
 		/* it has not run a single instruction: end it rather than run
 		 * it unwatched */
