@@ -56,6 +56,17 @@ static void name_or_anon(FILE *f, const char *name)
 }
 
 /* One interval of one process, as a JSON object or plain lines. */
+/* One mapping of an interval's JSON record (a name it controls: escaped). */
+static void json_mapping(FILE *f, bool *first, uintptr_t start, uintptr_t end, const char *name,
+			 size_t written, bool gone)
+{
+	fprintf(f, "%s{\"start\": \"0x%" PRIxPTR "\", \"end\": \"0x%" PRIxPTR "\", \"name\": ",
+		*first ? "" : ", ", start, end);
+	json_str(f, name ? name : "");
+	fprintf(f, ", \"written_pages\": %zu%s}", written, gone ? ", \"gone\": true" : "");
+	*first = false;
+}
+
 void print_interval(struct session *s, struct wproc *p, double t, double dt, bool last)
 {
 	size_t ps = p->w.ps ? p->w.ps : (size_t)sysconf(_SC_PAGESIZE);
@@ -76,26 +87,14 @@ void print_interval(struct session *s, struct wproc *p, double t, double dt, boo
 		for (size_t i = 0; i < p->w.n; i++) {
 			const struct pw_map *m = &p->w.maps[i];
 
-			if (!m->written)
-				continue;
-			fprintf(f,
-				"%s{\"start\": \"0x%" PRIxPTR "\", \"end\": \"0x%" PRIxPTR
-				"\", \"name\": ",
-				first ? "" : ", ", m->start, m->end);
-			json_str(f, m->name ? m->name : "");
-			fprintf(f, ", \"written_pages\": %zu}", m->written);
-			first = false;
+			if (m->written)
+				json_mapping(f, &first, m->start, m->end, m->name, m->written,
+					     false);
 		}
 		for (size_t i = 0; i < p->w.ngone; i++) {
 			const struct pw_gone *g = &p->w.gone[i];
 
-			fprintf(f,
-				"%s{\"start\": \"0x%" PRIxPTR "\", \"end\": \"0x%" PRIxPTR
-				"\", \"name\": ",
-				first ? "" : ", ", g->start, g->end);
-			json_str(f, g->name ? g->name : "");
-			fprintf(f, ", \"written_pages\": %zu, \"gone\": true}", g->written);
-			first = false;
+			json_mapping(f, &first, g->start, g->end, g->name, g->written, true);
 		}
 		fprintf(f, "]}\n");
 	} else {
