@@ -618,7 +618,7 @@ static void bench_first_write(void)
  * kernel charges. Every store is timed alone in both processes by the same
  * loop (bench/fw_target.h); a round's figure is the median over its pages.
  */
-#define FWR_MAXROUNDS 64
+#define FWR_MAXROUNDS 128
 #define FWR_MAX (2 * (2 + NBACKENDS))
 
 struct fwr_target {
@@ -761,7 +761,7 @@ static double paired_ratio(const double *a, const double *b, int rounds)
 static void bench_first_write_remote(void)
 {
 	size_t len = quick ? 4 * MiB : 16 * MiB, npages = len / ps;
-	int rounds = quick ? 9 : 61, warm = 2, n = 0;
+	int rounds = quick ? 9 : 101, warm = 2, n = 0;
 	unsigned int next_region = 0;
 	double tmp[FWR_MAXROUNDS];
 	struct fwr fw[FWR_MAX];
@@ -792,6 +792,12 @@ static void bench_first_write_remote(void)
 			enum ww_backend b = all_backends[k];
 
 			if (!(want_backends & (1u << b)))
+				continue;
+			/* A backend that cannot track another process has nothing to
+			 * compare here (its in-process figure is first-write's), and
+			 * uffd-wp's handler thread would only disturb the others; the
+			 * remote pass says why it is left out. */
+			if (!remote && ww_backend_probe(b, tg.pid, NULL, 0))
 				continue;
 			if (ww_backend_probe(b, pid, why, sizeof(why))) {
 				char msg[300];
