@@ -3,10 +3,11 @@
  * ww-bench: every write-tracking mechanism side by side, against the bare
  * kernel interface (a userfaultfd in WP_ASYNC mode and the PAGEMAP_SCAN ioctl
  * driven directly, no library in between) and against what programs do
- * without write tracking (fork snapshots, comparing against a copy). Five
- * benchmarks: first write after reset, collect+reset over growing regions,
- * tracking a sparse reservation, writers racing a collector, and the
- * alternatives. Each prints a human table, and JSON Lines with --json, with
+ * without write tracking (fork snapshots, comparing against a copy).
+ * Benchmarks: first write after reset (in this process, and in another one
+ * tracked from outside: ww-bench-target), collect+reset over growing
+ * regions, tracking a sparse reservation, writers racing a collector, the
+ * alternatives, and ww_track's cost as ranges grow. Each prints a human table, and JSON Lines with --json, with
  * median/min/max over repetitions that follow a warm-up. Not a test: nothing
  * here passes or fails on timing; a wrong page count is flagged in the note.
  */
@@ -207,7 +208,7 @@ static void json_params(FILE *f, const char *p)
 static void section(const char *title, const char *unit_hint)
 {
 	fprintf(human, "\n== %s ==\n", title);
-	fprintf(human, "%-14s %-22s %-30s %11s %11s %11s  %-10s %s\n", "benchmark", "backend",
+	fprintf(human, "%-18s %-22s %-30s %11s %11s %11s  %-10s %s\n", "benchmark", "backend",
 		"params", "median", "min", "max", "unit", unit_hint);
 	fflush(human);
 }
@@ -218,7 +219,7 @@ static void emit(const struct row *r)
 
 	if (!isnan(r->ratio))
 		snprintf(ratio, sizeof(ratio), "%.2fx %s", r->ratio, r->baseline);
-	fprintf(human, "%-14s %-22s %-30s %11.4g %11.4g %11.4g  %-10s %s%s%s\n", r->bench,
+	fprintf(human, "%-18s %-22s %-30s %11.4g %11.4g %11.4g  %-10s %s%s%s\n", r->bench,
 		r->backend, r->params, r->st.med, r->st.min, r->st.max, r->unit, ratio,
 		*r->note ? "  " : "", r->note);
 	fflush(human);
@@ -256,7 +257,7 @@ static void emit(const struct row *r)
 
 static void emit_skip(const char *bench, const char *backend, const char *why)
 {
-	fprintf(human, "%-14s %-22s skipped: %s\n", bench, backend, why);
+	fprintf(human, "%-18s %-22s skipped: %s\n", bench, backend, why);
 	fflush(human);
 	if (!jsonl)
 		return;
