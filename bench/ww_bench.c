@@ -765,6 +765,7 @@ static void bench_first_write_remote(void)
 	int rounds = quick ? 9 : 101, warm = 2, n = 0;
 	unsigned int next_region = 0;
 	double tmp[FWR_MAXROUNDS];
+	bool bare_ok;
 	struct fwr fw[FWR_MAX];
 	struct fwr_target tg;
 	struct iovec iov[64];
@@ -783,11 +784,12 @@ static void bench_first_write_remote(void)
 	if (!ns)
 		die("out of memory");
 	memset(fw, 0, sizeof(fw));
+	bare_ok = bare_usable("first-write-remote", why, sizeof(why));
 	for (int remote = 0; remote < 2; remote++) {
 		pid_t pid = remote ? tg.pid : 0;
 
 		fw[n++] = (struct fwr){ .name = "none", .remote = remote };
-		if (bare_usable("first-write-remote", why, sizeof(why)))
+		if (bare_ok)
 			fw[n++] = (struct fwr){ .name = "bare-kernel", .remote = remote, .kind = 1 };
 		for (int k = 0; k < NBACKENDS; k++) {
 			enum ww_backend b = all_backends[k];
