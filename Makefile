@@ -45,6 +45,8 @@ test-kernels:
 	tests/vm/run.sh
 
 # Every benchmark, side by side, a few minutes; not part of `make test`.
+# ww-bench's first-write-remote starts build/bench/ww-bench-target (built
+# with the rest) and tracks it from outside (BENCHMARKS.md, section 8).
 bench: build
 	@scripts/deps.sh gdb
 	$(BUILD)/bench/ww-bench --json=$(BUILD)/bench-results.jsonl

@@ -3,8 +3,8 @@
 #   python3 bench/goals.py RESULTS.jsonl             goal table + every result (Markdown)
 #   python3 bench/goals.py RESULTS.jsonl --fill FILE  rewrite the generated blocks of FILE
 # A generated block is the text between "<!-- gen:NAME -->" and "<!-- /gen -->";
-# NAME is run, goals, or a benchmark name (first-write, collect, reset, sparse,
-# threads, alternatives).
+# NAME is run, goals, or a benchmark name (first-write, first-write-remote, collect,
+# reset, sparse, threads, alternatives).
 import json
 import re
 import sys
@@ -38,6 +38,11 @@ def goals_table():
     r = pms / bare if pms and bare else None
     goal("library overhead on first write <= 1.1x bare kernel", r, lambda v: v <= 1.1,
          "%s (%s vs %s ns)" % (fmt(r, "x"), fmt(pms), fmt(bare)))
+    rem = get("first-write-remote", "pagemap-scan", where="remote")
+    inp = get("first-write-remote", "pagemap-scan", where="in-process")
+    r = rem / inp if rem and inp else None
+    goal("pagemap-scan first write in another process <= 1.1x in-process", r,
+         lambda v: v <= 1.1, "%s (%s vs %s ns)" % (fmt(r, "x"), fmt(rem), fmt(inp)))
     cells = []
     for size in (4, 64, 1024, 4096):
         a = get("collect", "pagemap-scan", size_mib=size, dirty=0)
@@ -101,6 +106,7 @@ SECTIONS = {
     "run": run_info,
     "goals": goals_table,
     "first-write": lambda: results_table({"first-write"}),
+    "first-write-remote": lambda: results_table({"first-write-remote"}),
     "collect": lambda: results_table({"collect"}),
     "reset": lambda: results_table({"reset"}),
     "sparse": lambda: results_table({"sparse-track", "sparse-pte", "sparse-collect", "sparse"}),

@@ -3,10 +3,11 @@
  * ww-bench: every write-tracking mechanism side by side, against the bare
  * kernel interface (a userfaultfd in WP_ASYNC mode and the PAGEMAP_SCAN ioctl
  * driven directly, no library in between) and against what programs do
- * without write tracking (fork snapshots, comparing against a copy). Five
- * benchmarks: first write after reset, collect+reset over growing regions,
- * tracking a sparse reservation, writers racing a collector, and the
- * alternatives. Each prints a human table, and JSON Lines with --json, with
+ * without write tracking (fork snapshots, comparing against a copy).
+ * Benchmarks: first write after reset (in this process, and in another one
+ * tracked from outside: ww-bench-target), collect+reset over growing
+ * regions, tracking a sparse reservation, writers racing a collector, the
+ * alternatives, and ww_track's cost as ranges grow. Each prints a human table, and JSON Lines with --json, with
  * median/min/max over repetitions that follow a warm-up. Not a test: nothing
  * here passes or fails on timing; a wrong page count is flagged in the note.
  */
@@ -28,6 +29,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -36,6 +39,7 @@
 
 #include "writewatch.h"
 #include "sys/uapi.h"
+#include "fw_target.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
@@ -204,7 +208,7 @@ static void json_params(FILE *f, const char *p)
 static void section(const char *title, const char *unit_hint)
 {
 	fprintf(human, "\n== %s ==\n", title);
-	fprintf(human, "%-14s %-22s %-30s %11s %11s %11s  %-10s %s\n", "benchmark", "backend",
+	fprintf(human, "%-18s %-22s %-30s %11s %11s %11s  %-10s %s\n", "benchmark", "backend",
 		"params", "median", "min", "max", "unit", unit_hint);
 	fflush(human);
 }
@@ -215,7 +219,7 @@ static void emit(const struct row *r)
 
 	if (!isnan(r->ratio))
 		snprintf(ratio, sizeof(ratio), "%.2fx %s", r->ratio, r->baseline);
-	fprintf(human, "%-14s %-22s %-30s %11.4g %11.4g %11.4g  %-10s %s%s%s\n", r->bench,
+	fprintf(human, "%-18s %-22s %-30s %11.4g %11.4g %11.4g  %-10s %s%s%s\n", r->bench,
 		r->backend, r->params, r->st.med, r->st.min, r->st.max, r->unit, ratio,
 		*r->note ? "  " : "", r->note);
 	fflush(human);
@@ -253,7 +257,7 @@ static void emit(const struct row *r)
 
 static void emit_skip(const char *bench, const char *backend, const char *why)
 {
-	fprintf(human, "%-14s %-22s skipped: %s\n", bench, backend, why);
+	fprintf(human, "%-18s %-22s skipped: %s\n", bench, backend, why);
 	fflush(human);
 	if (!jsonl)
 		return;
@@ -602,6 +606,351 @@ static void bench_first_write(void)
 				 mp_med / r->st.med);
 		emit(r);
 	}
+}
+
+/* ---- 1b. first write after reset, in another process ------------------- */
+
+/*
+ * The same first write, made by another process (ww-bench-target) whose
+ * memory this one tracks through the library's remote API (ww_open with
+ * opts.pid), side by side with the first write made here on memory tracked
+ * in-process, and with the target's own bare-kernel arming (its own
+ * userfaultfd in WP_ASYNC mode, re-armed with PAGEMAP_SCAN) as what the
+ * kernel charges. Every store is timed alone in both processes by the same
+ * loop (bench/fw_target.h); a round's figure is the median over its pages.
+ */
+#define FWR_MAXROUNDS 128
+#define FWR_MAX (2 * (2 + NBACKENDS))
+
+struct fwr_target {
+	pid_t pid;
+	int sock;
+};
+
+/* One participant: a region written here or in the target. */
+struct fwr {
+	const char *name; /* "none", "bare-kernel" or a backend name */
+	bool remote;
+	int kind; /* 0 none, 1 bare kernel, 3 library */
+	enum ww_backend b;
+	struct ww_tracker *t;
+	struct bare bare; /* kind 1, in-process */
+	char *m; /* in the target's address space when remote */
+	unsigned int region; /* the target's region number when remote */
+	double med[FWR_MAXROUNDS], loop[FWR_MAXROUNDS];
+	double store_min; /* fastest single store over every round */
+	size_t wrong; /* rounds whose re-arm did not find every page written */
+	struct row row;
+};
+
+/* Start ww-bench-target (next to this executable, or $WW_BENCH_TARGET). */
+static bool target_start(struct fwr_target *tg, char *why, size_t whylen)
+{
+	char path[4096], fdstr[16];
+	const char *env = getenv("WW_BENCH_TARGET");
+	int sv[2];
+
+	if (env) {
+		snprintf(path, sizeof(path), "%s", env);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+		char *slash;
+
+		if (n < 0) {
+			snprintf(why, whylen, "/proc/self/exe: %s", strerror(errno));
+			return false;
+		}
+		path[n] = 0;
+		slash = strrchr(path, '/');
+		snprintf(slash ? slash + 1 : path, 32, "ww-bench-target");
+	}
+	if (access(path, X_OK)) {
+		snprintf(why, whylen, "no target program %.160s: %s (build it, or set WW_BENCH_TARGET)",
+			 path, strerror(errno));
+		return false;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+		snprintf(why, whylen, "socketpair: %s", strerror(errno));
+		return false;
+	}
+	fflush(NULL);
+	tg->pid = fork();
+	if (tg->pid < 0) {
+		snprintf(why, whylen, "fork: %s", strerror(errno));
+		close(sv[0]);
+		close(sv[1]);
+		return false;
+	}
+	if (tg->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fcntl(sv[1], F_SETFD, 0);
+		snprintf(fdstr, sizeof(fdstr), "%d", sv[1]);
+		execl(path, path, fdstr, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	tg->sock = sv[0];
+	return true;
+}
+
+/* One request, its reply; rep->err or -EPIPE when the target is gone. */
+static int target_call(struct fwr_target *tg, uint32_t op, uint32_t region, uint64_t arg,
+		       struct fwt_rep *rep)
+{
+	struct fwt_req q = { .op = op, .region = region, .arg = arg };
+	ssize_t n;
+
+	memset(rep, 0, sizeof(*rep));
+	if (send(tg->sock, &q, sizeof(q), MSG_NOSIGNAL) != sizeof(q))
+		return -EPIPE;
+	do
+		n = recv(tg->sock, rep, sizeof(*rep), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != sizeof(*rep))
+		return -EPIPE;
+	return rep->err;
+}
+
+static void target_stop(struct fwr_target *tg)
+{
+	struct fwt_rep rep;
+
+	target_call(tg, FWT_QUIT, 0, 0, &rep);
+	close(tg->sock);
+	waitpid(tg->pid, NULL, 0);
+}
+
+/* Re-arm (untimed) and write every page once, timed store by store; the
+ * re-arm's count of pages it found written goes to *found. */
+static int fwr_round(struct fwr *f, struct fwr_target *tg, size_t len, char v, int64_t *ns,
+		     struct iovec *iov, struct page_region *vec, size_t *found,
+		     struct fwt_times *tm)
+{
+	size_t npages = len / ps, runs;
+	struct fwt_rep rep;
+	int err;
+
+	*found = 0;
+	if (f->remote) {
+		if (f->kind == 3)
+			*found = lib_collect(f->t, f->m, len, iov, 64, &runs);
+		err = target_call(tg, FWT_WRITE, f->region, (unsigned char)v, &rep);
+		if (f->kind == 1)
+			*found = rep.written;
+		*tm = rep.t;
+		return err;
+	}
+	if (f->kind == 1)
+		*found = bare_scan(&f->bare, f->m, len, true, vec, 64);
+	else if (f->kind == 3)
+		*found = lib_collect(f->t, f->m, len, iov, 64, &runs);
+	*tm = fwt_write_pages(f->m, npages, ps, v, ns);
+	return 0;
+}
+
+/* The median over rounds of a[r] / b[r]: a ratio of participants measured
+ * in the same round, steadier than the ratio of medians on a busy machine. */
+static double paired_ratio(const double *a, const double *b, int rounds)
+{
+	double v[FWR_MAXROUNDS];
+
+	for (int r = 0; r < rounds; r++)
+		v[r] = a[r] / b[r];
+	return stats_of(v, rounds).med;
+}
+
+static void bench_first_write_remote(void)
+{
+	size_t len = quick ? 4 * MiB : 16 * MiB, npages = len / ps;
+	int rounds = quick ? 9 : 101, warm = 2, n = 0;
+	unsigned int next_region = 0;
+	double tmp[FWR_MAXROUNDS];
+	bool bare_ok;
+	struct fwr fw[FWR_MAX];
+	struct fwr_target tg;
+	struct iovec iov[64];
+	struct page_region vec[64];
+	struct fwt_rep rep;
+	char why[256];
+	int64_t *ns;
+
+	section("first-write-remote: first write per page, target process vs this one (per write)",
+		"ratio");
+	if (!target_start(&tg, why, sizeof(why))) {
+		emit_skip("first-write-remote", "all", why);
+		return;
+	}
+	ns = calloc(npages, sizeof(*ns));
+	if (!ns)
+		die("out of memory");
+	memset(fw, 0, sizeof(fw));
+	bare_ok = bare_usable("first-write-remote", why, sizeof(why));
+	for (int remote = 0; remote < 2; remote++) {
+		pid_t pid = remote ? tg.pid : 0;
+
+		fw[n++] = (struct fwr){ .name = "none", .remote = remote };
+		if (bare_ok)
+			fw[n++] = (struct fwr){ .name = "bare-kernel", .remote = remote, .kind = 1 };
+		for (int k = 0; k < NBACKENDS; k++) {
+			enum ww_backend b = all_backends[k];
+
+			if (!(want_backends & (1u << b)))
+				continue;
+			/* A backend that cannot track another process has nothing to
+			 * compare here (its in-process figure is first-write's), and
+			 * uffd-wp's handler thread would only disturb the others; the
+			 * remote pass says why it is left out. */
+			if (!remote && ww_backend_probe(b, tg.pid, NULL, 0))
+				continue;
+			if (ww_backend_probe(b, pid, why, sizeof(why))) {
+				char msg[300];
+
+				snprintf(msg, sizeof(msg), "%s: %s", remote ? "remote" : "in-process",
+					 why);
+				emit_skip("first-write-remote", ww_backend_name(b), msg);
+				continue;
+			}
+			fw[n++] = (struct fwr){ .name = ww_backend_name(b), .remote = remote,
+						.kind = 3, .b = b };
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		struct fwr *f = &fw[i];
+		int err = 0;
+
+		if (f->remote) {
+			if (next_region == FWT_REGIONS)
+				die("first-write-remote: more participants than target regions");
+			f->region = next_region++;
+			err = target_call(&tg, FWT_MAP, f->region, len, &rep);
+			f->m = (char *)(uintptr_t)rep.addr;
+			if (!err && f->kind == 1)
+				err = target_call(&tg, FWT_ARM, f->region, 0, &rep);
+			if (err)
+				die("ww-bench-target region %u: %s", f->region, strerror(-err));
+		} else {
+			f->m = region_map(len, true, false);
+			if (f->kind == 1) {
+				bare_open(&f->bare, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
+					  why, sizeof(why));
+				bare_register(&f->bare, f->m, len);
+				bare_wp(&f->bare, f->m, len, true);
+			}
+		}
+		if (f->kind == 3) {
+			struct ww_opts o = { .sz = sizeof(o), .backend = f->b,
+					     .pid = f->remote ? tg.pid : 0 };
+
+			err = ww_open(&o, &f->t);
+			if (!err)
+				err = ww_track(f->t, f->m, len);
+			if (err)
+				die("%s %s: %s", f->remote ? "remote" : "in-process", f->name,
+				    strerror(-err));
+		}
+		f->store_min = INFINITY;
+	}
+	/* Round-robin, starting one further each round, so that neither order
+	 * nor other work on the machine favours one participant. */
+	for (int r = 0; r < warm + rounds; r++)
+		for (int j = 0; j < n; j++) {
+			struct fwr *f = &fw[(r + j) % n];
+			struct fwt_times tm;
+			size_t found;
+			int err = fwr_round(f, &tg, len, (char)(r + 1), ns, iov, vec, &found, &tm);
+
+			if (err)
+				die("first-write-remote %s: %s", f->name, strerror(-err));
+			if (f->kind && found != (r ? npages : 0))
+				f->wrong++;
+			if (r < warm)
+				continue;
+			f->med[r - warm] = tm.med_ns;
+			f->loop[r - warm] = tm.loop_ns;
+			if (tm.min_ns < f->store_min)
+				f->store_min = tm.min_ns;
+		}
+	for (int i = 0; i < n; i++) {
+		struct fwr *f = &fw[i];
+		struct fwt_times tm;
+		size_t found = npages, runs;
+
+		/* The last round's writes must all be there too. */
+		if (f->kind == 3)
+			found = lib_collect(f->t, f->m, len, iov, 64, &runs);
+		else if (f->kind == 1 && !f->remote)
+			found = bare_scan(&f->bare, f->m, len, true, vec, 64);
+		else if (f->kind == 1 && fwr_round(f, &tg, len, 0, ns, iov, vec, &found, &tm))
+			found = 0;
+		if (found != npages)
+			f->wrong++;
+		f->row = row_new("first-write-remote", f->name, "ns/write");
+		snprintf(f->row.params, sizeof(f->row.params), "pages=%zu where=%s", npages,
+			 f->remote ? "remote" : "in-process");
+		memcpy(tmp, f->med, sizeof(tmp)); /* stats_of sorts; pairs need the order */
+		f->row.st = stats_of(tmp, rounds);
+		snprintf(f->row.extra, sizeof(f->row.extra),
+			 ",\"loop_ns_per_page\":%.4g,\"store_min_ns\":%.4g",
+			 stats_of(f->loop, rounds).med, f->store_min);
+		if (f->wrong)
+			snprintf(f->row.note, sizeof(f->row.note),
+				 "WRONG: %zu re-arms missed written pages", f->wrong);
+	}
+	for (int i = 0; i < n; i++) {
+		struct fwr *f = &fw[i];
+		struct row *r = &f->row;
+		double same = NAN, bare = NAN, none = NAN, p_same = NAN, p_bare = NAN;
+		size_t off = strlen(r->extra);
+
+		for (int k = 0; k < n; k++) {
+			if (fw[k].remote != f->remote && !strcmp(fw[k].name, f->name)) {
+				same = fw[k].row.st.med;
+				p_same = paired_ratio(f->med, fw[k].med, rounds);
+			}
+			if (fw[k].remote == f->remote && fw[k].kind == 1) {
+				bare = fw[k].row.st.med;
+				p_bare = paired_ratio(f->med, fw[k].med, rounds);
+			}
+			if (fw[k].remote == f->remote && fw[k].kind == 0)
+				none = fw[k].row.st.med;
+		}
+		if (f->remote)
+			row_ratio(r, same, "in-process");
+		else if (f->kind == 3)
+			row_ratio(r, bare, "bare-kernel");
+		else if (f->kind == 1)
+			row_ratio(r, none, "none");
+		if (f->remote && !isnan(same))
+			off += (size_t)snprintf(r->extra + off, sizeof(r->extra) - off,
+						",\"vs_in_process\":%.4g,\"paired_vs_in_process\":%.4g",
+						r->st.med / same, p_same);
+		if (f->kind && !isnan(bare))
+			off += (size_t)snprintf(r->extra + off, sizeof(r->extra) - off,
+						",\"vs_bare_kernel\":%.4g,\"paired_vs_bare_kernel\":%.4g",
+						r->st.med / bare, p_bare);
+		if (f->remote && f->kind == 3 && !isnan(bare))
+			snprintf(r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
+				 "%s%.2fx the target's bare kernel; round by round %.2fx in-process,"
+				 " %.2fx bare", *r->note ? "; " : "", r->st.med / bare, p_same,
+				 p_bare);
+		emit(r);
+	}
+	for (int i = 0; i < n; i++) {
+		struct fwr *f = &fw[i];
+
+		if (f->kind == 3)
+			ww_close(f->t);
+		if (f->remote)
+			continue;
+		if (f->kind == 1) {
+			bare_wp(&f->bare, f->m, len, false);
+			bare_unregister(&f->bare, f->m, len);
+			bare_close(&f->bare);
+		}
+		munmap(f->m, len);
+	}
+	target_stop(&tg);
+	free(ns);
 }
 
 /* ---- 2. collect with WW_RESET over growing regions ---------------------- */
@@ -1597,6 +1946,7 @@ static const struct {
 	void (*fn)(void);
 } benches[] = {
 	{ "first-write", bench_first_write },
+	{ "first-write-remote", bench_first_write_remote },
 	{ "collect", bench_collect },
 	{ "reset", bench_reset },
 	{ "discard-check", bench_discard_check },
@@ -1613,8 +1963,9 @@ static void usage(FILE *f)
 		   "  --quick         small regions, few repetitions (seconds, for development)\n"
 		   "  --json          JSON Lines on stdout (the table goes to stderr)\n"
 		   "  --json=FILE     JSON Lines into FILE (the table stays on stdout)\n"
-		   "  --bench LIST    comma-separated, from: first-write collect reset sparse\n"
-		   "                  threads alternatives many-ranges (default: all)\n"
+		   "  --bench LIST    comma-separated, from: first-write first-write-remote\n"
+		   "                  collect reset discard-check sparse threads alternatives\n"
+		   "                  many-ranges (default: all)\n"
 		   "  --backend LIST  comma-separated, from: bare-kernel pagemap-scan uffd-wp\n"
 		   "                  soft-dirty mprotect (default: all)\n");
 }
