@@ -665,8 +665,9 @@ static bool target_start(struct fwr_target *tg, char *why, size_t whylen)
 		snprintf(slash ? slash + 1 : path, 32, "ww-bench-target");
 	}
 	if (access(path, X_OK)) {
-		snprintf(why, whylen, "no target program %.160s: %s (build it, or set WW_BENCH_TARGET)",
-			 path, strerror(errno));
+		snprintf(why, whylen,
+			 "no target program %.160s: %s (build it, or set WW_BENCH_TARGET)", path,
+			 strerror(errno));
 		return false;
 	}
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
@@ -790,7 +791,8 @@ static void bench_first_write_remote(void)
 
 		fw[n++] = (struct fwr){ .name = "none", .remote = remote };
 		if (bare_ok)
-			fw[n++] = (struct fwr){ .name = "bare-kernel", .remote = remote, .kind = 1 };
+			fw[n++] =
+				(struct fwr){ .name = "bare-kernel", .remote = remote, .kind = 1 };
 		for (int k = 0; k < NBACKENDS; k++) {
 			enum ww_backend b = all_backends[k];
 
@@ -805,13 +807,14 @@ static void bench_first_write_remote(void)
 			if (ww_backend_probe(b, pid, why, sizeof(why))) {
 				char msg[300];
 
-				snprintf(msg, sizeof(msg), "%s: %s", remote ? "remote" : "in-process",
-					 why);
+				snprintf(msg, sizeof(msg), "%s: %s",
+					 remote ? "remote" : "in-process", why);
 				emit_skip("first-write-remote", ww_backend_name(b), msg);
 				continue;
 			}
-			fw[n++] = (struct fwr){ .name = ww_backend_name(b), .remote = remote,
-						.kind = 3, .b = b };
+			fw[n++] = (struct fwr){
+				.name = ww_backend_name(b), .remote = remote, .kind = 3, .b = b
+			};
 		}
 	}
 	for (int i = 0; i < n; i++) {
@@ -831,14 +834,16 @@ static void bench_first_write_remote(void)
 		} else {
 			f->m = region_map(len, true, false);
 			if (f->kind == 1) {
-				bare_open(&f->bare, UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED,
-					  why, sizeof(why));
+				bare_open(&f->bare,
+					  UFFD_FEATURE_WP_ASYNC | UFFD_FEATURE_WP_UNPOPULATED, why,
+					  sizeof(why));
 				bare_register(&f->bare, f->m, len);
 				bare_wp(&f->bare, f->m, len, true);
 			}
 		}
 		if (f->kind == 3) {
-			struct ww_opts o = { .sz = sizeof(o), .backend = f->b,
+			struct ww_opts o = { .sz = sizeof(o),
+					     .backend = f->b,
 					     .pid = f->remote ? tg.pid : 0 };
 
 			err = ww_open(&o, &f->t);
@@ -921,18 +926,21 @@ static void bench_first_write_remote(void)
 		else if (f->kind == 1)
 			row_ratio(r, none, "none");
 		if (f->remote && !isnan(same))
-			off += (size_t)snprintf(r->extra + off, sizeof(r->extra) - off,
-						",\"vs_in_process\":%.4g,\"paired_vs_in_process\":%.4g",
-						r->st.med / same, p_same);
+			off += (size_t)snprintf(
+				r->extra + off, sizeof(r->extra) - off,
+				",\"vs_in_process\":%.4g,\"paired_vs_in_process\":%.4g",
+				r->st.med / same, p_same);
 		if (f->kind && !isnan(bare))
-			off += (size_t)snprintf(r->extra + off, sizeof(r->extra) - off,
-						",\"vs_bare_kernel\":%.4g,\"paired_vs_bare_kernel\":%.4g",
-						r->st.med / bare, p_bare);
+			off += (size_t)snprintf(
+				r->extra + off, sizeof(r->extra) - off,
+				",\"vs_bare_kernel\":%.4g,\"paired_vs_bare_kernel\":%.4g",
+				r->st.med / bare, p_bare);
 		if (f->remote && f->kind == 3 && !isnan(bare))
-			snprintf(r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
-				 "%s%.2fx the target's bare kernel; round by round %.2fx in-process,"
-				 " %.2fx bare", *r->note ? "; " : "", r->st.med / bare, p_same,
-				 p_bare);
+			snprintf(
+				r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
+				"%s%.2fx the target's bare kernel; round by round %.2fx in-process,"
+				" %.2fx bare",
+				*r->note ? "; " : "", r->st.med / bare, p_same, p_bare);
 		emit(r);
 	}
 	for (int i = 0; i < n; i++) {

@@ -121,9 +121,9 @@ static int target_rank(int err)
 WW_API const char *ww_cap_name(unsigned int cap)
 {
 	static const char *const names[] = {
-		"WW_CAP_REMOTE",	"WW_CAP_NO_MISSED_WRITES", "WW_CAP_EXACT",
-		"WW_CAP_ATOMIC_RESET",	"WW_CAP_RANGE_RESET",	   "WW_CAP_KERNEL_WRITES",
-		"WW_CAP_DISCARDS",	"WW_CAP_HUGETLB",	   "WW_CAP_PROTECTS",
+		"WW_CAP_REMOTE",       "WW_CAP_NO_MISSED_WRITES", "WW_CAP_EXACT",
+		"WW_CAP_ATOMIC_RESET", "WW_CAP_RANGE_RESET",	  "WW_CAP_KERNEL_WRITES",
+		"WW_CAP_DISCARDS",     "WW_CAP_HUGETLB",	  "WW_CAP_PROTECTS",
 	};
 
 	for (unsigned int i = 0; i < sizeof(names) / sizeof(*names); i++)
@@ -202,7 +202,8 @@ static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t 
 			return err;
 		if ((ww__backends[b]->caps & caps) != caps)
 			return ww__why(why, whylen, -EOPNOTSUPP,
-				       "%s (forced by WRITEWATCH_BACKEND) lacks %s", backend_names[b],
+				       "%s (forced by WRITEWATCH_BACKEND) lacks %s",
+				       backend_names[b],
 				       ww__caps_names(caps & ~ww__backends[b]->caps, best_why,
 						      sizeof(best_why)));
 		ww__why(why, whylen, 0, "%s (forced by WRITEWATCH_BACKEND)", backend_names[b]);

@@ -155,13 +155,14 @@ _Static_assert(OPTS_KNOWN == sizeof(struct ww_opts), "struct ww_opts has tail pa
 static int opts_get(const struct ww_opts *o, struct ww_opts *to, char *why, size_t whylen)
 {
 	if (o->sz < sizeof(o->sz))
-		return ww__why(why, whylen, -EINVAL, "opts->sz %zu is smaller than the field itself",
-			       o->sz);
+		return ww__why(why, whylen, -EINVAL,
+			       "opts->sz %zu is smaller than the field itself", o->sz);
 	/* A newer caller's fields we don't know must be zero (libbpf's rule). */
 	for (size_t i = OPTS_KNOWN; i < o->sz; i++)
 		if (((const unsigned char *)o)[i])
 			return ww__why(why, whylen, -E2BIG,
-				       "opts sets a field this library does not know (byte %zu)", i);
+				       "opts sets a field this library does not know (byte %zu)",
+				       i);
 	if (OPTS_HAS(o, backend))
 		to->backend = o->backend;
 	if (OPTS_HAS(o, pid))

@@ -18,8 +18,8 @@
 
 #include "harness.h"
 
-#define ALL_CAPS                                                                             \
-	(WW_CAP_REMOTE | WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET |      \
+#define ALL_CAPS                                                                        \
+	(WW_CAP_REMOTE | WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | \
 	 WW_CAP_RANGE_RESET | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB | \
 	 WW_CAP_PROTECTS)
 

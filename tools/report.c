@@ -274,7 +274,6 @@ void print_live(struct session *s, double t, double dt)
 	flush(s);
 }
 
-
 void print_summary(struct session *s)
 {
 	size_t ps = (size_t)sysconf(_SC_PAGESIZE), ws = 0, total = 0, skipped = 0, excl = 0;

@@ -54,7 +54,6 @@
 #endif
 #define KCMP_VM_ 1
 
-
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig)

@@ -95,7 +95,6 @@ struct session {
 	bool out_failed;
 };
 
-
 /* options.c: parse run's or attach's command line (cmd names which) into
  * o; the index of the first non-option argument, or -1 after saying what
  * is wrong (usage printed); usage() prints the help. */

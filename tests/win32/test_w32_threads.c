@@ -89,8 +89,7 @@ static void side_change(size_t round)
 	char *side = base + (PAGES - SIDE) * PS;
 	uint32_t old;
 
-	if (round % 4 == 0 &&
-	    w32_changes_in_place()) {
+	if (round % 4 == 0 && w32_changes_in_place()) {
 		CHECK(ww_VirtualProtect(base, SIDE * PS, WW_PAGE_READWRITE, &old));
 		CHECK_EQ(old, WW_PAGE_READWRITE);
 		CHECK(ww_VirtualAlloc(base, SIDE * PS, WW_MEM_COMMIT, WW_PAGE_READWRITE) == base);
