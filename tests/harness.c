@@ -34,6 +34,8 @@ bool harness_has(unsigned int caps)
 {
 	unsigned int have = 0;
 
+	/* a test that never named its backend has none to ask about */
+	CHECK(harness_backend != WW_BACKEND_AUTO);
 	CHECK_EQ(ww_backend_caps(harness_backend, &have), 0);
 	return (have & caps) == caps;
 }

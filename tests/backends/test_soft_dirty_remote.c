@@ -55,6 +55,8 @@ int main(int argc, char **argv)
 		printf("SKIP: soft-dirty does not work here: %s\n", why);
 		return SKIP;
 	}
+	/* harness_map() lays memory out for the backend under test */
+	harness_backend = WW_BACKEND_SOFT_DIRTY;
 	m = harness_map(PAGES);
 	hole = harness_map(2);
 	CHECK_EQ(munmap(hole, 2 * PS), 0);
