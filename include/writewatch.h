@@ -191,6 +191,43 @@ WW_API int ww_backend_auto(pid_t pid);
  * negative errno; -EINVAL if facts is NULL. */
 WW_API int ww_kernel_facts(unsigned int *facts);
 
+/*
+ * Snapshots (ww_snapshot_take(3)): the content of a tracked range at one
+ * instant, read back at will and put back by copying only the pages changed
+ * since. A snapshot belongs to its tracker's process; it outlives the
+ * tracker (read still works, restore fails with -EBADF).
+ */
+struct ww_snapshot;
+
+/* ww_snapshot_take() flag: copy-before-write, writers running (see the
+ * man page: not implemented yet, -EOPNOTSUPP). */
+#define WW_SNAP_COW 0x1u
+
+/* Snapshot [addr, addr+len) (whole pages), which t must track entirely:
+ * the content is copied now, so no thread may write the range during the
+ * call. Pages the caller had not collected yet stay reported by
+ * ww_collect. Stores the handle in *out. -EINVAL bad arguments or flags,
+ * -ENOENT not entirely tracked, -EFAULT part of it unmapped, -EOPNOTSUPP a
+ * tracker of another process or WW_SNAP_COW, -ECHILD a forked child's copy
+ * of t, -ENOMEM out of memory. */
+WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
+			    struct ww_snapshot **out);
+
+/* Copy the content [addr, addr+len) had at the snapshot into buf; return
+ * len. -ENOENT outside the snapshot's range, -EINVAL bad arguments. */
+WW_API ssize_t ww_snapshot_read(struct ww_snapshot *s, void *addr, size_t len, void *buf);
+
+/* Put back exactly the pages written or discarded since the take (or the
+ * last restore), as the tracker saw them; they read clean afterwards.
+ * Return how many pages were put back. No thread may write the range during
+ * the call. -EBADF the tracker was closed, -ENOENT part of the range was
+ * untracked since the take, -EFAULT part of it is unmapped, -ECHILD in a
+ * forked child, -ENOMEM out of memory. */
+WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s);
+
+/* Free a snapshot; NULL is a no-op. */
+WW_API void ww_snapshot_free(struct ww_snapshot *s);
+
 /* Log levels for the diagnostics callback. */
 enum ww_log_level {
 	WW_LOG_NONE = 0,

@@ -14,27 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend/backend.h"
+#include "core.h"
 #include "internal.h"
+#include "sys/bitmap.h"
 #include "sys/sys.h"
-
-struct ww__range {
-	uintptr_t start, end;
-};
-
-struct ww_tracker {
-	pthread_mutex_t lock;
-	unsigned long fork_gen; /* ww__fork_gen when opened */
-	const struct ww__backend_ops *ops;
-	void *priv;
-	pid_t pid;
-	struct ww__range *ranges; /* sorted by start, disjoint */
-	size_t nranges, cap;
-	/* Set under the lock while ww_track or ww_untrack changes the ranges
-	 * and the backend's state: a forked child whose copy was caught
-	 * mid-change cannot trust it (ww_reopen). */
-	bool changing;
-};
 
 /*
  * A tracker belongs to the process that opened it. A forked child inherits a
@@ -126,6 +109,140 @@ static void range_remove(struct ww_tracker *t, size_t at)
 	t->nranges--;
 }
 
+/* ---- sets of page runs (t->pending) ---- */
+
+size_t ww__runs_find(const struct ww__runs *rs, uintptr_t addr)
+{
+	size_t lo = 0, hi = rs->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rs->r[mid].end <= addr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Room for `more` runs beyond rs->n, so that as many adds (each adds at
+ * most one run) or removes (each splits at most one) cannot fail. */
+static int runs_reserve(struct ww__runs *rs, size_t more)
+{
+	size_t cap = rs->cap ? rs->cap : 8;
+	struct ww__range *n;
+
+	if (rs->n + more <= rs->cap)
+		return 0;
+	while (cap < rs->n + more)
+		cap *= 2;
+	n = realloc(rs->r, cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	rs->r = n;
+	rs->cap = cap;
+	return 0;
+}
+
+int ww__runs_add(struct ww__runs *rs, uintptr_t s, uintptr_t e)
+{
+	/* i: the first run ending at or above s (touching or after it);
+	 * j: the first starting above e */
+	size_t i = ww__runs_find(rs, s ? s - 1 : 0), j = i;
+	int err;
+
+	while (j < rs->n && rs->r[j].start <= e)
+		j++;
+	if (i == j) { /* touches nothing: insert */
+		err = runs_reserve(rs, 1);
+		if (err)
+			return err;
+		memmove(&rs->r[i + 1], &rs->r[i], (rs->n - i) * sizeof(*rs->r));
+		rs->r[i] = (struct ww__range){ s, e };
+		rs->n++;
+		return 0;
+	}
+	/* runs i..j-1 touch [s, e): merge them into run i */
+	if (rs->r[i].start < s)
+		s = rs->r[i].start;
+	if (rs->r[j - 1].end > e)
+		e = rs->r[j - 1].end;
+	rs->r[i] = (struct ww__range){ s, e };
+	memmove(&rs->r[i + 1], &rs->r[j], (rs->n - j) * sizeof(*rs->r));
+	rs->n -= j - i - 1;
+	return 0;
+}
+
+int ww__runs_remove(struct ww__runs *rs, uintptr_t s, uintptr_t e)
+{
+	size_t i = ww__runs_find(rs, s), j;
+	int err;
+
+	if (i == rs->n || rs->r[i].start >= e)
+		return 0;
+	if (rs->r[i].start < s && rs->r[i].end > e) { /* split one run */
+		err = runs_reserve(rs, 1);
+		if (err)
+			return err;
+		memmove(&rs->r[i + 1], &rs->r[i], (rs->n - i) * sizeof(*rs->r));
+		rs->n++;
+		rs->r[i].end = s;
+		rs->r[i + 1].start = e;
+		return 0;
+	}
+	if (rs->r[i].start < s) /* keep its head */
+		rs->r[i++].end = s;
+	for (j = i; j < rs->n && rs->r[j].end <= e; j++)
+		;
+	if (j < rs->n && rs->r[j].start < e)
+		rs->r[j].start = e; /* keep its tail */
+	memmove(&rs->r[i], &rs->r[j], (rs->n - j) * sizeof(*rs->r));
+	rs->n -= j - i;
+	return 0;
+}
+
+/* Whether any page of [s, e) is in rs. */
+static bool runs_any(const struct ww__runs *rs, uintptr_t s, uintptr_t e)
+{
+	size_t i = ww__runs_find(rs, s);
+
+	return i < rs->n && rs->r[i].start < e;
+}
+
+/* Whether a live snapshot of t overlaps [s, e). */
+static bool snaps_over(const struct ww_tracker *t, uintptr_t s, uintptr_t e)
+{
+	for (const struct ww_snapshot *p = t->snaps; p; p = p->next)
+		if (p->start < e && s < p->end)
+			return true;
+	return false;
+}
+
+void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e,
+		    const struct ww_snapshot *skip)
+{
+	size_t ps = ww__page_size();
+
+	for (struct ww_snapshot *p = t->snaps; p; p = p->next) {
+		uintptr_t a = s > p->start ? s : p->start, b = e < p->end ? e : p->end;
+
+		if (p == skip || a >= b)
+			continue;
+		for (size_t i = (a - p->start) / ps, n = (b - p->start) / ps; i < n; i++)
+			atomic_fetch_or_explicit(&p->changed[i / WW_WORD_BITS],
+						 1ULL << (i % WW_WORD_BITS), memory_order_relaxed);
+	}
+}
+
+/* Mark every live snapshot over [s, e) broken: writes there go unseen. */
+static void snaps_break(struct ww_tracker *t, uintptr_t s, uintptr_t e)
+{
+	for (struct ww_snapshot *p = t->snaps; p; p = p->next)
+		if (p->start < e && s < p->end)
+			p->broken = true;
+}
+
 /* Validate t/addr/len and round to whole pages. */
 static int span_of(const struct ww_tracker *t, const void *addr, size_t len, uintptr_t *s,
 		   uintptr_t *e)
@@ -140,6 +257,165 @@ static int span_of(const struct ww_tracker *t, const void *addr, size_t len, uin
 	if (!ww__page_up(a + len, e))
 		return -EINVAL;
 	return 0;
+}
+
+int ww__tracker_usable(const struct ww_tracker *t)
+{
+	return forked_copy(t) ? -ECHILD : 0;
+}
+
+int ww__tracker_covers(struct ww_tracker *t, uintptr_t s, uintptr_t e)
+{
+	size_t i;
+	int err;
+
+	if (!range_covered(t, s, e, &i))
+		return -ENOENT;
+	err = ww__range_mapped_pid(t->pid, s, e);
+	return err == -ENOMEM ? -EFAULT : err;
+}
+
+/* Runs the core gathers from the mechanism per backend call. */
+#define CHUNK 64
+
+/*
+ * Collect [s, e) (entirely tracked) to its end, flags passed to the
+ * mechanism, calling fn on each run (a run may come in pieces). With
+ * WW_RESET, fn must not fail: what it is given is already re-armed; before
+ * each backend call reserve(ctx) makes room for CHUNK runs and may stop
+ * the walk with an error first.
+ */
+static int collect_all(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned int flags,
+		       int (*reserve)(void *ctx), int (*fn)(uintptr_t rs, uintptr_t re, void *ctx),
+		       void *ctx)
+{
+	struct iovec out[CHUNK];
+	size_t i;
+	uintptr_t pos = s;
+
+	range_covered(t, s, e, &i);
+	while (pos < e) {
+		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e, bnext = pos;
+		ssize_t got;
+		int err = reserve ? reserve(ctx) : 0;
+
+		if (err)
+			return err;
+		got = t->ops->collect(t->priv, pos, pe, flags, out, CHUNK, &bnext);
+		if (got < 0)
+			return (int)got;
+		for (ssize_t k = 0; k < got; k++) {
+			uintptr_t b = (uintptr_t)out[k].iov_base;
+
+			err = fn(b, b + out[k].iov_len, ctx);
+			if (err)
+				return err;
+		}
+		if (bnext <= pos && got == 0)
+			return -EIO; /* as in ww_collect */
+		pos = bnext;
+		if (pos >= pe)
+			i++;
+	}
+	return 0;
+}
+
+struct rearm_ctx {
+	struct ww_tracker *t;
+	bool keep;
+	const struct ww_snapshot *skip;
+};
+
+static int rearm_reserve(void *ctx)
+{
+	struct rearm_ctx *c = ctx;
+
+	return c->keep ? runs_reserve(&c->t->pending, CHUNK) : 0;
+}
+
+static int rearm_run(uintptr_t s, uintptr_t e, void *ctx)
+{
+	struct rearm_ctx *c = ctx;
+
+	ww__snaps_mark(c->t, s, e, c->skip);
+	return c->keep ? ww__runs_add(&c->t->pending, s, e) : 0; /* room reserved */
+}
+
+int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, bool keep,
+	      const struct ww_snapshot *skip)
+{
+	struct rearm_ctx c = { t, keep, skip };
+
+	return collect_all(t, s, e, WW_RESET, rearm_reserve, rearm_run, &c);
+}
+
+int ww__rearm_quiet(struct ww_tracker *t, uintptr_t s, uintptr_t e)
+{
+	size_t i;
+	int err = 0;
+
+	range_covered(t, s, e, &i);
+	for (; !err && i < t->nranges && t->ranges[i].start < e; i++) {
+		uintptr_t ps = t->ranges[i].start > s ? t->ranges[i].start : s;
+		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e;
+
+		err = t->ops->reset(t->priv, ps, pe);
+	}
+	return err;
+}
+
+static int union_run(uintptr_t s, uintptr_t e, void *ctx)
+{
+	return ww__runs_add(ctx, s, e);
+}
+
+/*
+ * ww_collect where the core holds pending pages in [s, e) (a snapshot
+ * re-armed them): the mechanism's pages and the pending ones, merged. With
+ * WW_RESET everything the mechanism has is re-armed into t->pending first
+ * (so nothing is lost whatever max is), then up to max runs are handed out
+ * and dropped from it. Returns the runs stored; *pos is where to go on.
+ */
+static ssize_t collect_pending(struct ww_tracker *t, uintptr_t s, uintptr_t e,
+			       unsigned int flags, struct iovec *out, size_t max, uintptr_t *pos)
+{
+	struct ww__runs tmp = { 0 }, *from = &t->pending;
+	size_t i, n = 0;
+	int err;
+
+	if (flags & WW_RESET) {
+		err = ww__rearm(t, s, e, true, NULL);
+	} else {
+		/* the pending pages of [s, e), and the mechanism's */
+		i = ww__runs_find(&t->pending, s);
+		err = 0;
+		for (; !err && i < t->pending.n && t->pending.r[i].start < e; i++)
+			err = ww__runs_add(&tmp, t->pending.r[i].start, t->pending.r[i].end);
+		if (!err)
+			err = collect_all(t, s, e, 0, NULL, union_run, &tmp);
+		from = &tmp;
+	}
+	if (err) {
+		free(tmp.r);
+		return err;
+	}
+	*pos = s;
+	for (i = ww__runs_find(from, s); n < max && i < from->n && from->r[i].start < e; i++) {
+		uintptr_t a = from->r[i].start > s ? from->r[i].start : s;
+		uintptr_t b = from->r[i].end < e ? from->r[i].end : e;
+
+		out[n++] = (struct iovec){ (void *)a, b - a };
+		*pos = b;
+	}
+	if (i == from->n || from->r[i].start >= e)
+		*pos = e; /* nothing more in the range */
+	/* handed out: no longer pending (if that needs memory to split a run
+	 * and there is none, the pages stay pending and come again) */
+	if ((flags & WW_RESET) && n)
+		err = ww__runs_remove(&t->pending, s, (uintptr_t)out[n - 1].iov_base +
+							 out[n - 1].iov_len);
+	free(tmp.r);
+	return err ? err : (ssize_t)n;
 }
 
 /* The end of the last field of struct ww_opts this library knows. A field
@@ -286,6 +562,11 @@ WW_API void ww_close(struct ww_tracker *t)
 {
 	if (!t)
 		return;
+	/* Snapshots outlive their tracker: their content stays readable,
+	 * restore fails with -EBADF. */
+	for (struct ww_snapshot *p = t->snaps; p; p = p->next)
+		p->t = NULL;
+	free(t->pending.r);
 	if (forked_copy(t)) {
 		/* The parent's tracking is not ours to end; the backend's state
 		 * is left as inherited (a small leak beats disarming the parent). */
@@ -354,6 +635,9 @@ WW_API int ww_reopen(struct ww_tracker *t)
 	pthread_mutex_init(&t->lock, NULL);
 	t->priv = priv;
 	t->fork_gen = ww__fork_gen;
+	/* Every page is clean now, and writes since the fork went unseen. */
+	t->pending.n = 0;
+	snaps_break(t, 0, UINTPTR_MAX);
 	ww__dbg("reopened %s tracker in child %d, %zu ranges", t->ops->name, (int)getpid(),
 		t->nranges);
 	return 0;
@@ -429,8 +713,12 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 	t->changing = true;
 	/* Make room for a split up front, so bookkeeping cannot fail midway. */
 	err = range_reserve(t);
+	if (!err)
+		err = runs_reserve(&t->pending, 1);
 	if (err)
 		goto out;
+	ww__runs_remove(&t->pending, s, e); /* room was made above */
+	snaps_break(t, s, e);
 	while (i < t->nranges && t->ranges[i].start < e) {
 		struct ww__range r = t->ranges[i];
 		uintptr_t ps = r.start > s ? r.start : s, pe = r.end < e ? r.end : e;
@@ -483,6 +771,15 @@ WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned
 			err = -EFAULT;
 		goto out;
 	}
+	if (runs_any(&t->pending, s, e)) {
+		ssize_t got = collect_pending(t, s, e, flags, out, max, &pos);
+
+		if (got < 0)
+			err = got;
+		else
+			n = (size_t)got;
+		goto out;
+	}
 	pos = s;
 	while (pos < e && n < max) {
 		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e, bnext = pos;
@@ -515,6 +812,11 @@ WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned
 		if (pos >= pe)
 			i++;
 	}
+	/* what is re-armed now is a change to every snapshot over it */
+	if ((flags & WW_RESET) && t->snaps)
+		for (size_t k = 0; k < n; k++)
+			ww__snaps_mark(t, (uintptr_t)out[k].iov_base,
+				       (uintptr_t)out[k].iov_base + out[k].iov_len, NULL);
 out:
 	pthread_mutex_unlock(&t->lock);
 	if (err < 0)
@@ -537,12 +839,15 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 		err = -ENOENT;
 	else if ((err = ww__range_mapped_pid(t->pid, s, e)) == -ENOMEM)
 		err = -EFAULT; /* as in ww_collect */
-	for (; !err && i < t->nranges && t->ranges[i].start < e; i++) {
-		uintptr_t ps = t->ranges[i].start > s ? t->ranges[i].start : s;
-		uintptr_t pe = t->ranges[i].end < e ? t->ranges[i].end : e;
-
-		err = t->ops->reset(t->priv, ps, pe);
-	}
+	else
+		err = runs_reserve(&t->pending, 1);
+	/* A snapshot over the range must learn which pages the reset drops:
+	 * then the reset is a collect that keeps what it finds for them. */
+	if (!err)
+		err = snaps_over(t, s, e) ? ww__rearm(t, s, e, false, NULL)
+					  : ww__rearm_quiet(t, s, e);
+	if (!err)
+		ww__runs_remove(&t->pending, s, e); /* room was made above */
 	pthread_mutex_unlock(&t->lock);
 	return (int)ww__ret(err);
 }

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The tracker core's private state, shared by src/tracker.c (the public
+ * tracking calls) and src/snapshot.c (snapshots over them). Nothing here is
+ * seen by a backend.
+ */
+#ifndef WW_CORE_H
+#define WW_CORE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "backend/backend.h"
+
+struct ww__range {
+	uintptr_t start, end;
+};
+
+/* A set of pages as sorted, disjoint, non-touching runs. */
+struct ww__runs {
+	struct ww__range *r;
+	size_t n, cap;
+};
+
+struct ww_tracker {
+	pthread_mutex_t lock;
+	unsigned long fork_gen; /* ww__fork_gen when opened */
+	const struct ww__backend_ops *ops;
+	void *priv;
+	pid_t pid;
+	struct ww__range *ranges; /* sorted by start, disjoint */
+	size_t nranges, cap;
+	/* Set under the lock while ww_track or ww_untrack changes the ranges
+	 * and the backend's state: a forked child whose copy was caught
+	 * mid-change cannot trust it (ww_reopen). */
+	bool changing;
+	/* Pages written for the caller but re-armed in the mechanism: the core
+	 * re-arms a range when a snapshot is taken (so that later writes can
+	 * be told from earlier ones) and keeps what the caller had not
+	 * collected yet here, reported and cleared by ww_collect/ww_reset as
+	 * if the mechanism still held it. Empty without snapshots. */
+	struct ww__runs pending;
+	/* Live snapshots of this tracker's memory (ww_snapshot_take). */
+	struct ww_snapshot *snaps;
+};
+
+/*
+ * A snapshot (src/snapshot.c). Its tracker feeds it: every page the core
+ * re-arms in [start, end) while the snapshot lives is first marked in
+ * `changed`, whoever asked for the re-arm (ww_collect with WW_RESET,
+ * ww_reset, another snapshot), so restore misses no page.
+ */
+struct ww_snapshot {
+	struct ww_tracker *t; /* NULL once the tracker is closed */
+	struct ww_snapshot *next; /* in t->snaps */
+	uintptr_t start, end;
+	size_t npages;
+	unsigned char *copy; /* the content at take, npages pages */
+	_Atomic uint64_t *changed; /* pages re-armed since take (or restore) */
+	/* Part of the range was untracked (or the tracker re-opened in a
+	 * forked child) while the snapshot lived: writes went unseen, so
+	 * restore can no longer be exact. */
+	bool broken;
+};
+
+/* ---- core services for snapshot.c (tracker.c); t->lock held ---- */
+
+/* -ECHILD in a forked child's copy of t. */
+int ww__tracker_usable(const struct ww_tracker *t);
+
+/* 0 if [s, e) is entirely tracked by t and mapped, else -ENOENT / -EFAULT. */
+int ww__tracker_covers(struct ww_tracker *t, uintptr_t s, uintptr_t e);
+
+/* Collect [s, e) (entirely tracked) with WW_RESET, to the end, marking every
+ * page re-armed in each live snapshot over it (except `skip`, may be NULL)
+ * and, if keep, adding it to t->pending: the caller has not seen it. On an
+ * error, the pages already re-armed are marked all the same. */
+int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, bool keep,
+	      const struct ww_snapshot *skip);
+
+/* Re-arm the pages of [s, e) named in bitmap bits (bit 0 = page s) without
+ * marking them anywhere: the core's own writes (restore). */
+int ww__rearm_quiet(struct ww_tracker *t, uintptr_t s, uintptr_t e);
+
+/* Mark [s, e) changed in each live snapshot of t over it, except skip. */
+void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e,
+		    const struct ww_snapshot *skip);
+
+/* Set operations on page runs. add can fail (-ENOMEM); remove may need one
+ * more slot for a split and so can fail too. */
+int ww__runs_add(struct ww__runs *rs, uintptr_t s, uintptr_t e);
+int ww__runs_remove(struct ww__runs *rs, uintptr_t s, uintptr_t e);
+/* Index of the first run ending above addr (rs->n if none). */
+size_t ww__runs_find(const struct ww__runs *rs, uintptr_t addr);
+
+#endif /* WW_CORE_H */
