@@ -60,6 +60,11 @@ struct ww_snapshot {
 	size_t npages;
 	unsigned char *copy; /* the content at take, npages pages */
 	_Atomic uint64_t *changed; /* pages re-armed since take (or restore) */
+	/* Of those, the pages the caller re-armed (ww_collect with WW_RESET,
+	 * ww_reset) while they held a write: the caller's view of them moved
+	 * past the take, so putting the take's content back is a change to
+	 * report to it (restore adds them to t->pending). */
+	_Atomic uint64_t *rearmed;
 	/* Part of the range was untracked (or the tracker re-opened in a
 	 * forked child) while the snapshot lived: writes went unseen, so
 	 * restore can no longer be exact. */
@@ -74,20 +79,28 @@ int ww__tracker_usable(const struct ww_tracker *t);
 /* 0 if [s, e) is entirely tracked by t and mapped, else -ENOENT / -EFAULT. */
 int ww__tracker_covers(struct ww_tracker *t, uintptr_t s, uintptr_t e);
 
-/* Collect [s, e) (entirely tracked) with WW_RESET, to the end, marking every
- * page re-armed in each live snapshot over it (except `skip`, may be NULL)
- * and, if keep, adding it to t->pending: the caller has not seen it. On an
- * error, the pages already re-armed are marked all the same. */
-int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, bool keep,
-	      const struct ww_snapshot *skip);
+/* ww__rearm's how: */
+#define WW__KEEP 0x1u /* add what it finds to t->pending: the caller has not seen it */
+#define WW__USER 0x2u /* the caller's own re-arm (snapshots' `rearmed`) */
+#define WW__PENDING 0x4u /* ww__snaps_mark: pages the core held, not re-armed now:
+			  * only `rearmed` (with WW__USER) is marked */
 
-/* Re-arm the pages of [s, e) named in bitmap bits (bit 0 = page s) without
- * marking them anywhere: the core's own writes (restore). */
+/* Collect [s, e) (entirely tracked) with WW_RESET, to the end, marking every
+ * page re-armed in each live snapshot over it (as ww__snaps_mark). On an
+ * error, the pages already re-armed are marked (and kept) all the same. */
+int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned int how);
+
+/* Re-arm [s, e) (entirely tracked) without marking it anywhere: the
+ * core's own writes (restore). */
 int ww__rearm_quiet(struct ww_tracker *t, uintptr_t s, uintptr_t e);
 
-/* Mark [s, e) changed in each live snapshot of t over it, except skip. */
+/* Add [s, e) to t->pending. -ENOMEM. */
+int ww__pending_add(struct ww_tracker *t, uintptr_t s, uintptr_t e);
+
+/* Mark [s, e) changed in each live snapshot of t over it, except skip (may
+ * be NULL); with WW__USER also in their `rearmed`. */
 void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e,
-		    const struct ww_snapshot *skip);
+		    const struct ww_snapshot *skip, unsigned int how);
 
 /* Set operations on page runs. add can fail (-ENOMEM); remove may need one
  * more slot for a split and so can fail too. */

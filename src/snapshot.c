@@ -44,6 +44,7 @@ static void snap_destroy(struct ww_snapshot *s)
 	if (s->copy)
 		munmap(s->copy, s->npages * ww__page_size());
 	free(s->changed);
+	free(s->rearmed);
 	free(s);
 }
 
@@ -92,11 +93,12 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	snap->npages = (e - s) / ps;
 	words = (snap->npages + WW_WORD_BITS - 1) / WW_WORD_BITS;
 	snap->changed = calloc(words, sizeof(*snap->changed));
+	snap->rearmed = calloc(words, sizeof(*snap->rearmed));
 	snap->copy = mmap(NULL, e - s, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (snap->copy == MAP_FAILED)
 		snap->copy = NULL;
-	if (!snap->changed || !snap->copy) {
+	if (!snap->changed || !snap->rearmed || !snap->copy) {
 		snap_destroy(snap);
 		return (int)ww__ret(-ENOMEM);
 	}
@@ -106,7 +108,7 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	/* From here on what the mechanism reports was written after the
 	 * take; what it held before stays the caller's, in t->pending. */
 	if (!err)
-		err = ww__rearm(t, s, e, true, NULL);
+		err = ww__rearm(t, s, e, WW__KEEP);
 	if (!err) {
 		snap->t = t;
 		snap->next = t->snaps;
@@ -163,7 +165,7 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 	pthread_mutex_lock(&t->lock);
 	err = s->broken ? -ENOENT : ww__tracker_covers(t, s->start, s->end);
 	if (!err)
-		err = ww__rearm(t, s->start, s->end, false, NULL);
+		err = ww__rearm(t, s->start, s->end, 0);
 	if (!err)
 		for (i = 0; i < words; i++)
 			atomic_init(&todo[i],
@@ -183,21 +185,32 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 		n += j - i;
 	}
 
-	/* 3. the pages restored equal the snapshot again: clean for it and
-	 * for the caller, changed for every other snapshot over them */
+	/* 3. the pages restored equal the snapshot again: clean for it; for
+	 * the caller clean too, unless it re-armed them after their write
+	 * (then their content went back past its reset: pending); changed
+	 * for every other snapshot over them */
 	pthread_mutex_lock(&t->lock);
-	for (i = ww__bit_next(todo, 0, s->npages, true); i < s->npages;
+	for (i = ww__bit_next(todo, 0, s->npages, true); !err && i < s->npages;
 	     i = ww__bit_next(todo, j, s->npages, true)) {
-		uintptr_t a;
+		uintptr_t a = s->start + i * ps;
 
 		j = ww__bit_next(todo, i, s->npages, false);
-		a = s->start + i * ps;
-		ww__snaps_mark(t, a, a + (j - i) * ps, s);
+		ww__snaps_mark(t, a, a + (j - i) * ps, s, 0);
+		/* pending first: if that fails the mechanism still has them */
+		for (size_t k = ww__bit_next(s->rearmed, i, j, true), l; !err && k < j;
+		     k = ww__bit_next(s->rearmed, l, j, true)) {
+			l = ww__bit_next(s->rearmed, k, j, false);
+			err = ww__pending_add(t, s->start + k * ps, s->start + l * ps);
+		}
 		if (!err)
 			err = ww__rearm_quiet(t, a, a + (j - i) * ps);
 	}
-	for (i = 0; !err && i < words; i++)
-		atomic_fetch_and_explicit(&s->changed[i], ~atomic_load_explicit(&todo[i], memory_order_relaxed), memory_order_relaxed);
+	for (i = 0; !err && i < words; i++) {
+		atomic_fetch_and_explicit(&s->changed[i],
+					  ~atomic_load_explicit(&todo[i], memory_order_relaxed),
+					  memory_order_relaxed);
+		atomic_store_explicit(&s->rearmed[i], 0, memory_order_relaxed);
+	}
 	pthread_mutex_unlock(&t->lock);
 	free(todo);
 	return err ? ww__ret(err) : (ssize_t)n;

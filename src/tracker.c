@@ -202,6 +202,11 @@ int ww__runs_remove(struct ww__runs *rs, uintptr_t s, uintptr_t e)
 	return 0;
 }
 
+int ww__pending_add(struct ww_tracker *t, uintptr_t s, uintptr_t e)
+{
+	return ww__runs_add(&t->pending, s, e);
+}
+
 /* Whether any page of [s, e) is in rs. */
 static bool runs_any(const struct ww__runs *rs, uintptr_t s, uintptr_t e)
 {
@@ -220,7 +225,7 @@ static bool snaps_over(const struct ww_tracker *t, uintptr_t s, uintptr_t e)
 }
 
 void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e,
-		    const struct ww_snapshot *skip)
+		    const struct ww_snapshot *skip, unsigned int how)
 {
 	size_t ps = ww__page_size();
 
@@ -229,9 +234,16 @@ void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e,
 
 		if (p == skip || a >= b)
 			continue;
-		for (size_t i = (a - p->start) / ps, n = (b - p->start) / ps; i < n; i++)
-			atomic_fetch_or_explicit(&p->changed[i / WW_WORD_BITS],
-						 1ULL << (i % WW_WORD_BITS), memory_order_relaxed);
+		for (size_t i = (a - p->start) / ps, n = (b - p->start) / ps; i < n; i++) {
+			uint64_t bit = 1ULL << (i % WW_WORD_BITS);
+
+			if (!(how & WW__PENDING))
+				atomic_fetch_or_explicit(&p->changed[i / WW_WORD_BITS], bit,
+							 memory_order_relaxed);
+			if (how & WW__USER)
+				atomic_fetch_or_explicit(&p->rearmed[i / WW_WORD_BITS], bit,
+							 memory_order_relaxed);
+		}
 	}
 }
 
@@ -322,29 +334,28 @@ static int collect_all(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned 
 
 struct rearm_ctx {
 	struct ww_tracker *t;
-	bool keep;
-	const struct ww_snapshot *skip;
+	unsigned int how;
 };
 
 static int rearm_reserve(void *ctx)
 {
 	struct rearm_ctx *c = ctx;
 
-	return c->keep ? runs_reserve(&c->t->pending, CHUNK) : 0;
+	return c->how & WW__KEEP ? runs_reserve(&c->t->pending, CHUNK) : 0;
 }
 
 static int rearm_run(uintptr_t s, uintptr_t e, void *ctx)
 {
 	struct rearm_ctx *c = ctx;
 
-	ww__snaps_mark(c->t, s, e, c->skip);
-	return c->keep ? ww__runs_add(&c->t->pending, s, e) : 0; /* room reserved */
+	ww__snaps_mark(c->t, s, e, NULL, c->how);
+	/* room was reserved */
+	return c->how & WW__KEEP ? ww__runs_add(&c->t->pending, s, e) : 0;
 }
 
-int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, bool keep,
-	      const struct ww_snapshot *skip)
+int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned int how)
 {
-	struct rearm_ctx c = { t, keep, skip };
+	struct rearm_ctx c = { t, how };
 
 	return collect_all(t, s, e, WW_RESET, rearm_reserve, rearm_run, &c);
 }
@@ -384,7 +395,7 @@ static ssize_t collect_pending(struct ww_tracker *t, uintptr_t s, uintptr_t e,
 	int err;
 
 	if (flags & WW_RESET) {
-		err = ww__rearm(t, s, e, true, NULL);
+		err = ww__rearm(t, s, e, WW__KEEP);
 	} else {
 		/* the pending pages of [s, e), and the mechanism's */
 		i = ww__runs_find(&t->pending, s);
@@ -414,6 +425,10 @@ static ssize_t collect_pending(struct ww_tracker *t, uintptr_t s, uintptr_t e,
 	if ((flags & WW_RESET) && n)
 		err = ww__runs_remove(&t->pending, s, (uintptr_t)out[n - 1].iov_base +
 							 out[n - 1].iov_len);
+	for (size_t k = 0; (flags & WW_RESET) && !err && k < n; k++)
+		ww__snaps_mark(t, (uintptr_t)out[k].iov_base,
+			       (uintptr_t)out[k].iov_base + out[k].iov_len, NULL,
+			       WW__USER | WW__PENDING);
 	free(tmp.r);
 	return err ? err : (ssize_t)n;
 }
@@ -816,7 +831,7 @@ WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned
 	if ((flags & WW_RESET) && t->snaps)
 		for (size_t k = 0; k < n; k++)
 			ww__snaps_mark(t, (uintptr_t)out[k].iov_base,
-				       (uintptr_t)out[k].iov_base + out[k].iov_len, NULL);
+				       (uintptr_t)out[k].iov_base + out[k].iov_len, NULL, WW__USER);
 out:
 	pthread_mutex_unlock(&t->lock);
 	if (err < 0)
@@ -844,8 +859,15 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 	/* A snapshot over the range must learn which pages the reset drops:
 	 * then the reset is a collect that keeps what it finds for them. */
 	if (!err)
-		err = snaps_over(t, s, e) ? ww__rearm(t, s, e, false, NULL)
+		err = snaps_over(t, s, e) ? ww__rearm(t, s, e, WW__USER)
 					  : ww__rearm_quiet(t, s, e);
+	if (!err && t->snaps) { /* pending pages dropped: the caller's too */
+		for (size_t k = ww__runs_find(&t->pending, s);
+		     k < t->pending.n && t->pending.r[k].start < e; k++)
+			ww__snaps_mark(t, t->pending.r[k].start > s ? t->pending.r[k].start : s,
+				       t->pending.r[k].end < e ? t->pending.r[k].end : e, NULL,
+				       WW__USER | WW__PENDING);
+	}
 	if (!err)
 		ww__runs_remove(&t->pending, s, e); /* room was made above */
 	pthread_mutex_unlock(&t->lock);
