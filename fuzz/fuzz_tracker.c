@@ -22,6 +22,11 @@
  * must report them.
  *
  * Input: 6 bytes per operation: op, offset (2 bytes), length (2 bytes), arg.
+ * An input that starts with "SN" also has snapshot operations (op 9: take,
+ * restore or free one snapshot, checked against its own model: restore
+ * gives back the content at the take byte for byte, counts at least the
+ * pages written since, and leaves the caller's view as the contract says);
+ * inputs without it keep the meaning they had before snapshots existed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -78,6 +83,28 @@ struct page {
 		     * pages are still checked through dirty) */
 };
 static struct page model[NP];
+
+/* The live snapshot, if any, and what the model expects of it. */
+static struct {
+	struct ww_snapshot *s;
+	size_t ps, pe; /* its pages */
+	bool broken; /* part untracked since the take */
+	unsigned char content[NP * 65536];
+	struct page pre[NP]; /* the caller's view at the take / last restore */
+	bool wrote[NP]; /* written (or replaced) since then: must be restored */
+	bool disc[NP]; /* discarded since then: restored where the backend sees it */
+	bool must[NP]; /* the caller re-armed it holding a write since: owed to it */
+	bool may[NP]; /* ... perhaps (a reset over a page only maybe reported) */
+} sn;
+
+/* The caller re-armed page q: definitely holding a write (rep), or maybe. */
+static void sn_rearmed(size_t q, bool rep, bool maybe)
+{
+	if (!sn.s || q < sn.ps || q >= sn.pe)
+		return;
+	sn.must[q] |= rep;
+	sn.may[q] |= maybe;
+}
 
 #define FAIL(...)                                                                 \
 	do {                                                                      \
@@ -242,6 +269,7 @@ static void do_collect(struct ww_tracker *t, size_t off, size_t len, unsigned in
 		if (exact && rep[q] && !model[q].dirty && !model[q].loose && !model[q].replaced)
 			FAIL("false positive: page %zu reported, neither written nor discarded", q);
 		if (flags & WW_RESET) {
+			sn_rearmed(q, rep[q], false);
 			model[q].dirty = model[q].loose = model[q].replaced = false;
 			model[q].maybe = model[q].blind = false;
 			memcpy(snap + q * ps, shadow + q * ps, ps);
@@ -249,12 +277,128 @@ static void do_collect(struct ww_tracker *t, size_t off, size_t len, unsigned in
 	}
 }
 
+/* A page restore may leave as it is: its change was a discard the
+ * backend does not see, or zeros written where the zero rule hides them. */
+static bool sn_unseen(size_t p)
+{
+	if (sn.disc[p] && !sn.wrote[p] && !sees_discards)
+		return true;
+	return zero_rule && zero((unsigned char *)arena + p * ps);
+}
+
+static void sn_free(void)
+{
+	ww_snapshot_free(sn.s);
+	sn.s = NULL;
+}
+
+static void sn_take(struct ww_tracker *t, size_t off, size_t len)
+{
+	size_t s, e;
+	int r;
+
+	sn_free();
+	span(off, len, &s, &e);
+	r = ww_snapshot_take(t, arena + off, len, 0, &sn.s);
+	if (trace)
+		fprintf(stderr, "  snapshot take: %d\n", r);
+	if (len == 0) {
+		if (r != -EINVAL)
+			FAIL("snapshot take len 0: %d", r);
+		return;
+	}
+	if (!all_tracked(s, e)) {
+		if (r != -ENOENT)
+			FAIL("snapshot take of untracked pages %zu-%zu: %d", s, e, r);
+		return;
+	}
+	if (r == -EFAULT && any_replaced(s, e))
+		return; /* what it re-armed stays the caller's: the model holds */
+	if (r != 0 || !sn.s)
+		FAIL("snapshot take pages %zu-%zu: %d", s, e, r);
+	sn.ps = s;
+	sn.pe = e;
+	sn.broken = false;
+	memcpy(sn.content + s * ps, shadow + s * ps, (e - s) * ps);
+	for (size_t p = s; p < e; p++) {
+		sn.pre[p] = model[p];
+		sn.wrote[p] = sn.disc[p] = sn.must[p] = sn.may[p] = false;
+	}
+}
+
+static void sn_restore(void)
+{
+	size_t lo = 0, hi = 0;
+	ssize_t r;
+
+	if (!sn.s)
+		return;
+	r = ww_snapshot_restore(sn.s);
+	if (trace)
+		fprintf(stderr, "  snapshot restore pages %zu-%zu: %zd\n", sn.ps, sn.pe, r);
+	if (sn.broken || !all_tracked(sn.ps, sn.pe)) {
+		if (r != -ENOENT)
+			FAIL("restore of a snapshot partly untracked since: %zd", r);
+		return;
+	}
+	if (r == -EFAULT && any_replaced(sn.ps, sn.pe)) {
+		/* a clear error, part restored or not: the model lets go */
+		for (size_t p = sn.ps; p < sn.pe; p++) {
+			memcpy(shadow + p * ps, arena + p * ps, ps);
+			model[p].dirty = sn.pre[p].dirty && !sn.must[p] && !sn.may[p];
+			model[p].loose = model[p].maybe = model[p].blind = true;
+			sn.disc[p] = sn.may[p] = true;
+		}
+		return;
+	}
+	if (r < 0)
+		FAIL("restore pages %zu-%zu: %zd", sn.ps, sn.pe, r);
+	for (size_t p = sn.ps; p < sn.pe; p++) {
+		bool back = !memcmp(arena + p * ps, sn.content + p * ps, ps);
+
+		if (!back && !sn_unseen(p))
+			FAIL("restore: page %zu differs from the snapshot (%s)", p,
+			     sn.wrote[p] ? "written since" : "not written since");
+		/* put back for sure: written since; perhaps: a change the
+		 * backend may not see */
+		bool sure = sn.wrote[p] && !(zero_rule && zero((unsigned char *)arena + p * ps));
+		bool perhaps = !sure && (sn.wrote[p] || sn.disc[p]);
+
+		lo += sure;
+		hi += sn.wrote[p] || sn.disc[p];
+		memcpy(shadow + p * ps, arena + p * ps, ps);
+		/* the caller's view of a page put back: as at the take, unless
+		 * it re-armed the page holding a write since (restore changed
+		 * it back past that reset: reported); pages not put back keep
+		 * the view they have */
+		if (sure && sn.must[p])
+			model[p] = (struct page){ .tracked = true, .dirty = true };
+		else if ((sure || perhaps) && (sn.must[p] || sn.may[p]))
+			model[p] = (struct page){ .tracked = true, .loose = true, .maybe = true,
+						  .blind = true };
+		else if (sure)
+			model[p] = sn.pre[p];
+		else if (perhaps)
+			model[p].loose = model[p].maybe = model[p].blind = true;
+		sn.pre[p] = model[p];
+		sn.wrote[p] = sn.disc[p] = sn.must[p] = sn.may[p] = false;
+	}
+	if ((size_t)r < lo || (exact && (size_t)r > hi))
+		FAIL("restore put back %zd pages; written since %zu, written or discarded %zu", r,
+		     lo, hi);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ww_opts o = { .sz = sizeof(o), .backend = backend };
 	struct ww_tracker *t = NULL;
 	size_t alen = NP * ps, nops = 0;
+	bool snapops = size >= 2 && data[0] == 'S' && data[1] == 'N';
 	int r, fd;
+
+	if (snapops)
+		data += 2, size -= 2;
+	sn.s = NULL;
 
 	arena = mmap(NULL, alen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (arena == MAP_FAILED)
@@ -278,16 +422,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t s, e;
 		char *a = arena + off;
 
+		unsigned int op = data[0] % (snapops ? 10 : 9);
+
 		span(off, len, &s, &e);
 		if (trace) {
-			static const char *const names[] = { "track",	"untrack", "write",
-							     "write2",	"read",	   "dontneed",
-							     "collect", "reset",   "map-fixed" };
+			static const char *const names[] = { "track",	 "untrack", "write",
+							     "write2",	 "read",    "dontneed",
+							     "collect",	 "reset",   "map-fixed",
+							     "snapshot" };
 
 			fprintf(stderr, "op %zu: %s pages %zu-%zu (bytes %zu+%zu) arg %#x\n", nops,
-				names[data[0] % 9], s, e, off, len, data[5]);
+				names[op], s, e, off, len, data[5]);
 		}
-		switch (data[0] % 9) {
+		switch (op) {
 		case 0: /* track */
 			r = ww_track(t, a, len);
 			if (len == 0) {
@@ -317,6 +464,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else {
 				for (size_t p = s; p < e; p++)
 					model[p] = (struct page){ 0 };
+				if (sn.s && s < sn.pe && sn.ps < e)
+					sn.broken = true;
 			}
 			break;
 		case 2: /* write */
@@ -326,9 +475,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			span(off, len, &s, &e);
 			memset(a, data[5], len);
 			memset(shadow + off, data[5], len);
-			for (size_t p = s; p < e && len; p++)
+			for (size_t p = s; p < e && len; p++) {
 				if (model[p].tracked)
 					model[p].dirty = true;
+				sn.wrote[p] = true;
+			}
 			break;
 		case 4: { /* read */
 			volatile unsigned char sum = 0;
@@ -350,6 +501,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				memset(shadow + p * ps, 0, ps);
 				model[p].loose = true;
 				model[p].dirty = false;
+				sn.disc[p] = true;
 			}
 			break;
 		case 6: /* collect, with or without reset, small max */
@@ -371,6 +523,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 * right, so until written again a page may or
 				 * may not be reported */
 				for (size_t p = s; p < e; p++) {
+					sn_rearmed(p, false, true);
 					model[p].dirty = false;
 					model[p].loose = true;
 					model[p].blind = model[p].maybe;
@@ -380,6 +533,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else if (r != 0) {
 				FAIL("reset pages %zu-%zu: %d", s, e, r);
 			} else {
+				for (size_t p = s; p < e; p++) {
+					struct page *m = &model[p];
+
+					/* a write the zero rule hides is not re-armed */
+					sn_rearmed(p, m->dirty && !zero_rule,
+						   m->dirty || m->loose || m->replaced || m->maybe);
+				}
 				for (size_t p = s; p < e; p++)
 					model[p].dirty = model[p].loose = model[p].replaced =
 						model[p].maybe = model[p].blind = false;
@@ -398,9 +558,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != arena + s * ps)
 				FAIL("mmap MAP_FIXED: %s", strerror(errno));
 			memset(shadow + s * ps, 0, (e - s) * ps);
-			for (size_t p = s; p < e; p++)
+			for (size_t p = s; p < e; p++) {
 				if (model[p].tracked)
 					model[p].replaced = true;
+				sn.wrote[p] = true;
+			}
+			break;
+		case 9: /* a snapshot: take (arg 0-3), restore (4-14), free (15) */
+			if (data[5] % 16 < 4)
+				sn_take(t, off, len);
+			else if (data[5] % 16 < 15)
+				sn_restore();
+			else
+				sn_free();
 			break;
 		}
 		if (memcmp(arena, shadow, alen))
@@ -418,6 +588,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			p = q;
 		}
 	ww_close(t);
+	if (sn.s) { /* a snapshot outlives its tracker */
+		ssize_t rr = ww_snapshot_restore(sn.s);
+
+		if (rr != -EBADF)
+			FAIL("restore after ww_close: %zd, want -EBADF", rr);
+		sn_free();
+	}
 	memset(arena, 0x5c, alen);
 	munmap(arena, alen);
 	return 0;

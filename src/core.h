@@ -86,9 +86,14 @@ int ww__tracker_covers(struct ww_tracker *t, uintptr_t s, uintptr_t e);
 			  * only `rearmed` (with WW__USER) is marked */
 
 /* Collect [s, e) (entirely tracked) with WW_RESET, to the end, marking every
- * page re-armed in each live snapshot over it (as ww__snaps_mark). On an
- * error, the pages already re-armed are marked (and kept) all the same. */
-int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned int how);
+ * page re-armed in each live snapshot over it (as ww__snaps_mark), and
+ * adding it to found (may be NULL). On an error, the pages already
+ * re-armed are marked (and kept, and found) all the same. */
+int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned int how,
+	      struct ww__runs *found);
+
+/* Add every run of rs to t->pending; -ENOMEM (then some may be missing). */
+int ww__pending_add_all(struct ww_tracker *t, const struct ww__runs *rs);
 
 /* Re-arm [s, e) (entirely tracked) without marking it anywhere: the
  * core's own writes (restore). */

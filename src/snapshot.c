@@ -108,7 +108,7 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	/* From here on what the mechanism reports was written after the
 	 * take; what it held before stays the caller's, in t->pending. */
 	if (!err)
-		err = ww__rearm(t, s, e, WW__KEEP);
+		err = ww__rearm(t, s, e, WW__KEEP, NULL);
 	if (!err) {
 		snap->t = t;
 		snap->next = t->snaps;
@@ -144,6 +144,7 @@ WW_API ssize_t ww_snapshot_read(struct ww_snapshot *s, void *addr, size_t len, v
 WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 {
 	size_t ps = ww__page_size(), words, i, j, n = 0;
+	struct ww__runs found = { 0 };
 	struct ww_tracker *t;
 	_Atomic uint64_t *todo;
 	int err;
@@ -164,13 +165,18 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 	/* 1. everything changed since the take (or the last restore) */
 	pthread_mutex_lock(&t->lock);
 	err = s->broken ? -ENOENT : ww__tracker_covers(t, s->start, s->end);
-	if (!err)
-		err = ww__rearm(t, s->start, s->end, 0);
+	if (!err) {
+		err = ww__rearm(t, s->start, s->end, 0, &found);
+		/* no restore: what was re-armed stays the caller's */
+		if (err && ww__pending_add_all(t, &found))
+			ww__err("snapshot restore: out of memory, writes may go unreported");
+	}
 	if (!err)
 		for (i = 0; i < words; i++)
 			atomic_init(&todo[i],
 				    atomic_load_explicit(&s->changed[i], memory_order_relaxed));
 	pthread_mutex_unlock(&t->lock);
+	free(found.r);
 	if (err) {
 		free(todo);
 		return ww__ret(err);

@@ -207,6 +207,16 @@ int ww__pending_add(struct ww_tracker *t, uintptr_t s, uintptr_t e)
 	return ww__runs_add(&t->pending, s, e);
 }
 
+int ww__pending_add_all(struct ww_tracker *t, const struct ww__runs *rs)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < rs->n; i++)
+		if (ww__runs_add(&t->pending, rs->r[i].start, rs->r[i].end))
+			err = -ENOMEM;
+	return err;
+}
+
 /* Whether any page of [s, e) is in rs. */
 static bool runs_any(const struct ww__runs *rs, uintptr_t s, uintptr_t e)
 {
@@ -335,13 +345,16 @@ static int collect_all(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned 
 struct rearm_ctx {
 	struct ww_tracker *t;
 	unsigned int how;
+	struct ww__runs *found;
 };
 
 static int rearm_reserve(void *ctx)
 {
 	struct rearm_ctx *c = ctx;
 
-	return c->how & WW__KEEP ? runs_reserve(&c->t->pending, CHUNK) : 0;
+	int err = c->how & WW__KEEP ? runs_reserve(&c->t->pending, CHUNK) : 0;
+
+	return !err && c->found ? runs_reserve(c->found, CHUNK) : err;
 }
 
 static int rearm_run(uintptr_t s, uintptr_t e, void *ctx)
@@ -350,12 +363,15 @@ static int rearm_run(uintptr_t s, uintptr_t e, void *ctx)
 
 	ww__snaps_mark(c->t, s, e, NULL, c->how);
 	/* room was reserved */
+	if (c->found)
+		ww__runs_add(c->found, s, e);
 	return c->how & WW__KEEP ? ww__runs_add(&c->t->pending, s, e) : 0;
 }
 
-int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned int how)
+int ww__rearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned int how,
+	      struct ww__runs *found)
 {
-	struct rearm_ctx c = { t, how };
+	struct rearm_ctx c = { t, how, found };
 
 	return collect_all(t, s, e, WW_RESET, rearm_reserve, rearm_run, &c);
 }
@@ -395,7 +411,7 @@ static ssize_t collect_pending(struct ww_tracker *t, uintptr_t s, uintptr_t e,
 	int err;
 
 	if (flags & WW_RESET) {
-		err = ww__rearm(t, s, e, WW__KEEP);
+		err = ww__rearm(t, s, e, WW__KEEP, NULL);
 	} else {
 		/* the pending pages of [s, e), and the mechanism's */
 		i = ww__runs_find(&t->pending, s);
@@ -859,7 +875,7 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 	/* A snapshot over the range must learn which pages the reset drops:
 	 * then the reset is a collect that keeps what it finds for them. */
 	if (!err)
-		err = snaps_over(t, s, e) ? ww__rearm(t, s, e, WW__USER)
+		err = snaps_over(t, s, e) ? ww__rearm(t, s, e, WW__USER, NULL)
 					  : ww__rearm_quiet(t, s, e);
 	if (!err && t->snaps) { /* pending pages dropped: the caller's too */
 		for (size_t k = ww__runs_find(&t->pending, s);
