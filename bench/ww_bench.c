@@ -1714,6 +1714,112 @@ static void bench_alternatives(void)
 	munmap(m, len);
 }
 
+/* ---- 5b. rollback: put back what a run changed --------------------------- */
+
+/* What a snapshot fuzzer pays per test case to start the next one from the
+ * same memory: a fork per case (AFL's fork server: the case runs in the
+ * child, its writes go with it), a copy of the whole region back, or
+ * ww_snapshot_restore of the pages the case wrote. 100 scattered pages of a
+ * populated 1 GiB region are written per case. */
+static void bench_rollback(void)
+{
+	size_t len = quick ? 256 * MiB : 1 * GiB, npages = len / ps;
+	int reps = quick ? 5 : 21;
+	double v[MAXREP], fork_med, copy_med;
+	char *m = region_map(len, true, false), *copy;
+	uint64_t seed = 7;
+	struct row r, rows[NBACKENDS + 2];
+	int nrows = 0;
+	char params[160];
+
+	if (reps > MAXREP)
+		reps = MAXREP;
+	snprintf(params, sizeof(params), "size_mib=%zu written_pages=100", (size_t)(len / MiB));
+	section("rollback: put back 100 written pages of a populated region (per case)", "ratio");
+	for (size_t i = 0; i < npages; i++)
+		m[i * ps] = (char)i;
+
+	/* fork per case: the child writes and exits, the parent waits */
+	for (int rep = 0; rep < 1 + reps; rep++) {
+		uint64_t t0 = now_ns();
+		pid_t pid = fork();
+
+		if (pid == 0) {
+			write_100(m, npages, &seed);
+			_exit(0);
+		}
+		if (pid < 0)
+			die("fork: %s", strerror(errno));
+		waitpid(pid, NULL, 0);
+		if (rep >= 1)
+			v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+	}
+	r = row_new("rollback", "fork-per-case", "us/case");
+	snprintf(r.params, sizeof(r.params), "%s", params);
+	r.st = stats_of(v, reps);
+	fork_med = r.st.med;
+	rows[nrows++] = r;
+
+	/* the whole region copied back */
+	copy = region_map(len, true, false);
+	memcpy(copy, m, len);
+	for (int rep = 0; rep < 1 + reps; rep++) {
+		uint64_t t0;
+
+		write_100(m, npages, &seed);
+		t0 = now_ns();
+		memcpy(m, copy, len);
+		if (rep >= 1)
+			v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+	}
+	munmap(copy, len);
+	r = row_new("rollback", "memcpy-region", "us/case");
+	snprintf(r.params, sizeof(r.params), "%s", params);
+	r.st = stats_of(v, reps);
+	copy_med = r.st.med;
+	rows[nrows++] = r;
+
+	for (int k = 0; k < NBACKENDS; k++) {
+		enum ww_backend b = all_backends[k];
+		struct ww_tracker *t;
+		struct ww_snapshot *s;
+		ssize_t got = 0;
+		int err;
+
+		if (!backend_usable(b, "rollback"))
+			continue;
+		t = tracker_open(b);
+		if ((err = ww_track(t, m, len)) || (err = ww_snapshot_take(t, m, len, 0, &s)))
+			die("%s: track/snapshot: %s", ww_backend_name(b), strerror(-err));
+		for (int rep = 0; rep < 1 + reps; rep++) {
+			uint64_t t0;
+
+			write_100(m, npages, &seed);
+			t0 = now_ns();
+			got = ww_snapshot_restore(s);
+			if (rep >= 1)
+				v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+			if (got < 0)
+				die("%s: restore: %s", ww_backend_name(b), strerror((int)-got));
+		}
+		ww_snapshot_free(s);
+		ww_close(t);
+		r = row_new("rollback", ww_backend_name(b), "us/case");
+		snprintf(r.params, sizeof(r.params), "%s", params);
+		r.st = stats_of(v, reps);
+		snprintf(r.extra, sizeof(r.extra),
+			 ",\"fork_over_this\":%.4g,\"memcpy_over_this\":%.4g,\"pages_restored\":%zd",
+			 fork_med / r.st.med, copy_med / r.st.med, got);
+		snprintf(r.note, sizeof(r.note), "%.0fx faster than fork, %.0fx than memcpy%s",
+			 fork_med / r.st.med, copy_med / r.st.med,
+			 got == 100 ? "" : " (restored page count is not 100)");
+		rows[nrows++] = r;
+	}
+	for (int i = 0; i < nrows; i++)
+		emit(&rows[i]);
+	munmap(m, len);
+}
+
 /* ---- driver ---------------------------------------------------------- */
 
 /* ---- 7. many ranges and many trackers (issue 16 item 14) ---------------- */
@@ -1961,6 +2067,7 @@ static const struct {
 	{ "sparse", bench_sparse },
 	{ "threads", bench_threads },
 	{ "alternatives", bench_alternatives },
+	{ "rollback", bench_rollback },
 	{ "many-ranges", bench_many_ranges },
 };
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
@@ -1973,7 +2080,7 @@ static void usage(FILE *f)
 		   "  --json=FILE     JSON Lines into FILE (the table stays on stdout)\n"
 		   "  --bench LIST    comma-separated, from: first-write first-write-remote\n"
 		   "                  collect reset discard-check sparse threads alternatives\n"
-		   "                  many-ranges (default: all)\n"
+		   "                  rollback many-ranges (default: all)\n"
 		   "  --backend LIST  comma-separated, from: bare-kernel pagemap-scan uffd-wp\n"
 		   "                  soft-dirty mprotect (default: all)\n");
 }

@@ -378,8 +378,10 @@ static void sn_restore(void)
 						  .blind = true };
 		else if (sure)
 			model[p] = sn.pre[p];
-		else if (perhaps)
+		else if (perhaps) { /* put back and re-armed, or not */
 			model[p].loose = model[p].maybe = model[p].blind = true;
+			model[p].replaced = false;
+		}
 		sn.pre[p] = model[p];
 		sn.wrote[p] = sn.disc[p] = sn.must[p] = sn.may[p] = false;
 	}
@@ -501,6 +503,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				memset(shadow + p * ps, 0, ps);
 				model[p].loose = true;
 				model[p].dirty = false;
+				/* a write then a discard: as if only discarded */
+				sn.wrote[p] = false;
 				sn.disc[p] = true;
 			}
 			break;
