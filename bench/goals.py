@@ -4,7 +4,7 @@
 #   python3 bench/goals.py RESULTS.jsonl --fill FILE  rewrite the generated blocks of FILE
 # A generated block is the text between "<!-- gen:NAME -->" and "<!-- /gen -->";
 # NAME is run, goals, or a benchmark name (first-write, first-write-remote, collect,
-# reset, sparse, threads, alternatives).
+# reset, sparse, threads, alternatives, rollback).
 import json
 import re
 import sys
@@ -71,6 +71,12 @@ def goals_table():
         r = a / col if a and col else None
         goal("100 dirty pages in 1 GiB: collect >= %dx faster than %s" % (need, alt), r,
              lambda v, n=need: v >= n, "%s (%s vs %s µs)" % (fmt(r, "x"), fmt(a), fmt(col)))
+    rb = get("rollback", "pagemap-scan")
+    for alt, need in (("fork-per-case", 20), ("memcpy-region", 100)):
+        a = get("rollback", alt)
+        r = a / rb if a and rb else None
+        goal("restore 100 written pages of 1 GiB >= %dx faster than %s" % (need, alt), r,
+             lambda v, n=need: v >= n, "%s (%s vs %s µs)" % (fmt(r, "x"), fmt(a), fmt(rb)))
     out = ["| goal | measured | met |", "|---|---|---|"]
     out += ["| %s | %s | %s |" % g for g in goals]
     return "\n".join(out)
@@ -112,6 +118,7 @@ SECTIONS = {
     "sparse": lambda: results_table({"sparse-track", "sparse-pte", "sparse-collect", "sparse"}),
     "threads": lambda: results_table({"threads"}),
     "alternatives": lambda: results_table({"alternatives"}),
+    "rollback": lambda: results_table({"rollback"}),
 }
 
 if len(sys.argv) > 3 and sys.argv[2] == "--fill":

@@ -150,6 +150,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(ww_snapshot_read(s, m, 1, buf), 1);
 	CHECK_EQ(buf[0], 0);
 	ww_snapshot_free(s);
+	free(at_take);
 	printf("ok: %s\n", argv[1]);
 	return 0;
 }

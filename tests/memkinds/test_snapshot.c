@@ -96,6 +96,7 @@ int main(int argc, char **argv)
 		/* the kind/ cell tests that this refusal is the documented one */
 		printf("SKIP: %s cannot track %s memory (kind/%s/%s checks the refusal)\n",
 		       argv[1], mk_name(k), mk_name(k), argv[1]);
+		ww_close(t);
 		return SKIP;
 	}
 	CHECK_EQ(err, 0);
