@@ -1581,6 +1581,18 @@ static void write_100(char *m, size_t npages, uint64_t *seed)
 	}
 }
 
+/* Add a row of samples v to rows[*n] and return its median. */
+static double row_push(struct row *rows, int *n, const char *bench, const char *backend,
+		       const char *unit, const char *params, double *v, int reps)
+{
+	struct row r = row_new(bench, backend, unit);
+
+	snprintf(r.params, sizeof(r.params), "%s", params);
+	r.st = stats_of(v, reps);
+	rows[(*n)++] = r;
+	return r.st.med;
+}
+
 static void bench_alternatives(void)
 {
 	size_t len = quick ? 256 * MiB : 1 * GiB, npages = len / ps;
@@ -1613,11 +1625,8 @@ static void bench_alternatives(void)
 		if (rep >= 1)
 			v[rep - 1] = us;
 	}
-	r = row_new("alternatives", "fork-snapshot", "us/call");
-	snprintf(r.params, sizeof(r.params), "%s", params);
-	r.st = stats_of(v, reps);
-	fork_med = r.st.med;
-	rows[nrows++] = r;
+	fork_med =
+		row_push(rows, &nrows, "alternatives", "fork-snapshot", "us/call", params, v, reps);
 
 	/* Compare every page against a copy, refresh the copy of what changed. */
 	copy = region_map(len, true, false);
@@ -1639,11 +1648,7 @@ static void bench_alternatives(void)
 			die("memcmp found %zu pages, not 100", found);
 	}
 	munmap(copy, len);
-	r = row_new("alternatives", "memcmp-copy", "us/call");
-	snprintf(r.params, sizeof(r.params), "%s", params);
-	r.st = stats_of(v, reps);
-	cmp_med = r.st.med;
-	rows[nrows++] = r;
+	cmp_med = row_push(rows, &nrows, "alternatives", "memcmp-copy", "us/call", params, v, reps);
 
 	/* Hash every page, compare with the stored hashes. */
 	hashes = malloc(npages * sizeof(*hashes));
@@ -1669,11 +1674,7 @@ static void bench_alternatives(void)
 			die("hash found %zu pages, not 100", found);
 	}
 	free(hashes);
-	r = row_new("alternatives", "hash-pages", "us/call");
-	snprintf(r.params, sizeof(r.params), "%s", params);
-	r.st = stats_of(v, reps);
-	hash_med = r.st.med;
-	rows[nrows++] = r;
+	hash_med = row_push(rows, &nrows, "alternatives", "hash-pages", "us/call", params, v, reps);
 
 	ntg = targets_list(tg, "alternatives");
 	for (int k = 0; k < ntg; k++) {
@@ -1754,11 +1755,7 @@ static void bench_rollback(void)
 		if (rep >= 1)
 			v[rep - 1] = (double)(now_ns() - t0) / 1e3;
 	}
-	r = row_new("rollback", "fork-per-case", "us/case");
-	snprintf(r.params, sizeof(r.params), "%s", params);
-	r.st = stats_of(v, reps);
-	fork_med = r.st.med;
-	rows[nrows++] = r;
+	fork_med = row_push(rows, &nrows, "rollback", "fork-per-case", "us/case", params, v, reps);
 
 	/* the whole region copied back */
 	copy = region_map(len, true, false);
@@ -1773,11 +1770,7 @@ static void bench_rollback(void)
 			v[rep - 1] = (double)(now_ns() - t0) / 1e3;
 	}
 	munmap(copy, len);
-	r = row_new("rollback", "memcpy-region", "us/case");
-	snprintf(r.params, sizeof(r.params), "%s", params);
-	r.st = stats_of(v, reps);
-	copy_med = r.st.med;
-	rows[nrows++] = r;
+	copy_med = row_push(rows, &nrows, "rollback", "memcpy-region", "us/case", params, v, reps);
 
 	for (int k = 0; k < NBACKENDS; k++) {
 		enum ww_backend b = all_backends[k];
@@ -1807,9 +1800,10 @@ static void bench_rollback(void)
 		r = row_new("rollback", ww_backend_name(b), "us/case");
 		snprintf(r.params, sizeof(r.params), "%s", params);
 		r.st = stats_of(v, reps);
-		snprintf(r.extra, sizeof(r.extra),
-			 ",\"fork_over_this\":%.4g,\"memcpy_over_this\":%.4g,\"pages_restored\":%zd",
-			 fork_med / r.st.med, copy_med / r.st.med, got);
+		snprintf(
+			r.extra, sizeof(r.extra),
+			",\"fork_over_this\":%.4g,\"memcpy_over_this\":%.4g,\"pages_restored\":%zd",
+			fork_med / r.st.med, copy_med / r.st.med, got);
 		snprintf(r.note, sizeof(r.note), "%.0fx faster than fork, %.0fx than memcpy%s",
 			 fork_med / r.st.med, copy_med / r.st.med,
 			 got == 100 ? "" : " (restored page count is not 100)");

@@ -54,7 +54,8 @@ static uint64_t checksum(const uint64_t *table, size_t slots)
 
 int main(int argc, char **argv)
 {
-	size_t slots = STATE / sizeof(uint64_t), inputs = argc > 1 ? strtoul(argv[1], NULL, 0) : 2000;
+	size_t slots = STATE / sizeof(uint64_t),
+	       inputs = argc > 1 ? strtoul(argv[1], NULL, 0) : 2000;
 	uint64_t *table, sum0, t_restore = 0, t0, pages = 0;
 	struct ww_tracker *t;
 	struct ww_snapshot *s;

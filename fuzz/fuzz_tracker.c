@@ -374,8 +374,9 @@ static void sn_restore(void)
 		if (sure && sn.must[p])
 			model[p] = (struct page){ .tracked = true, .dirty = true };
 		else if ((sure || perhaps) && (sn.must[p] || sn.may[p]))
-			model[p] = (struct page){ .tracked = true, .loose = true, .maybe = true,
-						  .blind = true };
+			model[p] = (struct page){
+				.tracked = true, .loose = true, .maybe = true, .blind = true
+			};
 		else if (sure)
 			model[p] = sn.pre[p];
 		else if (perhaps) { /* put back and re-armed, or not */
@@ -428,9 +429,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		span(off, len, &s, &e);
 		if (trace) {
-			static const char *const names[] = { "track",	 "untrack", "write",
-							     "write2",	 "read",    "dontneed",
-							     "collect",	 "reset",   "map-fixed",
+			static const char *const names[] = { "track",	"untrack", "write",
+							     "write2",	"read",	   "dontneed",
+							     "collect", "reset",   "map-fixed",
 							     "snapshot" };
 
 			fprintf(stderr, "op %zu: %s pages %zu-%zu (bytes %zu+%zu) arg %#x\n", nops,

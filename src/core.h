@@ -82,7 +82,8 @@ int ww__tracker_covers(struct ww_tracker *t, uintptr_t s, uintptr_t e);
 /* ww__rearm's how: */
 #define WW__KEEP 0x1u /* add what it finds to t->pending: the caller has not seen it */
 #define WW__USER 0x2u /* the caller's own re-arm (snapshots' `rearmed`) */
-#define WW__PENDING 0x4u /* ww__snaps_mark: pages the core held, not re-armed now:
+#define WW__PENDING \
+	0x4u /* ww__snaps_mark: pages the core held, not re-armed now:
 			  * only `rearmed` (with WW__USER) is marked */
 
 /* Collect [s, e) (entirely tracked) with WW_RESET, to the end, marking every
@@ -104,8 +105,8 @@ int ww__pending_add(struct ww_tracker *t, uintptr_t s, uintptr_t e);
 
 /* Mark [s, e) changed in each live snapshot of t over it, except skip (may
  * be NULL); with WW__USER also in their `rearmed`. */
-void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e,
-		    const struct ww_snapshot *skip, unsigned int how);
+void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e, const struct ww_snapshot *skip,
+		    unsigned int how);
 
 /* Set operations on page runs. add can fail (-ENOMEM); remove may need one
  * more slot for a split and so can fail too. */

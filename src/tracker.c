@@ -46,20 +46,27 @@ static bool forked_copy(const struct ww_tracker *t)
 	return t->fork_gen != ww__fork_gen;
 }
 
-/* Index of the first range whose end is above addr (nranges if none). */
-static size_t range_search(const struct ww_tracker *t, uintptr_t addr)
+/* Index of the first of r[0..n) (sorted, disjoint) whose end is above
+ * addr (n if none). */
+static size_t ranges_bsearch(const struct ww__range *r, size_t n, uintptr_t addr)
 {
-	size_t lo = 0, hi = t->nranges;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (t->ranges[mid].end <= addr)
+		if (r[mid].end <= addr)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return lo;
+}
+
+/* Index of the first range whose end is above addr (nranges if none). */
+static size_t range_search(const struct ww_tracker *t, uintptr_t addr)
+{
+	return ranges_bsearch(t->ranges, t->nranges, addr);
 }
 
 /* If [s, e) is entirely covered by tracked ranges, store the index of the
@@ -80,19 +87,27 @@ static bool range_covered(const struct ww_tracker *t, uintptr_t s, uintptr_t e, 
 
 /* Make room for one more range, so that an insert after a backend call that
  * succeeded can never fail. */
+/* Room in *r (n used of *cap) for `more` entries beyond n. */
+static int ranges_grow(struct ww__range **r, size_t n, size_t *cap, size_t more)
+{
+	size_t c = *cap ? *cap : 8;
+	struct ww__range *nr;
+
+	if (n + more <= *cap)
+		return 0;
+	while (c < n + more)
+		c *= 2;
+	nr = realloc(*r, c * sizeof(*nr));
+	if (!nr)
+		return -ENOMEM;
+	*r = nr;
+	*cap = c;
+	return 0;
+}
+
 static int range_reserve(struct ww_tracker *t)
 {
-	size_t cap = t->cap ? t->cap * 2 : 8;
-	struct ww__range *n;
-
-	if (t->nranges < t->cap)
-		return 0;
-	n = realloc(t->ranges, cap * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	t->ranges = n;
-	t->cap = cap;
-	return 0;
+	return ranges_grow(&t->ranges, t->nranges, &t->cap, 1);
 }
 
 /* Caller has called range_reserve(). */
@@ -113,36 +128,14 @@ static void range_remove(struct ww_tracker *t, size_t at)
 
 size_t ww__runs_find(const struct ww__runs *rs, uintptr_t addr)
 {
-	size_t lo = 0, hi = rs->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (rs->r[mid].end <= addr)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return ranges_bsearch(rs->r, rs->n, addr);
 }
 
 /* Room for `more` runs beyond rs->n, so that as many adds (each adds at
  * most one run) or removes (each splits at most one) cannot fail. */
 static int runs_reserve(struct ww__runs *rs, size_t more)
 {
-	size_t cap = rs->cap ? rs->cap : 8;
-	struct ww__range *n;
-
-	if (rs->n + more <= rs->cap)
-		return 0;
-	while (cap < rs->n + more)
-		cap *= 2;
-	n = realloc(rs->r, cap * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	rs->r = n;
-	rs->cap = cap;
-	return 0;
+	return ranges_grow(&rs->r, rs->n, &rs->cap, more);
 }
 
 int ww__runs_add(struct ww__runs *rs, uintptr_t s, uintptr_t e)
@@ -234,8 +227,8 @@ static bool snaps_over(const struct ww_tracker *t, uintptr_t s, uintptr_t e)
 	return false;
 }
 
-void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e,
-		    const struct ww_snapshot *skip, unsigned int how)
+void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e, const struct ww_snapshot *skip,
+		    unsigned int how)
 {
 	size_t ps = ww__page_size();
 
@@ -403,8 +396,8 @@ static int union_run(uintptr_t s, uintptr_t e, void *ctx)
  * (so nothing is lost whatever max is), then up to max runs are handed out
  * and dropped from it. Returns the runs stored; *pos is where to go on.
  */
-static ssize_t collect_pending(struct ww_tracker *t, uintptr_t s, uintptr_t e,
-			       unsigned int flags, struct iovec *out, size_t max, uintptr_t *pos)
+static ssize_t collect_pending(struct ww_tracker *t, uintptr_t s, uintptr_t e, unsigned int flags,
+			       struct iovec *out, size_t max, uintptr_t *pos)
 {
 	struct ww__runs tmp = { 0 }, *from = &t->pending;
 	size_t i, n = 0;
@@ -439,8 +432,8 @@ static ssize_t collect_pending(struct ww_tracker *t, uintptr_t s, uintptr_t e,
 	/* handed out: no longer pending (if that needs memory to split a run
 	 * and there is none, the pages stay pending and come again) */
 	if ((flags & WW_RESET) && n)
-		err = ww__runs_remove(&t->pending, s, (uintptr_t)out[n - 1].iov_base +
-							 out[n - 1].iov_len);
+		err = ww__runs_remove(&t->pending, s,
+				      (uintptr_t)out[n - 1].iov_base + out[n - 1].iov_len);
 	for (size_t k = 0; (flags & WW_RESET) && !err && k < n; k++)
 		ww__snaps_mark(t, (uintptr_t)out[k].iov_base,
 			       (uintptr_t)out[k].iov_base + out[k].iov_len, NULL,
@@ -875,8 +868,8 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 	/* A snapshot over the range must learn which pages the reset drops:
 	 * then the reset is a collect that keeps what it finds for them. */
 	if (!err)
-		err = snaps_over(t, s, e) ? ww__rearm(t, s, e, WW__USER, NULL)
-					  : ww__rearm_quiet(t, s, e);
+		err = snaps_over(t, s, e) ? ww__rearm(t, s, e, WW__USER, NULL) :
+					    ww__rearm_quiet(t, s, e);
 	if (!err && t->snaps) { /* pending pages dropped: the caller's too */
 		for (size_t k = ww__runs_find(&t->pending, s);
 		     k < t->pending.n && t->pending.r[k].start < e; k++)

@@ -94,8 +94,8 @@ int main(int argc, char **argv)
 	err = ww_track(t, m, LEN);
 	if (err == -EOPNOTSUPP) {
 		/* the kind/ cell tests that this refusal is the documented one */
-		printf("SKIP: %s cannot track %s memory (kind/%s/%s checks the refusal)\n",
-		       argv[1], mk_name(k), mk_name(k), argv[1]);
+		printf("SKIP: %s cannot track %s memory (kind/%s/%s checks the refusal)\n", argv[1],
+		       mk_name(k), mk_name(k), argv[1]);
 		ww_close(t);
 		return SKIP;
 	}
@@ -164,7 +164,8 @@ int main(int argc, char **argv)
 		for (size_t p = 0; p < NPAGES; p++)
 			got += written[p];
 		if ((size_t)n < got || (size_t)n > unit_pages(unit)) {
-			fprintf(stderr, "round %d: restored %zd pages, changed %zu, units hold %zu\n",
+			fprintf(stderr,
+				"round %d: restored %zd pages, changed %zu, units hold %zu\n",
 				round, n, got, unit_pages(unit));
 			CHECK(0);
 		}
@@ -194,7 +195,7 @@ int main(int argc, char **argv)
 	ww_snapshot_free(s);
 	CHECK_EQ(ww_untrack(t, m, LEN), 0);
 	ww_close(t);
-	printf("ok: %s on %s: %d restores, %zu pages put back, unit %zu%s\n", argv[1],
-	       mk_name(k), ROUNDS, total, unit, discards ? ", with discards" : "");
+	printf("ok: %s on %s: %d restores, %zu pages put back, unit %zu%s\n", argv[1], mk_name(k),
+	       ROUNDS, total, unit, discards ? ", with discards" : "");
 	return 0;
 }
