@@ -70,6 +70,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CACHE=${WW_VM_CACHE:-$ROOT/.vm-cache}
 TIMEOUT=${WW_VM_TIMEOUT:-1500}
 ORACLE_SECONDS=${WW_VM_ORACLE_SECONDS:-1}
+BENCH_ARGS=${WW_VM_BENCH_ARGS-}
 TIMEOUT_MULT=${WW_VM_TIMEOUT_MULT:-4}
 JOBS=${WW_VM_JOBS:-2}
 KERNELS=${WW_VM_KERNELS:-amd64:6.1 amd64:6.12 amd64:7.3 arm64:6.1 arm64:6.12 arm64:7.3}
@@ -256,7 +257,7 @@ EOF
 	extra=$(cut -f4 "$list" | tr ' ' '\n' | sort -u | while read -r x; do
 		case $x in tests/* | tools/*) echo "$x" ;; esac
 	done)
-	[ "${WW_VM_BENCH:-0}" = 1 ] && [ "$a" = arm64 ] && extra="$extra bench/ww-bench"
+	[ "${WW_VM_BENCH:-0}" = 1 ] && [ "$a" = arm64 ] && extra="$extra bench/ww-bench bench/ww-bench-target"
 	# shellcheck disable=SC2086 # word lists on purpose
 	ninja -C "$build" $targets $extra tools/writewatch >"$CACHE/build-$a.log" 2>&1 ||
 		die "static build for $a failed: $(tail -n 20 "$CACHE/build-$a.log")"
@@ -317,9 +318,15 @@ export WW_ORACLE_SECONDS=$ORACLE_SECONDS
 export WW_TEST_SLOW=1
 sh /runtests.sh /tests.list /t
 if [ -x /t/bench/ww-bench ]; then
-	(cd /t && ./bench/ww-bench --quick --json=/tmp/bench.jsonl >/tmp/bench.out 2>&1)
-	echo "WWBRC|\$(uname -r)|\$?"
-	sed "s/^/WWB|\$(uname -r)|/" /tmp/bench.jsonl 2>/dev/null
+	# JSON Lines straight to the console as they come (a VM that times
+	# out still shows the benchmarks that finished); the table's
+	# "(NAME took N s)" lines afterwards, as WWBT lines.
+	echo "WWBSTART|\$(uname -r)|\$(date +%s)|$BENCH_ARGS"
+	(cd /t && ./bench/ww-bench --quick --json $BENCH_ARGS 2>/tmp/bench.out; echo \$? >/tmp/bench.rc) |
+		sed "s/^/WWB|\$(uname -r)|/"
+	echo "WWBRC|\$(uname -r)|\$(cat /tmp/bench.rc)|\$(date +%s)"
+	grep '^(.* took ' /tmp/bench.out | sed "s/^/WWBT|\$(uname -r)|/"
+	[ "\$(cat /tmp/bench.rc)" = 0 ] || tail -n 5 /tmp/bench.out | sed "s/^/WWBE|\$(uname -r)|/"
 fi
 echo "WWEND|\$(uname -r)"
 poweroff -f
@@ -366,8 +373,12 @@ run_vm() { # arch series image
 	rm -f "$disk"
 	{
 		echo "WWVM|$label|$(grep -m1 '^WWBOOT|' "$console.txt" | cut -d'|' -f2 || true)|$(expect_for "$a:$s")"
-		grep -E '^(WWT|WWP|WWJ|WWDONE|WWDISK|WWB|WWBRC)\|' "$console.txt" || true
+		grep -E '^(WWT|WWP|WWJ|WWDONE|WWDISK|WWB|WWBSTART|WWBRC|WWBT|WWBE)\|' "$console.txt" || true
 	} >"$CACHE/vm-$label.txt"
+	if [ "${WW_VM_BENCH:-0}" = 1 ] && [ "$a" = arm64 ]; then
+		# the benchmark's JSON Lines alone, as goals.py reads them
+		sed -n 's/^WWB|[^|]*|//p' "$console.txt" >"$CACHE/bench-$label.jsonl"
+	fi
 	grep '^  | ' "$console.txt" | sed "s/^/$label/" >&2 || true
 }
 
@@ -413,4 +424,27 @@ say "all VMs done in $(($(date +%s) - t_all))s"
 # 6. The matrix.
 results=$CACHE/results.txt
 cat "$CACHE"/vm-*.txt >"$results"
-python3 "$ROOT/tests/vm/matrix.py" --markdown "$CACHE/matrix.md" "$CACHE"/vm-*.txt
+rc=0
+python3 "$ROOT/tests/vm/matrix.py" --markdown "$CACHE/matrix.md" "$CACHE"/vm-*.txt || rc=$?
+
+# 7. The benchmarks (WW_VM_BENCH=1): how long each ran, its JSON Lines.
+if [ "${WW_VM_BENCH:-0}" = 1 ]; then
+	for f in "$CACHE"/vm-arm64-*.txt; do
+		[ -f "$f" ] || continue
+		label=$(basename "$f" .txt)
+		label=${label#vm-}
+		start=$(grep -m1 '^WWBSTART|' "$f" | cut -d'|' -f3)
+		end=$(grep -m1 '^WWBRC|' "$f" | cut -d'|' -f4)
+		if [ -z "$start" ]; then
+			say "$label: ww-bench did not start"
+		elif [ -z "$end" ]; then
+			say "$label: ww-bench did not finish (VM timeout?); last result: $(grep '^WWB|' "$f" | tail -n 1 | cut -c1-120)"
+		else
+			say "$label: ww-bench exit $(grep -m1 '^WWBRC|' "$f" | cut -d'|' -f3) after $((end - start))s; $(grep '^WWBT|' "$f" | cut -d'|' -f3 | tr -d '()' | tr '\n' ';')"
+		fi
+		grep '^WWBE|' "$f" | sed "s/^/$label /" >&2 || true
+		say "$label: $(grep -c '^WWB|' "$f") benchmark lines in $CACHE/bench-$label.jsonl"
+		grep '^WWB|' "$f" || true
+	done
+fi
+exit "$rc"
