@@ -1951,19 +1951,33 @@ static void bench_many_ranges(void)
 static void system_info(void)
 {
 	struct utsname u;
-	char cpu[128] = "unknown", line[256], date[64];
+	char cpu[128] = "unknown", line[256], date[64], impl[24] = "", part[24] = "";
 	time_t now = time(NULL);
 	FILE *f = fopen("/proc/cpuinfo", "re");
 
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-			snprintf(cpu, sizeof(cpu), "%s", strchr(line, ':') + 2);
-			cpu[strcspn(cpu, "\n")] = 0;
+	/* x86 names its CPU by "model name"; arm64 has only the implementer
+	 * and part numbers. */
+	while (f && fgets(line, sizeof(line), f)) {
+		char *v = strchr(line, ':');
+
+		if (!v)
+			continue;
+		v += v[1] == ' ' ? 2 : 1;
+		v[strcspn(v, "\n")] = 0;
+		if (!strncmp(line, "model name", 10)) {
+			snprintf(cpu, sizeof(cpu), "%s", v);
 			break;
 		}
+		if (!strncmp(line, "CPU implementer", 15) && !impl[0])
+			snprintf(impl, sizeof(impl), "%s", v);
+		if (!strncmp(line, "CPU part", 8) && !part[0])
+			snprintf(part, sizeof(part), "%s", v);
+	}
 	if (f)
 		fclose(f);
 	uname(&u);
+	if (!strcmp(cpu, "unknown") && impl[0])
+		snprintf(cpu, sizeof(cpu), "%s implementer %s part %s", u.machine, impl, part);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 	fprintf(human, "ww-bench: kernel %s, %s, %ld cpus, %s%s\n", u.release, cpu,
 		sysconf(_SC_NPROCESSORS_ONLN), date, quick ? ", --quick" : "");
