@@ -51,8 +51,17 @@
 #                      about 5 minutes under TCG; it runs on the host)
 #   WW_VM_SMP          vCPUs (default 1: under TCG a fault handed between two
 #                      vCPUs costs 10-50x more, uffd-wp tests took minutes)
-#   WW_VM_BENCH=1      also run `ww-bench --quick` once in each arm64 VM
-#                      (WWB lines in the console, printed at the end)
+#   WW_VM_BENCH=1      also run `ww-bench --quick` once in each arm64 VM,
+#                      after the tests: its JSON Lines stream to the console
+#                      as WWB lines (kept if the VM times out), go to
+#                      .vm-cache/bench-arm64-SERIES.jsonl and are printed at
+#                      the end with each section's time. All of --quick fits
+#                      the default timeout under TCG: 163-246 s on 6.12 and
+#                      7.3, two VMs at once on 2 shared CPUs (2026-12-04), so
+#                      no subset is needed. Ratios only: BENCHMARKS.md
+#                      section 9.
+#   WW_VM_BENCH_ARGS   more ww-bench arguments, e.g. "--bench first-write
+#                      --backend bare-kernel,pagemap-scan" (default none)
 #   WW_VM_OFFLINE=1    no apt-get update: use the package index as cached
 #
 # A disk file system for the file-backed memory kinds (kind/disk-file,
