@@ -59,7 +59,7 @@
 #                      the default timeout under TCG: 163-246 s on 6.12 and
 #                      7.3, two VMs at once on 2 shared CPUs (2026-12-04), so
 #                      no subset is needed. Ratios only: BENCHMARKS.md
-#                      section 9.
+#                      section 10.
 #   WW_VM_BENCH_ARGS   more ww-bench arguments, e.g. "--bench first-write
 #                      --backend bare-kernel,pagemap-scan" (default none)
 #   WW_VM_OFFLINE=1    no apt-get update: use the package index as cached
