@@ -57,7 +57,8 @@
 #                      .vm-cache/bench-arm64-SERIES.jsonl and are printed at
 #                      the end with each section's time. All of --quick fits
 #                      the default timeout under TCG: 163-246 s on 6.12 and
-#                      7.3, two VMs at once on 2 shared CPUs (2026-12-04), so
+#                      7.3, two VMs at once on 2 shared CPUs (2026-12-04),
+#                      plus 22-37 s for the rollback section added since, so
 #                      no subset is needed. Ratios only: BENCHMARKS.md
 #                      section 10.
 #   WW_VM_BENCH_ARGS   more ww-bench arguments, e.g. "--bench first-write
