@@ -443,8 +443,8 @@ if [ "${WW_VM_BENCH:-0}" = 1 ]; then
 		[ -f "$f" ] || continue
 		label=$(basename "$f" .txt)
 		label=${label#vm-}
-		start=$(grep -m1 '^WWBSTART|' "$f" | cut -d'|' -f3)
-		end=$(grep -m1 '^WWBRC|' "$f" | cut -d'|' -f4)
+		start=$(grep -m1 '^WWBSTART|' "$f" | cut -d'|' -f3 || true)
+		end=$(grep -m1 '^WWBRC|' "$f" | cut -d'|' -f4 || true)
 		if [ -z "$start" ]; then
 			say "$label: ww-bench did not start"
 		elif [ -z "$end" ]; then
