@@ -12,7 +12,7 @@ unsigned int ww__caps_pagemap_discards(void *priv)
 	return ww__facts() & WW_FACT_ZERO_PAGE ? ~0u : ~WW_CAP_DISCARDS;
 }
 
-const struct ww__backend_ops *const ww__backends[WW_BACKEND_COUNT] = {
+const struct ww__backend_ops *const ww__backends[WW__BACKEND_SLOTS] = {
 	[WW_BACKEND_AUTO] = 0,
 	[WW_BACKEND_PAGEMAP_SCAN] = &ww__pagemap_scan_ops,
 	[WW_BACKEND_UFFD_WP] = &ww__uffd_wp_ops,
