@@ -98,5 +98,6 @@ extern const struct ww__backend_ops ww__pagemap_scan_ops;
 extern const struct ww__backend_ops ww__uffd_wp_ops;
 extern const struct ww__backend_ops ww__soft_dirty_ops;
 extern const struct ww__backend_ops ww__mprotect_ops;
+extern const struct ww__backend_ops ww__brute_ops; /* -Dtest_backend=true only */
 
 #endif /* WW_BACKEND_BACKEND_H */

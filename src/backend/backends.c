@@ -18,4 +18,7 @@ const struct ww__backend_ops *const ww__backends[WW__BACKEND_SLOTS] = {
 	[WW_BACKEND_UFFD_WP] = &ww__uffd_wp_ops,
 	[WW_BACKEND_SOFT_DIRTY] = &ww__soft_dirty_ops,
 	[WW_BACKEND_MPROTECT] = &ww__mprotect_ops,
+#ifdef WW_TEST_BACKEND
+	[WW__BACKEND_TEST] = &ww__brute_ops, /* meson -Dtest_backend=true: src/backend/brute.c */
+#endif
 };
