@@ -20,12 +20,6 @@
 #include "remote.h"
 #include "sys/sys.h"
 
-static const char *const backend_names[WW_BACKEND_COUNT] = {
-	[WW_BACKEND_AUTO] = "auto",	    [WW_BACKEND_PAGEMAP_SCAN] = "pagemap-scan",
-	[WW_BACKEND_UFFD_WP] = "uffd-wp",   [WW_BACKEND_SOFT_DIRTY] = "soft-dirty",
-	[WW_BACKEND_MPROTECT] = "mprotect",
-};
-
 /* AUTO's order of preference: DESIGN.md. soft-dirty is never picked for this
  * process: its reset is process-wide and not atomic against writers. */
 static const enum ww_backend auto_local[] = { WW_BACKEND_PAGEMAP_SCAN, WW_BACKEND_UFFD_WP,
@@ -39,21 +33,23 @@ struct probe_cache {
 };
 
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct probe_cache cache[WW_BACKEND_COUNT];
+static struct probe_cache cache[WW__BACKEND_SLOTS];
 
+/* Names are the backends' own (ops->name): the table is the one list. */
 WW_API const char *ww_backend_name(enum ww_backend b)
 {
-	if ((unsigned int)b >= WW_BACKEND_COUNT)
-		return NULL;
-	return backend_names[b];
+	if (b == WW_BACKEND_AUTO)
+		return "auto";
+	return ww__backend((int)b) ? ww__backend((int)b)->name : NULL;
 }
 
 WW_API int ww_backend_from_name(const char *name, enum ww_backend *out)
 {
 	if (!name || !out)
 		return (int)ww__ret(-EINVAL);
-	for (int i = 0; i < WW_BACKEND_COUNT; i++) {
-		if (!strcmp(name, backend_names[i])) {
+	for (int i = 0; i < WW__BACKEND_SLOTS; i++) {
+		if (ww_backend_name((enum ww_backend)i) &&
+		    !strcmp(name, ww_backend_name((enum ww_backend)i))) {
 			*out = (enum ww_backend)i;
 			return 0;
 		}
@@ -196,17 +192,17 @@ static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t 
 		if (after)
 			return ww__why(why, whylen, -EOPNOTSUPP,
 				       "%s (forced by WRITEWATCH_BACKEND) lacks what was asked for",
-				       backend_names[b]);
+				       ww_backend_name(b));
 		err = probe_one(b, pid, why, whylen);
 		if (err)
 			return err;
 		if ((ww__backends[b]->caps & caps) != caps)
 			return ww__why(why, whylen, -EOPNOTSUPP,
 				       "%s (forced by WRITEWATCH_BACKEND) lacks %s",
-				       backend_names[b],
+				       ww_backend_name(b),
 				       ww__caps_names(caps & ~ww__backends[b]->caps, best_why,
 						      sizeof(best_why)));
-		ww__why(why, whylen, 0, "%s (forced by WRITEWATCH_BACKEND)", backend_names[b]);
+		ww__why(why, whylen, 0, "%s (forced by WRITEWATCH_BACKEND)", ww_backend_name(b));
 		return (int)b;
 	}
 	if (after)
@@ -220,16 +216,16 @@ static int pick_auto(pid_t pid, unsigned int caps, int after, char *why, size_t 
 			char cn[200];
 
 			if (lacks & ~WW_CAP_REMOTE)
-				ww__reason(all, backend_names[order[i]], "lacks %s",
+				ww__reason(all, ww_backend_name(order[i]), "lacks %s",
 					   ww__caps_names(lacks, cn, sizeof(cn)));
 			continue;
 		}
 		err = probe_one(order[i], pid, one, sizeof(one));
 		if (err == 0) {
-			ww__why(why, whylen, 0, "%s", backend_names[order[i]]);
+			ww__why(why, whylen, 0, "%s", ww_backend_name(order[i]));
 			return (int)order[i];
 		}
-		ww__reason(all, backend_names[order[i]], "%s", one);
+		ww__reason(all, ww_backend_name(order[i]), "%s", one);
 		/* For another process, what is wrong with it or with our
 		 * permission over it beats "not supported": ESRCH, EPERM. */
 		if (pid && target_rank(err) > target_rank(best)) {
@@ -258,7 +254,7 @@ int ww__auto_next(pid_t pid, unsigned int caps, int after, struct ww__reasons *r
 
 WW_API int ww_backend_caps(enum ww_backend b, unsigned int *caps)
 {
-	if (b <= WW_BACKEND_AUTO || (unsigned int)b >= WW_BACKEND_COUNT || !caps)
+	if (!ww__backend((int)b) || !caps)
 		return (int)ww__ret(-EINVAL);
 	*caps = ww__backends[b]->caps;
 	return 0;
@@ -275,7 +271,7 @@ WW_API int ww_backend_probe(enum ww_backend b, pid_t pid, char *why, size_t whyl
 	int r;
 
 	ww__log_init();
-	if ((unsigned int)b >= WW_BACKEND_COUNT || pid < 0)
+	if ((b != WW_BACKEND_AUTO && !ww__backend((int)b)) || pid < 0)
 		return (int)ww__ret(ww__why(why, whylen, -EINVAL, "unknown backend %d", (int)b));
 	if (b == WW_BACKEND_AUTO) {
 		r = pick_auto(pid, 0, 0, why, whylen, NULL);

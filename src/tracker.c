@@ -471,7 +471,7 @@ static int opts_get(const struct ww_opts *o, struct ww_opts *to, char *why, size
 		to->flags = o->flags;
 	if (OPTS_HAS(o, caps))
 		to->caps = o->caps;
-	if ((unsigned int)to->backend >= WW_BACKEND_COUNT)
+	if (to->backend != WW_BACKEND_AUTO && !ww__backend((int)to->backend))
 		return ww__why(why, whylen, -EINVAL, "opts->backend %d is no backend",
 			       (int)to->backend);
 	if (to->pid < 0)

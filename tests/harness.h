@@ -79,9 +79,11 @@ void harness_pages(const struct iovec *runs, size_t n, const char *base, size_t 
 bool harness_zero_page_kernel(void);
 
 /* Can this backend see that a discarded page was read back before the
- * collect? mprotect and soft-dirty see discards in pagemap at collect: a page read back
- * meanwhile is the zero page where the kernel maps one (seen), a fresh page
- * of zeros where it does not (unseen, documented in writewatch(7)). */
+ * collect? Whether its tracker has WW_CAP_DISCARDS here: mprotect and
+ * soft-dirty see discards in pagemap at collect, where a page read back
+ * meanwhile is the zero page if the kernel maps one (seen), a fresh page of
+ * zeros where it does not (unseen: their trackers lack the cap there,
+ * writewatch(7)). */
 bool harness_sees_discard_read_back(void);
 
 #endif

@@ -78,12 +78,26 @@ struct ww__backend_ops {
  * WW_CAP_DISCARDS holds only on such kernels (WW_FACT_ZERO_PAGE). */
 unsigned int ww__caps_pagemap_discards(void *priv);
 
-/* The table, indexed by enum ww_backend (slot 0, AUTO, is NULL). */
-extern const struct ww__backend_ops *const ww__backends[WW_BACKEND_COUNT];
+/* The table, indexed by enum ww_backend (slot 0, AUTO, is NULL), with room
+ * past the public numbers: a build for the tests may add a mechanism of its
+ * own (meson -Dtest_backend=true) at WW__BACKEND_TEST, a number no public
+ * backend will take (the public ones count up from 1) and no test uses as
+ * "no such backend". Empty slots are NULL; the core asks ww__backend(). */
+#define WW__BACKEND_SLOTS 16
+#define WW__BACKEND_TEST (WW__BACKEND_SLOTS - 1)
+extern const struct ww__backend_ops *const ww__backends[WW__BACKEND_SLOTS];
+
+/* The ops of backend number b, NULL for AUTO and for a number no backend
+ * of this build has. */
+static inline const struct ww__backend_ops *ww__backend(int b)
+{
+	return b > 0 && b < WW__BACKEND_SLOTS ? ww__backends[b] : NULL;
+}
 
 extern const struct ww__backend_ops ww__pagemap_scan_ops;
 extern const struct ww__backend_ops ww__uffd_wp_ops;
 extern const struct ww__backend_ops ww__soft_dirty_ops;
 extern const struct ww__backend_ops ww__mprotect_ops;
+extern const struct ww__backend_ops ww__brute_ops; /* -Dtest_backend=true only */
 
 #endif /* WW_BACKEND_BACKEND_H */

@@ -24,19 +24,19 @@ static char *m;
 static void prepare(void)
 {
 	if (m)
-		m[1 * PS] = 1;
+		m[1 * PS]++; /* new values each round: a mechanism may compare content */
 }
 
 static void parent(void)
 {
 	if (m)
-		m[2 * PS] = 1;
+		m[2 * PS]++;
 }
 
 static void child(void)
 {
 	if (m)
-		m[3 * PS] = 1;
+		m[3 * PS]++;
 }
 
 int main(int argc, char **argv)

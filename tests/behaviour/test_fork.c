@@ -58,7 +58,7 @@ int main(int argc, char **argv)
 			memset(m, round + 1, PAGES * PS);
 			if (ww_open(&o, &c) || ww_track(c, m, PAGES * PS))
 				_exit(3);
-			m[5 * PS] = 9;
+			m[5 * PS] = (char)(round + 2); /* not the memset's value */
 			if (ww_collect(c, m, PAGES * PS, WW_RESET, out, PAGES, &next) != 1 ||
 			    out[0].iov_base != m + 5 * PS)
 				_exit(4);

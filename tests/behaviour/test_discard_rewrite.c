@@ -22,9 +22,11 @@ int main(int argc, char **argv)
 	ssize_t n;
 
 	if (!harness_has(WW_CAP_NO_MISSED_WRITES)) {
-		/* documented: a discard drops the PTE and its soft-dirty bit */
-		printf("SKIP: soft-dirty cannot see a write undone by MADV_DONTNEED "
-		       "(writewatch(7))\n");
+		/* documented: a discard drops the PTE and its soft-dirty bit;
+		 * a mechanism comparing content sees no change */
+		printf("SKIP: %s lacks WW_CAP_NO_MISSED_WRITES: it cannot see a write undone by "
+		       "MADV_DONTNEED (writewatch(7))\n",
+		       argv[1]);
 		ww_close(t);
 		return SKIP;
 	}
