@@ -83,6 +83,9 @@ struct ww_opts {
 				       succeed and are reported */
 #define WW_CAP_DISCARDS 0x040u /* anonymous memory dropped by MADV_DONTNEED is reported */
 #define WW_CAP_HUGETLB 0x080u /* tracks hugetlb memory */
+#define WW_CAP_PREWRITE \
+	0x200u /* sees a write before it lands, so it can copy the page first:
+				  copy-before-write snapshots (WW_SNAP_COW) */
 #define WW_CAP_PROTECTS \
 	0x100u /* works by changing page protections: mprotect(2) by the
 				  application on tracked memory goes through the tracker */
