@@ -1814,6 +1814,210 @@ static void bench_rollback(void)
 	munmap(m, len);
 }
 
+/* ---- 5c. a consistent copy while writers run (COW snapshots) ------------- */
+
+/* Two writer threads store to random pages of a populated region, timing
+ * every store; the longest store is the longest pause a writer saw. */
+struct cow_writers {
+	char *m;
+	size_t npages;
+	atomic_bool stop;
+	_Atomic uint64_t max_ns, writes;
+	_Atomic uint64_t hist[64]; /* stores by floor(log2(ns)) */
+	pthread_t thr[2];
+};
+
+/* The store time below which a fraction q of the stores took (the upper
+ * bound of its power-of-two bucket), in microseconds. */
+static double cow_quantile_us(struct cow_writers *w, double q)
+{
+	uint64_t total = 0, acc = 0;
+
+	for (int i = 0; i < 64; i++)
+		total += atomic_load(&w->hist[i]);
+	for (int i = 0; i < 64; i++) {
+		acc += atomic_load(&w->hist[i]);
+		if ((double)acc >= q * (double)total)
+			return (double)(1ULL << (i + 1)) / 1e3;
+	}
+	return NAN;
+}
+
+static void *cow_writer(void *arg)
+{
+	struct cow_writers *w = arg;
+	uint64_t seed = (uint64_t)(uintptr_t)&seed, max = 0, n = 0, hist[64] = { 0 };
+
+	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
+		size_t p = rnd_next(&seed) % w->npages;
+		uint64_t t0 = now_ns(), dt;
+
+		w->m[p * ps + 128]++;
+		dt = now_ns() - t0;
+		if (dt > max)
+			max = dt;
+		hist[dt ? 63 - __builtin_clzll(dt) : 0]++;
+		n++;
+	}
+	for (int i = 0; i < 64; i++)
+		atomic_fetch_add(&w->hist[i], hist[i]);
+	atomic_fetch_add(&w->writes, n);
+	if (max > atomic_load(&w->max_ns))
+		atomic_store(&w->max_ns, max);
+	return NULL;
+}
+
+static void cow_writers_start(struct cow_writers *w)
+{
+	atomic_store(&w->stop, false);
+	atomic_store(&w->max_ns, 0);
+	atomic_store(&w->writes, 0);
+	for (int i = 0; i < 64; i++)
+		atomic_store(&w->hist[i], 0);
+	for (int i = 0; i < 2; i++)
+		if (pthread_create(&w->thr[i], NULL, cow_writer, w))
+			die("pthread_create");
+}
+
+/* Stop them; the writes per second over elapsed_ns, the longest store. */
+static double cow_writers_stop(struct cow_writers *w, uint64_t elapsed_ns, double *max_us)
+{
+	atomic_store(&w->stop, true);
+	for (int i = 0; i < 2; i++)
+		pthread_join(w->thr[i], NULL);
+	*max_us = (double)atomic_load(&w->max_ns) / 1e3;
+	return (double)atomic_load(&w->writes) / ((double)elapsed_ns / 1e9);
+}
+
+/* Read the whole snapshot out in 1 MiB pieces, as a saver writing a file
+ * would; returns a checksum so the reads are not optimised away. */
+static uint64_t cow_save_out(struct ww_snapshot *s, char *m, size_t len, char *buf)
+{
+	uint64_t sum = 0;
+
+	for (size_t off = 0; off < len; off += MiB) {
+		if (ww_snapshot_read(s, m + off, MiB, buf) != (ssize_t)MiB)
+			die("ww_snapshot_read: %s", strerror(errno));
+		sum += (uint64_t)buf[0];
+	}
+	return sum;
+}
+
+static void bench_cow_save(void)
+{
+	size_t len = quick ? 256 * MiB : 1 * GiB;
+	char *m = region_map(len, true, false), *buf = malloc(MiB);
+	struct cow_writers w = { .m = m, .npages = len / ps };
+	char params[160];
+	double untracked_wps = NAN, max_us;
+	struct row r;
+
+	snprintf(params, sizeof(params), "size_mib=%zu writers=2", (size_t)(len / MiB));
+	section("cow-save: a consistent copy of a region while 2 writers store to it", "");
+
+	/* untracked writers: the throughput baseline */
+	{
+		uint64_t t0 = now_ns();
+
+		cow_writers_start(&w);
+		usleep(quick ? 200000 : 500000);
+		untracked_wps = cow_writers_stop(&w, now_ns() - t0, &max_us);
+		r = row_new("cow-save", "untracked", "us max pause");
+		snprintf(r.params, sizeof(r.params), "%s", params);
+		r.st = stats_of(&max_us, 1);
+		snprintf(r.extra, sizeof(r.extra), ",\"writes_per_s\":%.4g,\"p99_us\":%.4g,\"p999_us\":%.4g",
+			 untracked_wps, cow_quantile_us(&w, 0.99), cow_quantile_us(&w, 0.999));
+		snprintf(r.note, sizeof(r.note), "%.3g Mwrites/s; p99.9 store %.3g us",
+			 untracked_wps / 1e6, cow_quantile_us(&w, 0.999));
+		emit(&r);
+	}
+
+	/* fork: the child is the copy (it reads the region and exits) */
+	{
+		uint64_t t0, t1;
+		double wps;
+		pid_t pid;
+
+		cow_writers_start(&w);
+		usleep(50000);
+		t0 = now_ns();
+		pid = fork();
+		if (pid == 0) {
+			volatile uint64_t sum = 0;
+
+			for (size_t off = 0; off < len; off += ps)
+				sum += (uint64_t)m[off];
+			_exit(0);
+		}
+		if (pid < 0)
+			die("fork: %s", strerror(errno));
+		waitpid(pid, NULL, 0);
+		t1 = now_ns();
+		wps = cow_writers_stop(&w, now_ns() - t0 + 50000000, &max_us);
+		r = row_new("cow-save", "fork", "us max pause");
+		snprintf(r.params, sizeof(r.params), "%s", params);
+		r.st = stats_of(&max_us, 1);
+		snprintf(r.extra, sizeof(r.extra),
+			 ",\"writes_per_s\":%.4g,\"save_ms\":%.4g,\"throughput_vs_untracked\":%.4g,"
+			 "\"p99_us\":%.4g,\"p999_us\":%.4g",
+			 wps, (double)(t1 - t0) / 1e6, wps / untracked_wps, cow_quantile_us(&w, 0.99),
+			 cow_quantile_us(&w, 0.999));
+		snprintf(r.note, sizeof(r.note),
+			 "save %.0f ms, writers at %.0f%% of untracked; p99.9 store %.3g us",
+			 (double)(t1 - t0) / 1e6, 100 * wps / untracked_wps,
+			 cow_quantile_us(&w, 0.999));
+		emit(&r);
+	}
+
+	for (int k = 0; k < NBACKENDS; k++) {
+		enum ww_backend b = all_backends[k];
+		unsigned int caps = 0;
+		struct ww_tracker *t;
+		struct ww_snapshot *s;
+		uint64_t t0, t1, sum;
+		double wps;
+		int err;
+
+		ww_backend_caps(b, &caps);
+		if (!(caps & WW_CAP_PREWRITE)) {
+			if (want_backends & (1u << b))
+				emit_skip("cow-save", ww_backend_name(b),
+					  "no WW_CAP_PREWRITE: cannot copy a page before its write");
+			continue;
+		}
+		if (!backend_usable(b, "cow-save"))
+			continue;
+		t = tracker_open(b);
+		if ((err = ww_track(t, m, len)))
+			die("%s: track: %s", ww_backend_name(b), strerror(-err));
+		cow_writers_start(&w);
+		usleep(50000);
+		t0 = now_ns();
+		if ((err = ww_snapshot_take(t, m, len, WW_SNAP_COW, &s)))
+			die("%s: COW take: %s", ww_backend_name(b), strerror(-err));
+		sum = cow_save_out(s, m, len, buf);
+		t1 = now_ns();
+		wps = cow_writers_stop(&w, now_ns() - t0 + 50000000, &max_us);
+		ww_snapshot_free(s);
+		ww_close(t);
+		r = row_new("cow-save", ww_backend_name(b), "us max pause");
+		snprintf(r.params, sizeof(r.params), "%s", params);
+		r.st = stats_of(&max_us, 1);
+		snprintf(r.extra, sizeof(r.extra),
+			 ",\"writes_per_s\":%.4g,\"save_ms\":%.4g,\"throughput_vs_untracked\":%.4g,"
+			 "\"p99_us\":%.4g,\"p999_us\":%.4g",
+			 wps, (double)(t1 - t0) / 1e6, wps / untracked_wps, cow_quantile_us(&w, 0.99),
+			 cow_quantile_us(&w, 0.999));
+		snprintf(r.note, sizeof(r.note),
+			 "save %.0f ms, writers at %.0f%% of untracked; p99.9 store %.3g us%s",
+			 (double)(t1 - t0) / 1e6, 100 * wps / untracked_wps,
+			 cow_quantile_us(&w, 0.999), sum == 1 ? " " : "");
+		emit(&r);
+	}
+	free(buf);
+	munmap(m, len);
+}
+
 /* ---- driver ---------------------------------------------------------- */
 
 /* ---- 7. many ranges and many trackers (issue 16 item 14) ---------------- */
@@ -2076,6 +2280,7 @@ static const struct {
 	{ "threads", bench_threads },
 	{ "alternatives", bench_alternatives },
 	{ "rollback", bench_rollback },
+	{ "cow-save", bench_cow_save },
 	{ "many-ranges", bench_many_ranges },
 };
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
@@ -2088,7 +2293,7 @@ static void usage(FILE *f)
 		   "  --json=FILE     JSON Lines into FILE (the table stays on stdout)\n"
 		   "  --bench LIST    comma-separated, from: first-write first-write-remote\n"
 		   "                  collect reset discard-check sparse threads alternatives\n"
-		   "                  rollback many-ranges (default: all)\n"
+		   "                  rollback cow-save many-ranges (default: all)\n"
 		   "  --backend LIST  comma-separated, from: bare-kernel pagemap-scan uffd-wp\n"
 		   "                  soft-dirty mprotect (default: all)\n");
 }

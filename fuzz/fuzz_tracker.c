@@ -49,6 +49,7 @@ static size_t ps;
 static enum ww_backend backend;
 static bool exact; /* backend promises no false positives */
 static bool sees_discards; /* MADV_DONTNEED'd pages are reported */
+static bool prewrite; /* WW_CAP_PREWRITE: copy-before-write snapshots */
 /* pagemap-scan where a read fault maps no zero page: a page of a stretch
  * never populated that reads all zero is not reported (written with zeros,
  * or only read: its content did not change), writewatch(7) */
@@ -95,7 +96,26 @@ static struct {
 	bool disc[NP]; /* discarded since then: restored where the backend sees it */
 	bool must[NP]; /* the caller re-armed it holding a write since: owed to it */
 	bool may[NP]; /* ... perhaps (a reset over a page only maybe reported) */
+	bool cow; /* WW_SNAP_COW */
+	bool saved[NP]; /* COW: copied before a write since the take / restore */
+	bool lost[NP]; /* COW: dropped (discard, mapped over) before it was copied */
 } sn;
+
+/* A write to page p: COW copies it first. */
+static void sn_wrote(size_t p)
+{
+	sn.wrote[p] = true;
+	if (sn.s && sn.cow && p >= sn.ps && p < sn.pe && model[p].tracked)
+		sn.saved[p] = true;
+}
+
+/* Page p's content dropped without a write: COW loses it if not copied. */
+static void sn_dropped(size_t p)
+{
+	if (sn.s && sn.cow && p >= sn.ps && p < sn.pe && model[p].tracked && !sn.saved[p])
+		sn.lost[p] = true;
+}
+
 
 /* The caller re-armed page q: definitely holding a write (rep), or maybe. */
 static void sn_rearmed(size_t q, bool rep, bool maybe)
@@ -154,6 +174,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	}
 	exact = backend == WW_BACKEND_PAGEMAP_SCAN || backend == WW_BACKEND_MPROTECT;
 	sees_discards = backend == WW_BACKEND_PAGEMAP_SCAN || backend == WW_BACKEND_UFFD_WP;
+	{
+		unsigned int caps = 0;
+
+		ww_backend_caps(backend, &caps);
+		prewrite = caps & WW_CAP_PREWRITE;
+	}
 	{
 		unsigned int facts = 0;
 
@@ -277,6 +303,27 @@ static void do_collect(struct ww_tracker *t, size_t off, size_t len, unsigned in
 	}
 }
 
+/* The snapshot's content, read back, against the model (COW: lost pages
+ * say ENODATA). */
+static void sn_check_read(void)
+{
+	static unsigned char buf[NP * 65536];
+
+	for (size_t p = sn.ps; sn.s && p < sn.pe; p++) {
+		ssize_t r = ww_snapshot_read(sn.s, arena + p * ps, ps, buf);
+
+		if (sn.cow && sn.lost[p]) {
+			if (r != -ENODATA)
+				FAIL("snapshot read of page %zu dropped before its copy: %zd", p, r);
+			continue;
+		}
+		if (r != (ssize_t)ps)
+			FAIL("snapshot read of page %zu: %zd", p, r);
+		if (memcmp(buf, sn.content + p * ps, ps))
+			FAIL("snapshot read: page %zu differs from its content at the take", p);
+	}
+}
+
 /* A page restore may leave as it is: its change was a discard the
  * backend does not see, or zeros written where the zero rule hides them. */
 static bool sn_unseen(size_t p)
@@ -292,19 +339,24 @@ static void sn_free(void)
 	sn.s = NULL;
 }
 
-static void sn_take(struct ww_tracker *t, size_t off, size_t len)
+static void sn_take(struct ww_tracker *t, size_t off, size_t len, bool cow)
 {
 	size_t s, e;
 	int r;
 
 	sn_free();
 	span(off, len, &s, &e);
-	r = ww_snapshot_take(t, arena + off, len, 0, &sn.s);
+	r = ww_snapshot_take(t, arena + off, len, cow ? WW_SNAP_COW : 0, &sn.s);
 	if (trace)
 		fprintf(stderr, "  snapshot take: %d\n", r);
 	if (len == 0) {
 		if (r != -EINVAL)
 			FAIL("snapshot take len 0: %d", r);
+		return;
+	}
+	if (cow && !prewrite) { /* refused before the range is looked at */
+		if (r != -EOPNOTSUPP)
+			FAIL("COW snapshot without WW_CAP_PREWRITE: %d", r);
 		return;
 	}
 	if (!all_tracked(s, e)) {
@@ -319,10 +371,12 @@ static void sn_take(struct ww_tracker *t, size_t off, size_t len)
 	sn.ps = s;
 	sn.pe = e;
 	sn.broken = false;
+	sn.cow = cow;
 	memcpy(sn.content + s * ps, shadow + s * ps, (e - s) * ps);
 	for (size_t p = s; p < e; p++) {
 		sn.pre[p] = model[p];
 		sn.wrote[p] = sn.disc[p] = sn.must[p] = sn.may[p] = false;
+		sn.saved[p] = sn.lost[p] = false;
 	}
 }
 
@@ -333,6 +387,7 @@ static void sn_restore(void)
 
 	if (!sn.s)
 		return;
+	sn_check_read();
 	r = ww_snapshot_restore(sn.s);
 	if (trace)
 		fprintf(stderr, "  snapshot restore pages %zu-%zu: %zd\n", sn.ps, sn.pe, r);
@@ -341,6 +396,12 @@ static void sn_restore(void)
 			FAIL("restore of a snapshot partly untracked since: %zd", r);
 		return;
 	}
+	for (size_t p = sn.ps; sn.cow && p < sn.pe && r != -EFAULT; p++)
+		if (sn.lost[p]) {
+			if (r != -ENODATA)
+				FAIL("COW restore with page %zu lost: %zd, want -ENODATA", p, r);
+			return; /* what it re-armed stays the caller's: the model holds */
+		}
 	if (r == -EFAULT && any_replaced(sn.ps, sn.pe)) {
 		/* a clear error, part restored or not: the model lets go */
 		for (size_t p = sn.ps; p < sn.pe; p++) {
@@ -385,6 +446,7 @@ static void sn_restore(void)
 		}
 		sn.pre[p] = model[p];
 		sn.wrote[p] = sn.disc[p] = sn.must[p] = sn.may[p] = false;
+		sn.saved[p] = false; /* the next write copies it anew */
 	}
 	if ((size_t)r < lo || (exact && (size_t)r > hi))
 		FAIL("restore put back %zd pages; written since %zu, written or discarded %zu", r,
@@ -481,7 +543,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			for (size_t p = s; p < e && len; p++) {
 				if (model[p].tracked)
 					model[p].dirty = true;
-				sn.wrote[p] = true;
+				sn_wrote(p);
 			}
 			break;
 		case 4: { /* read */
@@ -499,6 +561,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				break;
 			if (madvise(arena + s * ps, (e - s) * ps, MADV_DONTNEED))
 				FAIL("madvise: %s", strerror(errno));
+			for (size_t p = s; p < e; p++)
+				sn_dropped(p);
 			/* shmem keeps its content: only the PTEs go */
 			for (size_t p = s; p < e && p < NP / 2; p++) {
 				memset(shadow + p * ps, 0, ps);
@@ -564,14 +628,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				FAIL("mmap MAP_FIXED: %s", strerror(errno));
 			memset(shadow + s * ps, 0, (e - s) * ps);
 			for (size_t p = s; p < e; p++) {
+				sn_dropped(p);
 				if (model[p].tracked)
 					model[p].replaced = true;
 				sn.wrote[p] = true;
 			}
 			break;
-		case 9: /* a snapshot: take (arg 0-3), restore (4-14), free (15) */
+		case 9: /* a snapshot: take (arg 0-3; COW with arg bit 0x10),
+			 * restore (4-14), free (15) */
 			if (data[5] % 16 < 4)
-				sn_take(t, off, len);
+				sn_take(t, off, len, data[5] & 0x10);
 			else if (data[5] % 16 < 15)
 				sn_restore();
 			else
@@ -593,8 +659,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			p = q;
 		}
 	ww_close(t);
-	if (sn.s) { /* a snapshot outlives its tracker */
+	if (sn.s) { /* a snapshot outlives its tracker, its content too */
 		ssize_t rr = ww_snapshot_restore(sn.s);
+
+		sn_check_read();
 
 		if (rr != -EBADF)
 			FAIL("restore after ww_close: %zd, want -EBADF", rr);

@@ -83,6 +83,9 @@ struct ww_opts {
 				       succeed and are reported */
 #define WW_CAP_DISCARDS 0x040u /* anonymous memory dropped by MADV_DONTNEED is reported */
 #define WW_CAP_HUGETLB 0x080u /* tracks hugetlb memory */
+#define WW_CAP_PREWRITE \
+	0x200u /* sees a write before it lands, so it can copy the page first:
+				  copy-before-write snapshots (WW_SNAP_COW) */
 #define WW_CAP_PROTECTS \
 	0x100u /* works by changing page protections: mprotect(2) by the
 				  application on tracked memory goes through the tracker */
@@ -199,22 +202,26 @@ WW_API int ww_kernel_facts(unsigned int *facts);
  */
 struct ww_snapshot;
 
-/* ww_snapshot_take() flag: copy-before-write, writers running (see the
- * man page: not implemented yet, -EOPNOTSUPP). */
+/* ww_snapshot_take() flag: copy-before-write. Nothing is copied at take and
+ * writers run throughout; a page is copied just before its first write, and
+ * the snapshot is still the memory at one instant. Needs a tracker with
+ * WW_CAP_PREWRITE. */
 #define WW_SNAP_COW 0x1u
 
-/* Snapshot [addr, addr+len) (whole pages), which t must track entirely:
- * the content is copied now, so no thread may write the range during the
- * call. Pages the caller had not collected yet stay reported by
- * ww_collect. Stores the handle in *out. -EINVAL bad arguments or flags,
- * -ENOENT not entirely tracked, -EFAULT part of it unmapped, -EOPNOTSUPP a
- * tracker of another process or WW_SNAP_COW, -ECHILD a forked child's copy
- * of t, -ENOMEM out of memory. */
+/* Snapshot [addr, addr+len) (whole pages), which t must track entirely.
+ * flags 0: the content is copied now, so no thread may write the range
+ * during the call; WW_SNAP_COW: see above. Pages the caller had not
+ * collected yet stay reported by ww_collect. Stores the handle in *out.
+ * -EINVAL bad arguments or flags, -ENOENT not entirely tracked, -EFAULT
+ * part of it unmapped, -EOPNOTSUPP a tracker of another process, or
+ * WW_SNAP_COW without WW_CAP_PREWRITE, -ECHILD a forked child's copy of t,
+ * -ENOMEM out of memory. */
 WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
 			    struct ww_snapshot **out);
 
 /* Copy the content [addr, addr+len) had at the snapshot into buf; return
- * len. -ENOENT outside the snapshot's range, -EINVAL bad arguments. */
+ * len. -ENOENT outside the snapshot's range, -EINVAL bad arguments,
+ * -ENODATA (WW_SNAP_COW) a page was discarded before it was copied. */
 WW_API ssize_t ww_snapshot_read(struct ww_snapshot *s, void *addr, size_t len, void *buf);
 
 /* Put back exactly the pages written or discarded since the take (or the

@@ -45,6 +45,18 @@ struct ww_tracker {
 	struct ww__runs pending;
 	/* Live snapshots of this tracker's memory (ww_snapshot_take). */
 	struct ww_snapshot *snaps;
+	/* Copy-before-write: the hooks given to the mechanism, and the COW
+	 * snapshots they look at, as a list published whole (the hooks run
+	 * on a handler thread or in a signal handler and take no lock). */
+	struct ww__prewrite pw;
+	_Atomic(struct ww__cowlist *) cow; /* NULL or one of cowbuf */
+	struct ww__cowlist *cowbuf[2]; /* double buffer: a removal never allocates */
+	size_t cowcap;
+};
+
+struct ww__cowlist {
+	size_t n;
+	struct ww_snapshot *s[];
 };
 
 /*
@@ -69,6 +81,13 @@ struct ww_snapshot {
 	 * forked child) while the snapshot lived: writes went unseen, so
 	 * restore can no longer be exact. */
 	bool broken;
+	/* WW_SNAP_COW: nothing copied at take; a page is copied into `copy`
+	 * just before its first write (saved), or its content was dropped
+	 * before that (lost). While arming, writes into the range are held. */
+	bool cow;
+	pid_t owner; /* the process whose memory it is */
+	_Atomic bool arming;
+	_Atomic uint64_t *saved, *lost;
 };
 
 /* ---- core services for snapshot.c (tracker.c); t->lock held ---- */
@@ -107,6 +126,11 @@ int ww__pending_add(struct ww_tracker *t, uintptr_t s, uintptr_t e);
  * be NULL); with WW__USER also in their `rearmed`. */
 void ww__snaps_mark(struct ww_tracker *t, uintptr_t s, uintptr_t e, const struct ww_snapshot *skip,
 		    unsigned int how);
+
+/* Copy-before-write (snapshot.c): copy the pages of [s, e) that COW
+ * snapshots have not saved yet, before their tracking ends (untrack,
+ * close): they are still protected, so they hold the snapshot's content. */
+void ww__cow_save(struct ww_tracker *t, uintptr_t s, uintptr_t e);
 
 /* Set operations on page runs. add can fail (-ENOMEM); remove may need one
  * more slot for a split and so can fail too. */

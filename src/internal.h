@@ -37,7 +37,7 @@ void ww__log_init(void);
 #define WW_CAP_ALL                                                                      \
 	(WW_CAP_REMOTE | WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | \
 	 WW_CAP_RANGE_RESET | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB | \
-	 WW_CAP_PROTECTS)
+	 WW_CAP_PROTECTS | WW_CAP_PREWRITE)
 
 /* Why ww_open failed: one line per backend tried ("name: reason"), joined
  * by newlines, in buf (NULL: not wanted). */

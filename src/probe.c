@@ -120,6 +120,7 @@ WW_API const char *ww_cap_name(unsigned int cap)
 		"WW_CAP_REMOTE",       "WW_CAP_NO_MISSED_WRITES", "WW_CAP_EXACT",
 		"WW_CAP_ATOMIC_RESET", "WW_CAP_RANGE_RESET",	  "WW_CAP_KERNEL_WRITES",
 		"WW_CAP_DISCARDS",     "WW_CAP_HUGETLB",	  "WW_CAP_PROTECTS",
+		"WW_CAP_PREWRITE",
 	};
 
 	for (unsigned int i = 0; i < sizeof(names) / sizeof(*names); i++)

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "internal.h"
@@ -39,13 +40,187 @@ static bool page_is_zero(const unsigned char *p, size_t ps)
 	return true;
 }
 
+/* Bytes of one page bitmap of s. */
+static size_t bitmap_bytes(const struct ww_snapshot *s)
+{
+	return (s->npages + WW_WORD_BITS - 1) / WW_WORD_BITS * sizeof(uint64_t);
+}
+
 static void snap_destroy(struct ww_snapshot *s)
 {
 	if (s->copy)
 		munmap(s->copy, s->npages * ww__page_size());
+	if (s->saved)
+		munmap((void *)s->saved, 2 * bitmap_bytes(s));
 	free(s->changed);
 	free(s->rearmed);
 	free(s);
+}
+
+static bool bit_test(_Atomic uint64_t *b, size_t i)
+{
+	return atomic_load_explicit(&b[i / WW_WORD_BITS], memory_order_acquire) >>
+		       (i % WW_WORD_BITS) &
+	       1;
+}
+
+static void bit_set(_Atomic uint64_t *b, size_t i)
+{
+	atomic_fetch_or_explicit(&b[i / WW_WORD_BITS], 1ULL << (i % WW_WORD_BITS),
+				 memory_order_release);
+}
+
+/*
+ * Copy-before-write. The mechanism calls cow_before just before a write
+ * changes a page for the first time since it was re-armed (the page is
+ * still protected), on its handler thread or in a signal handler: no lock,
+ * no allocation, only memory of our own mappings written (the copy and the
+ * saved/lost bitmaps: the application may track its heap). The list of COW
+ * snapshots is published whole; a snapshot leaves it before it is freed,
+ * and set_prewrite, a barrier, is called between.
+ *
+ * Arming: take re-arms the range run by run, so while it does, a write
+ * into the range is held (false): a writer that wrote page B (trapped) and
+ * then page A (not re-armed yet) would otherwise show the snapshot A's new
+ * value and B's old one. Held writers stay blocked until arming ends; the
+ * snapshot is the memory at that instant: every write before it landed in
+ * memory the snapshot reads later, every write after it is trapped here
+ * and the page copied first.
+ */
+static bool cow_before(void *ctx, uintptr_t a, size_t len, bool zero)
+{
+	struct ww_tracker *t = ctx;
+	struct ww__cowlist *l = atomic_load_explicit(&t->cow, memory_order_acquire);
+	size_t ps = ww__page_size();
+
+	for (size_t k = 0; l && k < l->n; k++) {
+		struct ww_snapshot *s = l->s[k];
+		uintptr_t p = a > s->start ? a : s->start, e = a + len < s->end ? a + len : s->end;
+
+		if (p >= e)
+			continue;
+		if (atomic_load_explicit(&s->arming, memory_order_acquire))
+			return false;
+		for (; p < e; p += ps) {
+			size_t i = (p - s->start) / ps;
+
+			if (bit_test(s->saved, i))
+				continue;
+			if (zero) /* a missing page: zeros, not to be read */
+				memset(s->copy + i * ps, 0, ps);
+			else
+				memcpy(s->copy + i * ps, (const void *)p, ps);
+			bit_set(s->saved, i);
+		}
+	}
+	return true;
+}
+
+/* Content dropped without a write: what was not copied yet is gone. */
+static void cow_discarded(void *ctx, uintptr_t a, uintptr_t b)
+{
+	struct ww_tracker *t = ctx;
+	struct ww__cowlist *l = atomic_load_explicit(&t->cow, memory_order_acquire);
+	size_t ps = ww__page_size();
+
+	for (size_t k = 0; l && k < l->n; k++) {
+		struct ww_snapshot *s = l->s[k];
+		uintptr_t p = a > s->start ? a : s->start, e = b < s->end ? b : s->end;
+
+		for (p = p & ~(uintptr_t)(ps - 1); p < e; p += ps)
+			if (!bit_test(s->saved, (p - s->start) / ps))
+				bit_set(s->lost, (p - s->start) / ps);
+	}
+}
+
+/* Publish the list of t's COW snapshots (of this process) anew, with
+ * t->lock held, into the buffer the hooks do not read; set_prewrite then
+ * makes sure no hook still reads the other. Only growing allocates, so
+ * removing a snapshot cannot fail. */
+static int cow_publish(struct ww_tracker *t)
+{
+	struct ww__cowlist *cur = atomic_load(&t->cow), *l;
+	size_t n = 0;
+	pid_t me = getpid();
+
+	for (struct ww_snapshot *p = t->snaps; p; p = p->next)
+		n += p->cow && p->owner == me;
+	if (n > t->cowcap) {
+		size_t cap = n * 2, sz = sizeof(*l) + cap * sizeof(l->s[0]);
+		struct ww__cowlist *b0 = malloc(sz), *b1 = malloc(sz), *old0, *old1;
+
+		if (!b0 || !b1) {
+			free(b0);
+			free(b1);
+			return -ENOMEM;
+		}
+		old0 = t->cowbuf[0]; /* both go after the barrier */
+		old1 = t->cowbuf[1];
+		t->cowbuf[0] = b0;
+		t->cowbuf[1] = b1;
+		t->cowcap = cap;
+		l = b0;
+		l->n = 0;
+		for (struct ww_snapshot *p = t->snaps; p; p = p->next)
+			if (p->cow && p->owner == me)
+				l->s[l->n++] = p;
+		t->pw = (struct ww__prewrite){ cow_before, cow_discarded, t };
+		atomic_store(&t->cow, l);
+		t->ops->set_prewrite(t->priv, &t->pw);
+		free(old0);
+		free(old1);
+		return 0;
+	}
+	l = cur == t->cowbuf[0] ? t->cowbuf[1] : t->cowbuf[0];
+	if (n) {
+		l->n = 0;
+		for (struct ww_snapshot *p = t->snaps; p; p = p->next)
+			if (p->cow && p->owner == me)
+				l->s[l->n++] = p;
+	}
+	t->pw = (struct ww__prewrite){ cow_before, cow_discarded, t };
+	atomic_store(&t->cow, n ? l : NULL);
+	t->ops->set_prewrite(t->priv, n ? &t->pw : NULL);
+	return 0;
+}
+
+/* A writer may be in cow_before for the same page meanwhile: the page is
+ * read into tmp first and stored only if no hook saved it since (a hook
+ * sets saved before the page can change). */
+void ww__cow_save(struct ww_tracker *t, uintptr_t a, uintptr_t b)
+{
+	struct ww__cowlist *l = atomic_load(&t->cow);
+	size_t ps = ww__page_size();
+	unsigned char *tmp = l ? malloc(ps) : NULL;
+
+	for (size_t k = 0; tmp && k < l->n; k++) {
+		struct ww_snapshot *s = l->s[k];
+		uintptr_t p = a > s->start ? a : s->start, e = b < s->end ? b : s->end;
+
+		for (; p < e; p += ps) {
+			size_t i = (p - s->start) / ps;
+			uint64_t bit = 1ULL << (i % WW_WORD_BITS);
+
+			if (bit_test(s->saved, i) || bit_test(s->lost, i))
+				continue;
+			memcpy(tmp, (const void *)p, ps);
+			if (!(atomic_fetch_or(&s->saved[i / WW_WORD_BITS], bit) & bit))
+				memcpy(s->copy + i * ps, tmp, ps);
+		}
+	}
+	if (l && !tmp) /* no memory for one page: what is left is lost */
+		for (size_t k = 0; k < l->n; k++)
+			for (size_t i = 0; i < l->s[k]->npages; i++)
+				if (!bit_test(l->s[k]->saved, i))
+					bit_set(l->s[k]->lost, i);
+	free(tmp);
+}
+
+static void snap_link(struct ww_tracker *t, struct ww_snapshot *s)
+{
+	s->t = t;
+	s->next = t->snaps;
+	t->snaps = s;
 }
 
 static void snap_unlink(struct ww_snapshot *s)
@@ -55,6 +230,7 @@ static void snap_unlink(struct ww_snapshot *s)
 			*pp = s->next;
 			break;
 		}
+	s->t = NULL;
 }
 
 WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
@@ -81,8 +257,12 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 			 (int)t->pid);
 		return (int)ww__ret(-EOPNOTSUPP);
 	}
-	if (flags & WW_SNAP_COW) {
-		ww__info("snapshot: copy-before-write (WW_SNAP_COW) is not implemented yet");
+	if ((flags & WW_SNAP_COW) &&
+	    (!t->ops->set_prewrite || !(ww_tracker_caps(t) & WW_CAP_PREWRITE))) {
+		ww__info("snapshot: %s cannot see a write before it lands, which "
+			 "copy-before-write needs: open the tracker with opts.caps = "
+			 "WW_CAP_PREWRITE",
+			 t->ops->name);
 		return (int)ww__ret(-EOPNOTSUPP);
 	}
 	snap = calloc(1, sizeof(*snap));
@@ -98,28 +278,55 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (snap->copy == MAP_FAILED)
 		snap->copy = NULL;
-	if (!snap->changed || !snap->rearmed || !snap->copy) {
+	if (flags & WW_SNAP_COW) {
+		/* written by the hooks: our own mapping, never the heap */
+		void *b = mmap(NULL, 2 * bitmap_bytes(snap), PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+		if (b != MAP_FAILED) {
+			snap->saved = b;
+			snap->lost = (_Atomic uint64_t *)((char *)b + bitmap_bytes(snap));
+		}
+		snap->cow = true;
+		snap->owner = getpid();
+		atomic_init(&snap->arming, true);
+	}
+	if (!snap->changed || !snap->rearmed || !snap->copy || (snap->cow && !snap->saved)) {
 		snap_destroy(snap);
 		return (int)ww__ret(-ENOMEM);
 	}
 
 	pthread_mutex_lock(&t->lock);
 	err = ww__tracker_covers(t, s, e);
+	if (!err && snap->cow) {
+		/* in the hooks' list before arming: writes into the range are
+		 * held from here until the instant below */
+		snap_link(t, snap);
+		err = cow_publish(t);
+		if (err)
+			snap_unlink(snap);
+	}
 	/* From here on what the mechanism reports was written after the
 	 * take; what it held before stays the caller's, in t->pending. */
 	if (!err)
 		err = ww__rearm(t, s, e, WW__KEEP, NULL);
-	if (!err) {
-		snap->t = t;
-		snap->next = t->snaps;
-		t->snaps = snap;
+	if (snap->t) { /* COW, listed */
+		/* its own arming is no change after the take */
+		memset((void *)snap->changed, 0, bitmap_bytes(snap));
+		atomic_store(&snap->arming, false); /* the instant: writes go on */
+		if (err) {
+			snap_unlink(snap);
+			cow_publish(t); /* removing never allocates */
+		}
+	} else if (!err) {
+		snap_link(t, snap);
 	}
 	pthread_mutex_unlock(&t->lock);
 	if (err) {
 		snap_destroy(snap);
 		return (int)ww__ret(err);
 	}
-	for (size_t i = 0; i < snap->npages; i++) {
+	for (size_t i = 0; !snap->cow && i < snap->npages; i++) {
 		const unsigned char *p = (const unsigned char *)(s + i * ps);
 
 		if (!page_is_zero(p, ps))
@@ -127,6 +334,40 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	}
 	*out = snap;
 	return 0;
+}
+
+/*
+ * A COW snapshot's content: the copy for a page saved, else the page itself,
+ * which no write has changed since the instant. A writer may trap on the
+ * page while it is read here: the hook saves the page before the write can
+ * land, so if saved is set after the read, the copy is taken instead.
+ */
+static ssize_t cow_read(struct ww_snapshot *s, uintptr_t a, size_t len, void *buf)
+{
+	size_t ps = ww__page_size();
+	unsigned char *out = buf;
+
+	if (s->owner != getpid())
+		return ww__ret(-ECHILD); /* the pages here are the child's */
+	for (uintptr_t p = a; p < a + len;) {
+		uintptr_t pe = (p & ~(uintptr_t)(ps - 1)) + ps;
+		size_t i = (p - s->start) / ps, n = (pe < a + len ? pe : a + len) - p;
+		const unsigned char *from = s->copy + (p - s->start);
+
+		if (bit_test(s->lost, i))
+			return ww__ret(-ENODATA);
+		if (!bit_test(s->saved, i)) {
+			memcpy(out, (const void *)p, n);
+			atomic_thread_fence(memory_order_acquire);
+			if (!bit_test(s->saved, i))
+				from = NULL;
+		}
+		if (from)
+			memcpy(out, from, n);
+		out += n;
+		p += n;
+	}
+	return (ssize_t)len;
 }
 
 WW_API ssize_t ww_snapshot_read(struct ww_snapshot *s, void *addr, size_t len, void *buf)
@@ -137,6 +378,8 @@ WW_API ssize_t ww_snapshot_read(struct ww_snapshot *s, void *addr, size_t len, v
 		return ww__ret(-EINVAL);
 	if (a < s->start || a + len > s->end)
 		return ww__ret(-ENOENT);
+	if (s->cow)
+		return cow_read(s, a, len, buf);
 	memcpy(buf, s->copy + (a - s->start), len);
 	return (ssize_t)len;
 }
@@ -171,10 +414,18 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 		if (err && ww__pending_add_all(t, &found))
 			ww__err("snapshot restore: out of memory, writes may go unreported");
 	}
-	if (!err)
-		for (i = 0; i < words; i++)
-			atomic_init(&todo[i],
-				    atomic_load_explicit(&s->changed[i], memory_order_relaxed));
+	for (i = 0; !err && i < words; i++) {
+		uint64_t w = atomic_load_explicit(&s->changed[i], memory_order_relaxed);
+
+		/* COW: what changed was copied first, unless dropped before */
+		if (s->cow && (w & atomic_load(&s->lost[i])))
+			err = -ENODATA;
+		if (s->cow)
+			w &= atomic_load(&s->saved[i]);
+		atomic_init(&todo[i], w);
+	}
+	if (err == -ENODATA && ww__pending_add_all(t, &found))
+		ww__err("snapshot restore: out of memory, writes may go unreported");
 	pthread_mutex_unlock(&t->lock);
 	free(found.r);
 	if (err) {
@@ -216,6 +467,10 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 					  ~atomic_load_explicit(&todo[i], memory_order_relaxed),
 					  memory_order_relaxed);
 		atomic_store_explicit(&s->rearmed[i], 0, memory_order_relaxed);
+		/* COW: the page holds the instant's content again and is
+		 * re-armed: its next write copies it anew */
+		if (s->cow)
+			atomic_fetch_and(&s->saved[i], ~atomic_load(&todo[i]));
 	}
 	pthread_mutex_unlock(&t->lock);
 	free(todo);
@@ -234,6 +489,8 @@ WW_API void ww_snapshot_free(struct ww_snapshot *s)
 	} else if (t) {
 		pthread_mutex_lock(&t->lock);
 		snap_unlink(s);
+		if (s->cow)
+			cow_publish(t); /* out of the hooks' list: never allocates */
 		pthread_mutex_unlock(&t->lock);
 	}
 	snap_destroy(s);

@@ -587,9 +587,17 @@ WW_API void ww_close(struct ww_tracker *t)
 	if (!t)
 		return;
 	/* Snapshots outlive their tracker: their content stays readable,
-	 * restore fails with -EBADF. */
+	 * restore fails with -EBADF. COW ones copy what they still need. */
+	if (!forked_copy(t) && atomic_load(&t->cow)) {
+		pthread_mutex_lock(&t->lock);
+		ww__cow_save(t, 0, UINTPTR_MAX);
+		t->ops->set_prewrite(t->priv, NULL);
+		pthread_mutex_unlock(&t->lock);
+	}
 	for (struct ww_snapshot *p = t->snaps; p; p = p->next)
 		p->t = NULL;
+	free(t->cowbuf[0]);
+	free(t->cowbuf[1]);
 	free(t->pending.r);
 	if (forked_copy(t)) {
 		/* The parent's tracking is not ours to end; the backend's state
@@ -659,8 +667,10 @@ WW_API int ww_reopen(struct ww_tracker *t)
 	pthread_mutex_init(&t->lock, NULL);
 	t->priv = priv;
 	t->fork_gen = ww__fork_gen;
-	/* Every page is clean now, and writes since the fork went unseen. */
+	/* Every page is clean now, and writes since the fork went unseen;
+	 * the parent's COW snapshots are not this process's to feed. */
 	t->pending.n = 0;
+	atomic_store(&t->cow, NULL);
 	snaps_break(t, 0, UINTPTR_MAX);
 	ww__dbg("reopened %s tracker in child %d, %zu ranges", t->ops->name, (int)getpid(),
 		t->nranges);
@@ -742,6 +752,7 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 	if (err)
 		goto out;
 	ww__runs_remove(&t->pending, s, e); /* room was made above */
+	ww__cow_save(t, s, e);
 	snaps_break(t, s, e);
 	while (i < t->nranges && t->ranges[i].start < e) {
 		struct ww__range r = t->ranges[i];

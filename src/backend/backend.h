@@ -17,6 +17,24 @@
 
 #include "writewatch.h"
 
+/*
+ * Copy-before-write (WW_CAP_PREWRITE; snapshots with WW_SNAP_COW, see
+ * docs/snapshots.md): the core's hooks, called by the mechanism.
+ */
+struct ww__prewrite {
+	/* A write is about to change [a, a+len) (one page, or a whole hugetlb
+	 * page) for the first time since it was re-armed, and cannot land
+	 * before this returns. zero: the page has no content yet (a missing
+	 * page, it reads as zeros: do not read it). false: hold the write and
+	 * ask again later (the writer stays blocked). Runs on a handler
+	 * thread or in a signal handler: async-signal-safe, takes no lock. */
+	bool (*before)(void *ctx, uintptr_t a, size_t len, bool zero);
+	/* [s, e) was discarded (MADV_DONTNEED, MADV_REMOVE) or unmapped: its
+	 * content may be gone without a write. Same rules. */
+	void (*discarded)(void *ctx, uintptr_t s, uintptr_t e);
+	void *ctx;
+};
+
 struct ww__backend_ops {
 	enum ww_backend id;
 	const char *name;
@@ -70,6 +88,12 @@ struct ww__backend_ops {
 	 * transparent huge pages; raise *bytes where the mechanism reports in
 	 * larger units. No I/O: a rule over those facts. */
 	void (*granularity)(void *priv, bool thp, size_t *bytes);
+
+	/* With WW_CAP_PREWRITE: install pw (NULL: none; pw stays valid until
+	 * replaced). Also a barrier: when it returns, no call to a hook that
+	 * started before it is still running. Held writes are asked again
+	 * within a millisecond. */
+	void (*set_prewrite)(void *priv, const struct ww__prewrite *pw);
 };
 
 /* tracker_caps of a mechanism that finds discards in pagemap at collect

@@ -131,6 +131,13 @@ struct uw {
 	void *stack;
 	size_t stack_len, self_len;
 	struct uffd_msg msgs[UW_BATCH]; /* the handler's read buffer */
+	/* Copy-before-write (set_prewrite), under lock: the core's hooks, and
+	 * the write faults a hook held (own mapping, grown as needed: at most
+	 * one per thread of the process), asked again by the handler every
+	 * millisecond while any is held. */
+	const struct ww__prewrite *pw;
+	struct uffd_msg *held;
+	size_t nheld, held_cap, held_len;
 };
 
 /* Test hook: WRITEWATCH_UFFD_POPULATE=1 registers without missing faults and
@@ -342,6 +349,8 @@ static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
 				bit_put(RM_OF(g), idx, true);
 		}
 	}
+	if (u->pw)
+		u->pw->discarded(u->pw->ctx, s, e);
 }
 
 /* For each fault of the batch, under the lock: record a write (a
@@ -353,59 +362,115 @@ static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
  * meanwhile, EEXIST: filled by another fault) need no handling. wake[]
  * gets the ranges to wake once the lock is dropped, so the woken writers
  * never contend for it. */
-static void handle_batch(struct uw *u, size_t n, uintptr_t wake[][2])
+/* One message; false if a copy-before-write hook held the fault (the
+ * writer stays blocked; see handle_held). */
+static bool handle_one(struct uw *u, const struct uffd_msg *m, uintptr_t wake[2])
 {
 	size_t ps = ww__page_size();
+	uint64_t f = m->arg.pagefault.flags;
+	uintptr_t a = (uintptr_t)m->arg.pagefault.address, page, end;
+	size_t r, unit = ps;
 
-	for (size_t i = 0; i < n; i++) {
-		struct uffd_msg *m = &u->msgs[i];
-		uint64_t f = m->arg.pagefault.flags;
-		uintptr_t a = (uintptr_t)m->arg.pagefault.address, page, end;
-		size_t r, unit = ps;
-
-		wake[i][0] = wake[i][1] = 0;
-		if (m->event == UFFD_EVENT_REMOVE || m->event == UFFD_EVENT_UNMAP) {
-			mark_removed(u, m->arg.remove.start, m->arg.remove.end,
-				     m->event == UFFD_EVENT_REMOVE);
-			continue;
-		}
-		if (m->event != UFFD_EVENT_PAGEFAULT)
-			continue;
-		r = range_find(u, a);
-		if (r < u->nranges)
-			unit = u->ranges[r].unit;
-		/* A hugetlb page is protected and resolved whole. */
-		page = a & ~(uintptr_t)(unit - 1);
-		end = page + unit;
-		if (r < u->nranges) {
-			struct uw_range *g = &u->ranges[r];
-			uintptr_t p0 = page > g->start ? page : g->start;
-			uintptr_t p1 = end < g->end ? end : g->end;
-
-			for (uintptr_t p = p0; p < p1; p += ps) {
-				size_t idx = (p - g->start) / ps;
-
-				/* A missing page that was discarded: its
-				 * content changed (to zeros) since it was last
-				 * reported. */
-				if (!(f & UFFD_PAGEFAULT_FLAG_WP) && bit_get(RM_OF(g), idx)) {
-					bit_put(RM_OF(g), idx, false);
-					bit_put(g->bits, idx, true);
-				}
-				if (f & (UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE))
-					bit_put(g->bits, idx, true);
-			}
-		}
-		if (f & UFFD_PAGEFAULT_FLAG_WP)
-			ww__uffd_wp_mode(u->uffd, page, end, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
-		else
-			ww__uffd_copy(
-				u->uffd, page, u->zero, ps,
-				UFFDIO_COPY_MODE_DONTWAKE |
-					(f & UFFD_PAGEFAULT_FLAG_WRITE ? 0 : UFFDIO_COPY_MODE_WP));
-		wake[i][0] = page;
-		wake[i][1] = end;
+	wake[0] = wake[1] = 0;
+	if (m->event == UFFD_EVENT_REMOVE || m->event == UFFD_EVENT_UNMAP) {
+		mark_removed(u, m->arg.remove.start, m->arg.remove.end,
+			     m->event == UFFD_EVENT_REMOVE);
+		return true;
 	}
+	if (m->event != UFFD_EVENT_PAGEFAULT)
+		return true;
+	r = range_find(u, a);
+	if (r < u->nranges)
+		unit = u->ranges[r].unit;
+	/* A hugetlb page is protected and resolved whole. */
+	page = a & ~(uintptr_t)(unit - 1);
+	end = page + unit;
+	/* The page still holds what it held before the write: the core may
+	 * copy it first (a missing page holds zeros and is not read). */
+	if (u->pw && (f & (UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE)) &&
+	    !u->pw->before(u->pw->ctx, page, end - page, !(f & UFFD_PAGEFAULT_FLAG_WP)))
+		return false;
+	if (r < u->nranges) {
+		struct uw_range *g = &u->ranges[r];
+		uintptr_t p0 = page > g->start ? page : g->start;
+		uintptr_t p1 = end < g->end ? end : g->end;
+
+		for (uintptr_t p = p0; p < p1; p += ps) {
+			size_t idx = (p - g->start) / ps;
+
+			/* A missing page that was discarded: its
+			 * content changed (to zeros) since it was last
+			 * reported. */
+			if (!(f & UFFD_PAGEFAULT_FLAG_WP) && bit_get(RM_OF(g), idx)) {
+				bit_put(RM_OF(g), idx, false);
+				bit_put(g->bits, idx, true);
+			}
+			if (f & (UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE))
+				bit_put(g->bits, idx, true);
+		}
+	}
+	if (f & UFFD_PAGEFAULT_FLAG_WP)
+		ww__uffd_wp_mode(u->uffd, page, end, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+	else
+		ww__uffd_copy(
+			u->uffd, page, u->zero, ps,
+			UFFDIO_COPY_MODE_DONTWAKE |
+				(f & UFFD_PAGEFAULT_FLAG_WRITE ? 0 : UFFDIO_COPY_MODE_WP));
+	wake[0] = page;
+	wake[1] = end;
+	return true;
+}
+
+/* Keep a held fault for later. The array is our own mapping (the handler
+ * must never write memory that could be tracked); if it cannot grow, the
+ * hook is asked again right away until it lets the write go. */
+static void hold(struct uw *u, const struct uffd_msg *m, uintptr_t wake[2])
+{
+	if (u->nheld == u->held_cap) {
+		size_t cap = u->held_cap ? u->held_cap * 2 : 256, len = cap * sizeof(*m);
+		struct uffd_msg *n = own_alloc(&len);
+
+		if (!n) {
+			while (!handle_one(u, m, wake))
+				sched_yield();
+			return;
+		}
+		if (u->nheld)
+			memcpy(n, u->held, u->nheld * sizeof(*m));
+		own_free(u->held, u->held_len);
+		u->held = n;
+		u->held_cap = cap;
+		u->held_len = len;
+	}
+	u->held[u->nheld++] = *m;
+}
+
+/* For each message of the batch, under the lock: see handle_one. wake[]
+ * gets the ranges to wake once the lock is dropped, so the woken writers
+ * never contend for it. */
+static void handle_batch(struct uw *u, size_t n, uintptr_t wake[][2])
+{
+	for (size_t i = 0; i < n; i++)
+		if (!handle_one(u, &u->msgs[i], wake[i]))
+			hold(u, &u->msgs[i], wake[i]);
+}
+
+/* Ask the hook again for each held fault, under the lock; those it lets go
+ * are resolved, their ranges put in wake[0..UW_BATCH). Returns how many
+ * wake[] entries are filled. */
+static size_t handle_held(struct uw *u, uintptr_t wake[][2])
+{
+	size_t k = 0, w = 0;
+
+	for (size_t i = 0; i < u->nheld; i++) {
+		if (w < UW_BATCH && handle_one(u, &u->held[i], wake[w])) {
+			w++;
+			continue;
+		}
+		u->held[k++] = u->held[i];
+	}
+	u->nheld = k;
+	return w;
 }
 
 static uint64_t now_ns(void)
@@ -424,7 +489,7 @@ static uint64_t now_ns(void)
  * it awake). At most UW_SPIN_NS of CPU per burst; a lone fault pays it once. */
 #define UW_SPIN_NS 50000u
 
-static int wait_msg(struct pollfd p[2], bool hot)
+static int wait_msg(struct pollfd p[2], bool hot, bool held)
 {
 	if (hot) {
 		uint64_t until = now_ns() + UW_SPIN_NS;
@@ -436,7 +501,7 @@ static int wait_msg(struct pollfd p[2], bool hot)
 				return r;
 		} while (now_ns() < until);
 	}
-	return poll(p, 2, -1);
+	return poll(p, 2, held ? 1 : -1); /* held faults: ask again in 1 ms */
 }
 
 static void *handler(void *arg)
@@ -450,12 +515,19 @@ static void *handler(void *arg)
 				       { .fd = u->stopfd, .events = POLLIN } };
 		ssize_t r;
 
-		if (wait_msg(p, n > 0) < 0) {
+		if (wait_msg(p, n > 0, u->nheld > 0) < 0) {
 			n = 0;
 			continue; /* EINTR; nothing else can fail here */
 		}
 		if (p[1].revents)
 			break;
+		if (u->nheld) { /* nheld is only written by this thread */
+			pthread_mutex_lock(&u->lock);
+			n = handle_held(u, wake);
+			pthread_mutex_unlock(&u->lock);
+			for (size_t i = 0; i < n; i++)
+				ww__uffd_wake(u->uffd, wake[i][0], wake[i][1]);
+		}
 		if (!(p[0].revents & POLLIN))
 			continue;
 		/* Read under the lock: the kernel lets a discarding or
@@ -573,6 +645,7 @@ static void uw_close(void *priv)
 	own_free(u->ranges, u->ranges_len);
 	own_free(u->stack, u->stack_len);
 	own_free(u->zero, ww__page_size());
+	own_free(u->held, u->held_len);
 	own_free(u, u->self_len);
 }
 
@@ -1158,11 +1231,27 @@ static unsigned int uw_tracker_caps(void *priv)
 	return u->user_only ? ~WW_CAP_KERNEL_WRITES : ~0u;
 }
 
+/* The core's copy-before-write hooks: handle_one asks them under the lock,
+ * so taking it here is the barrier set_prewrite promises. Held faults are
+ * asked again by the handler (within 1 ms), or resolved plainly once the
+ * hooks are gone. */
+static void uw_set_prewrite(void *priv, const struct ww__prewrite *pw)
+{
+	struct uw *u = priv;
+	sigset_t mask;
+
+	block_signals(&mask);
+	pthread_mutex_lock(&u->lock);
+	u->pw = pw;
+	pthread_mutex_unlock(&u->lock);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+}
+
 const struct ww__backend_ops ww__uffd_wp_ops = {
 	.id = WW_BACKEND_UFFD_WP,
 	.name = "uffd-wp",
 	.caps = WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET |
-		WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB,
+		WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB | WW_CAP_PREWRITE,
 	.tracker_caps = uw_tracker_caps,
 	.probe = uw_probe,
 	.open = uw_open,
@@ -1171,4 +1260,5 @@ const struct ww__backend_ops ww__uffd_wp_ops = {
 	.untrack = uw_untrack,
 	.collect = uw_collect,
 	.reset = uw_reset,
+	.set_prewrite = uw_set_prewrite,
 };

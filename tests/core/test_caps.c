@@ -100,6 +100,7 @@ int main(void)
 	}
 	CHECK(!strcmp(ww_cap_name(WW_CAP_EXACT), "WW_CAP_EXACT"));
 	CHECK(!strcmp(ww_cap_name(WW_CAP_PROTECTS), "WW_CAP_PROTECTS"));
+	CHECK(!strcmp(ww_cap_name(WW_CAP_PREWRITE), "WW_CAP_PREWRITE"));
 	CHECK(!strcmp(ww_cap_name(WW_CAP_NO_MISSED_WRITES), "WW_CAP_NO_MISSED_WRITES"));
 	CHECK(ww_cap_name(0) == NULL);
 	CHECK(ww_cap_name(WW_CAP_EXACT | WW_CAP_REMOTE) == NULL);

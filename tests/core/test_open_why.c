@@ -21,7 +21,7 @@
 #define ALL_CAPS                                                                        \
 	(WW_CAP_REMOTE | WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | \
 	 WW_CAP_RANGE_RESET | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS | WW_CAP_HUGETLB | \
-	 WW_CAP_PROTECTS)
+	 WW_CAP_PROTECTS | WW_CAP_PREWRITE)
 
 /* The line of why that starts with "name: ", or NULL; counts them. */
 static const char *line_of(const char *why, const char *name, int *count)
