@@ -527,8 +527,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else if (r != 0) {
 				FAIL("untrack pages %zu-%zu: %d", s, e, r);
 			} else {
-				for (size_t p = s; p < e; p++)
+				for (size_t p = s; p < e; p++) {
 					model[p] = (struct page){ 0 };
+					/* COW copies what it still needs first */
+					if (sn.s && sn.cow && p >= sn.ps && p < sn.pe)
+						sn.saved[p] = !sn.lost[p];
+				}
 				if (sn.s && s < sn.pe && sn.ps < e)
 					sn.broken = true;
 			}
