@@ -166,6 +166,10 @@ def goals_table():
         r = a / rb if a and rb else None
         goal("restore 100 written pages of %s >= %dx faster than %s" % (where, need, alt), r,
              lambda v, n=need: v >= n, "%s (%s vs %s µs)" % (fmt(r, "x"), fmt(a), fmt(rb)))
+    cw = get("cow-save", "uffd-wp")
+    fk = get("cow-save", "fork")
+    goal("COW save of 1 GiB, 2 writers: longest writer pause < 1 ms (fork: tens of ms)", cw,
+         lambda v: v < 1000, "%s (fork %s)" % (fmt(cw and cw / 1e3, " ms"), fmt(fk and fk / 1e3, " ms")))
     out = ["| goal | measured | met |", "|---|---|---|"]
     out += ["| %s | %s | %s |" % g for g in goals]
     return "\n".join(out)
@@ -208,6 +212,7 @@ SECTIONS = {
     "threads": lambda: results_table({"threads"}),
     "alternatives": lambda: results_table({"alternatives"}),
     "rollback": lambda: results_table({"rollback"}),
+    "cow-save": lambda: results_table({"cow-save"}),
 }
 
 if len(sys.argv) > 3 and sys.argv[2] == "--fill":
