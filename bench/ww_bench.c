@@ -1903,6 +1903,25 @@ static uint64_t cow_save_out(struct ww_snapshot *s, char *m, size_t len, char *b
 	return sum;
 }
 
+/* One save's row: the longest store, throughput against untracked. */
+static void cow_row(struct cow_writers *w, const char *name, const char *params, double max_us,
+		    double wps, uint64_t save_ns, double untracked_wps)
+{
+	struct row r = row_new("cow-save", name, "us max pause");
+
+	snprintf(r.params, sizeof(r.params), "%s", params);
+	r.st = stats_of(&max_us, 1);
+	snprintf(r.extra, sizeof(r.extra),
+		 ",\"writes_per_s\":%.4g,\"save_ms\":%.4g,\"throughput_vs_untracked\":%.4g,"
+		 "\"p99_us\":%.4g,\"p999_us\":%.4g",
+		 wps, (double)save_ns / 1e6, wps / untracked_wps, cow_quantile_us(w, 0.99),
+		 cow_quantile_us(w, 0.999));
+	snprintf(r.note, sizeof(r.note),
+		 "save %.0f ms, writers at %.0f%% of untracked; p99.9 store %.3g us",
+		 (double)save_ns / 1e6, 100 * wps / untracked_wps, cow_quantile_us(w, 0.999));
+	emit(&r);
+}
+
 static void bench_cow_save(void)
 {
 	size_t len = quick ? 256 * MiB : 1 * GiB;
@@ -1925,8 +1944,9 @@ static void bench_cow_save(void)
 		r = row_new("cow-save", "untracked", "us max pause");
 		snprintf(r.params, sizeof(r.params), "%s", params);
 		r.st = stats_of(&max_us, 1);
-		snprintf(r.extra, sizeof(r.extra), ",\"writes_per_s\":%.4g,\"p99_us\":%.4g,\"p999_us\":%.4g",
-			 untracked_wps, cow_quantile_us(&w, 0.99), cow_quantile_us(&w, 0.999));
+		snprintf(r.extra, sizeof(r.extra),
+			 ",\"writes_per_s\":%.4g,\"p99_us\":%.4g,\"p999_us\":%.4g", untracked_wps,
+			 cow_quantile_us(&w, 0.99), cow_quantile_us(&w, 0.999));
 		snprintf(r.note, sizeof(r.note), "%.3g Mwrites/s; p99.9 store %.3g us",
 			 untracked_wps / 1e6, cow_quantile_us(&w, 0.999));
 		emit(&r);
@@ -1954,19 +1974,7 @@ static void bench_cow_save(void)
 		waitpid(pid, NULL, 0);
 		t1 = now_ns();
 		wps = cow_writers_stop(&w, now_ns() - t0 + 50000000, &max_us);
-		r = row_new("cow-save", "fork", "us max pause");
-		snprintf(r.params, sizeof(r.params), "%s", params);
-		r.st = stats_of(&max_us, 1);
-		snprintf(r.extra, sizeof(r.extra),
-			 ",\"writes_per_s\":%.4g,\"save_ms\":%.4g,\"throughput_vs_untracked\":%.4g,"
-			 "\"p99_us\":%.4g,\"p999_us\":%.4g",
-			 wps, (double)(t1 - t0) / 1e6, wps / untracked_wps, cow_quantile_us(&w, 0.99),
-			 cow_quantile_us(&w, 0.999));
-		snprintf(r.note, sizeof(r.note),
-			 "save %.0f ms, writers at %.0f%% of untracked; p99.9 store %.3g us",
-			 (double)(t1 - t0) / 1e6, 100 * wps / untracked_wps,
-			 cow_quantile_us(&w, 0.999));
-		emit(&r);
+		cow_row(&w, "fork", params, max_us, wps, t1 - t0, untracked_wps);
 	}
 
 	for (int k = 0; k < NBACKENDS; k++) {
@@ -1981,8 +1989,9 @@ static void bench_cow_save(void)
 		ww_backend_caps(b, &caps);
 		if (!(caps & WW_CAP_PREWRITE)) {
 			if (want_backends & (1u << b))
-				emit_skip("cow-save", ww_backend_name(b),
-					  "no WW_CAP_PREWRITE: cannot copy a page before its write");
+				emit_skip(
+					"cow-save", ww_backend_name(b),
+					"no WW_CAP_PREWRITE: cannot copy a page before its write");
 			continue;
 		}
 		if (!backend_usable(b, "cow-save"))
@@ -2000,19 +2009,8 @@ static void bench_cow_save(void)
 		wps = cow_writers_stop(&w, now_ns() - t0 + 50000000, &max_us);
 		ww_snapshot_free(s);
 		ww_close(t);
-		r = row_new("cow-save", ww_backend_name(b), "us max pause");
-		snprintf(r.params, sizeof(r.params), "%s", params);
-		r.st = stats_of(&max_us, 1);
-		snprintf(r.extra, sizeof(r.extra),
-			 ",\"writes_per_s\":%.4g,\"save_ms\":%.4g,\"throughput_vs_untracked\":%.4g,"
-			 "\"p99_us\":%.4g,\"p999_us\":%.4g",
-			 wps, (double)(t1 - t0) / 1e6, wps / untracked_wps, cow_quantile_us(&w, 0.99),
-			 cow_quantile_us(&w, 0.999));
-		snprintf(r.note, sizeof(r.note),
-			 "save %.0f ms, writers at %.0f%% of untracked; p99.9 store %.3g us%s",
-			 (double)(t1 - t0) / 1e6, 100 * wps / untracked_wps,
-			 cow_quantile_us(&w, 0.999), sum == 1 ? " " : "");
-		emit(&r);
+		(void)sum;
+		cow_row(&w, ww_backend_name(b), params, max_us, wps, t1 - t0, untracked_wps);
 	}
 	free(buf);
 	munmap(m, len);

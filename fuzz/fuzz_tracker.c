@@ -116,7 +116,6 @@ static void sn_dropped(size_t p)
 		sn.lost[p] = true;
 }
 
-
 /* The caller re-armed page q: definitely holding a write (rep), or maybe. */
 static void sn_rearmed(size_t q, bool rep, bool maybe)
 {
@@ -314,7 +313,8 @@ static void sn_check_read(void)
 
 		if (sn.cow && sn.lost[p]) {
 			if (r != -ENODATA)
-				FAIL("snapshot read of page %zu dropped before its copy: %zd", p, r);
+				FAIL("snapshot read of page %zu dropped before its copy: %zd", p,
+				     r);
 			continue;
 		}
 		if (r != (ssize_t)ps)

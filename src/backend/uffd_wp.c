@@ -412,10 +412,9 @@ static bool handle_one(struct uw *u, const struct uffd_msg *m, uintptr_t wake[2]
 	if (f & UFFD_PAGEFAULT_FLAG_WP)
 		ww__uffd_wp_mode(u->uffd, page, end, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
 	else
-		ww__uffd_copy(
-			u->uffd, page, u->zero, ps,
-			UFFDIO_COPY_MODE_DONTWAKE |
-				(f & UFFD_PAGEFAULT_FLAG_WRITE ? 0 : UFFDIO_COPY_MODE_WP));
+		ww__uffd_copy(u->uffd, page, u->zero, ps,
+			      UFFDIO_COPY_MODE_DONTWAKE |
+				      (f & UFFD_PAGEFAULT_FLAG_WRITE ? 0 : UFFDIO_COPY_MODE_WP));
 	wake[0] = page;
 	wake[1] = end;
 	return true;

@@ -87,7 +87,8 @@ static void *saver(void *arg)
 	for (int k = 0; k < PAIRS; k++) {
 		CHECK_EQ(ww_snapshot_read(sv->s, m + PAGE_A(k) * PS, 16, buf[2 * k]), 16);
 		CHECK_EQ(ww_snapshot_read(sv->s, m + PAGE_B(k) * PS, 16, buf[2 * k + 1]), 16);
-		if (!(buf[2 * k + 1][0] == buf[2 * k][0] || buf[2 * k + 1][0] + 1 == buf[2 * k][0])) {
+		if (!(buf[2 * k + 1][0] == buf[2 * k][0] ||
+		      buf[2 * k + 1][0] + 1 == buf[2 * k][0])) {
 			fprintf(stderr, "pair %d: snapshot shows A=%llu B=%llu: not one instant\n",
 				k, (unsigned long long)buf[2 * k][0],
 				(unsigned long long)buf[2 * k + 1][0]);
