@@ -349,6 +349,11 @@ static ssize_t cow_read(struct ww_snapshot *s, uintptr_t a, size_t len, void *bu
 
 	if (s->owner != getpid())
 		return ww__ret(-ECHILD); /* the pages here are the child's */
+	/* A discard the caller made before this call must be seen: its
+	 * event may still be on its way to the hook. (Once the tracker is
+	 * closed every page is saved or lost and memory is not read.) */
+	if (s->t && s->t->ops->prewrite_sync)
+		s->t->ops->prewrite_sync(s->t->priv);
 	for (uintptr_t p = a; p < a + len;) {
 		uintptr_t pe = (p & ~(uintptr_t)(ps - 1)) + ps;
 		size_t i = (p - s->start) / ps, n = (pe < a + len ? pe : a + len) - p;

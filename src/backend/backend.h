@@ -94,6 +94,11 @@ struct ww__backend_ops {
 	 * started before it is still running. Held writes are asked again
 	 * within a millisecond. */
 	void (*set_prewrite)(void *priv, const struct ww__prewrite *pw);
+	/* With WW_CAP_PREWRITE: return once every event the mechanism has
+	 * taken in so far (a discard, an unmap) has reached the hooks: the
+	 * kernel lets a discarding thread go on as soon as its event is read,
+	 * before the handler has passed it on. */
+	void (*prewrite_sync)(void *priv);
 };
 
 /* tracker_caps of a mechanism that finds discards in pagemap at collect

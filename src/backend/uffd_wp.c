@@ -1246,6 +1246,18 @@ static void uw_set_prewrite(void *priv, const struct ww__prewrite *pw)
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
+/* The handler reads and handles a batch under the lock. */
+static void uw_prewrite_sync(void *priv)
+{
+	struct uw *u = priv;
+	sigset_t mask;
+
+	block_signals(&mask);
+	pthread_mutex_lock(&u->lock);
+	pthread_mutex_unlock(&u->lock);
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+}
+
 const struct ww__backend_ops ww__uffd_wp_ops = {
 	.id = WW_BACKEND_UFFD_WP,
 	.name = "uffd-wp",
@@ -1260,4 +1272,5 @@ const struct ww__backend_ops ww__uffd_wp_ops = {
 	.collect = uw_collect,
 	.reset = uw_reset,
 	.set_prewrite = uw_set_prewrite,
+	.prewrite_sync = uw_prewrite_sync,
 };
