@@ -193,6 +193,10 @@ void ww__cow_save(struct ww_tracker *t, uintptr_t a, uintptr_t b)
 	size_t ps = ww__page_size();
 	unsigned char *tmp = l ? malloc(ps) : NULL;
 
+	/* a page dropped before this call is lost, not to be copied now */
+	if (l && t->ops->prewrite_sync)
+		t->ops->prewrite_sync(t->priv);
+
 	for (size_t k = 0; tmp && k < l->n; k++) {
 		struct ww_snapshot *s = l->s[k];
 		uintptr_t p = a > s->start ? a : s->start, e = b < s->end ? b : s->end;
