@@ -119,6 +119,8 @@ int main(int argc, char **argv)
 		CHECK_EQ(ww_snapshot_take(t, m, PAGES * PS, WW_SNAP_COW, &s), -EOPNOTSUPP);
 		printf("ok: %s cannot copy before a write: WW_SNAP_COW refused\n", argv[1]);
 		ww_close(t);
+		free(at_take);
+		free(buf);
 		return 0;
 	}
 
