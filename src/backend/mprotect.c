@@ -822,7 +822,8 @@ static int nodes_reserve(size_t k)
 		st.slabs = sl;
 		p = ((uintptr_t)(sl + 1) + 63) & ~(uintptr_t)63;
 		end = (uintptr_t)sl + SLAB_BYTES;
-		for (; p + sizeof(struct mp_node) <= end; p += (sizeof(struct mp_node) + 63) & ~63UL)
+		for (; p + sizeof(struct mp_node) <= end;
+		     p += (sizeof(struct mp_node) + 63) & ~63UL)
 			node_free((struct mp_node *)p);
 	}
 	return 0;
