@@ -99,8 +99,12 @@ struct mp_node {
 	void *ptr[FAN + 1]; /* leaf: struct mp_span *; inner: struct mp_node * */
 };
 
-/* Nodes come from slabs of our own, never the application's heap. */
-#define SLAB_BYTES ((size_t)64 << 10)
+/* Nodes come from slabs of our own, never the application's heap, one
+ * page each: each track then maps about what it did when the table was an
+ * array (a page for the span, one for the table now and then), so an
+ * application that maps over an address it unmapped just before a track
+ * (test_life mremap-move) meets our mappings no more often than it did. */
+#define SLAB_BYTES ww__page_size()
 
 struct mp_slab {
 	struct mp_meta meta;

@@ -271,6 +271,7 @@ int main(int argc, char **argv)
 	regrow(t, order, nw);
 	ww_close(t2);
 	ww_close(t);
+	free(order);
 	printf("ok: %s: %zu ranges tracked, untracked in random order under %d writers "
 	       "(%ld writes, %ld reports, %ld rounds, %ld churn changes); table grown again, "
 	       "exact\n",
