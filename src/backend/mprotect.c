@@ -16,8 +16,10 @@
  *    memory: spans, bitmaps and tables are mappings of their own (never the
  *    application's heap), placed outside every tracked range, and track
  *    refuses ranges holding them or the backend's static and thread state;
- *  - the handler finds spans through an immutable table: writers publish a
- *    new table, then wait until no handler is running before freeing;
+ *  - the handler finds spans through an immutable table (a copy-on-write
+ *    tree, below): writers publish a new version with one store of its
+ *    root, then wait until no handler can still read what it replaced
+ *    before reusing that;
  *  - a span being replaced is marked dead under its lock; a handler that
  *    meets a dead span returns, and the write retries against the new table.
  * What the application does to its memory behind our back is found at each
@@ -92,7 +94,7 @@ struct mp_span {
 
 struct mp_node {
 	struct mp_node *link; /* free or retired list (writers only) */
-	unsigned long txn; /* the change that made it: writable only in that one */
+	uint64_t txn; /* the change that made it: writable only in that one */
 	unsigned int n;
 	bool leaf;
 	uintptr_t key[FAN + 1]; /* one over, until a split */
@@ -132,7 +134,7 @@ static struct mp_state {
 	struct mp_slab *slabs;
 	struct mp_node *free_nodes;
 	size_t nfree;
-	unsigned long txn; /* last change's number */
+	uint64_t txn; /* last change's number (never wraps) */
 } st = { .reprotect_gen = 1, .table_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -801,7 +803,7 @@ static struct mp_span *own_span(uintptr_t a)
  * as 0 after the swap means every handler that loaded an older root is done.
  */
 struct txn {
-	unsigned long id;
+	uint64_t id;
 	struct mp_node *root;
 	struct mp_node *retired;
 };
@@ -831,6 +833,20 @@ static int nodes_reserve(size_t k)
 			node_free((struct mp_node *)p);
 	}
 	return 0;
+}
+
+/* Give back every slab: the table is empty or gone (fork child), so no
+ * node is in use, and none retired (each change waits for its own). */
+static void slabs_release(void)
+{
+	while (st.slabs) {
+		struct mp_slab *sl = st.slabs;
+
+		st.slabs = sl->next;
+		meta_unmap(sl);
+	}
+	st.free_nodes = NULL;
+	st.nfree = 0;
 }
 
 /* Nodes one insert or delete may take: a copy and a split or a sibling
@@ -1466,13 +1482,13 @@ static void atfork_child(void)
 		next = tree_ge(tb, sp->end);
 		munmap(sp, sp->mapsz);
 	}
+	st.meta = NULL;
 	while (st.slabs) {
 		struct mp_slab *sl = st.slabs;
 
 		st.slabs = sl->next;
 		munmap(sl, SLAB_BYTES);
 	}
-	st.meta = NULL;
 	st.free_nodes = NULL;
 	st.nfree = 0;
 	if (st.nopen && sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
@@ -1541,6 +1557,11 @@ static void mp_close(void *priv)
 		    cur.sa_sigaction == on_segv)
 			sigaction(SIGSEGV, &st.prev_sa, NULL);
 	}
+	/* Its ranges are untracked: with no other tracker's left, the nodes
+	 * go back too (a handler still on its way loaded an empty table, or
+	 * an older one the last untrack waited for). */
+	if (!atomic_load(&st.table))
+		slabs_release();
 	pthread_mutex_unlock(&st.table_lock);
 }
 
