@@ -16,8 +16,10 @@
  *    memory: spans, bitmaps and tables are mappings of their own (never the
  *    application's heap), placed outside every tracked range, and track
  *    refuses ranges holding them or the backend's static and thread state;
- *  - the handler finds spans through an immutable table: writers publish a
- *    new table, then wait until no handler is running before freeing;
+ *  - the handler finds spans through an immutable table (a copy-on-write
+ *    tree, below): writers publish a new version with one store of its
+ *    root, then wait until no handler can still read what it replaced
+ *    before reusing that;
  *  - a span being replaced is marked dead under its lock; a handler that
  *    meets a dead span returns, and the write retries against the new table.
  * What the application does to its memory behind our back is found at each
@@ -55,7 +57,16 @@
 #define PG_PROT 7u /* PROT_READ | PROT_WRITE | PROT_EXEC */
 #define PG_SHIFT 3 /* above: log2(unit / page size), unit the kernel page size */
 
+/* Head of every mapping of our own (spans, node slabs): a treap by address,
+ * so that track can refuse a range holding one in O(log n). Read and
+ * written only under table_lock, never by the handler. */
+struct mp_meta {
+	uintptr_t end; /* this mapping is [(uintptr_t)this, end) */
+	struct mp_meta *l, *r;
+};
+
 struct mp_span {
+	struct mp_meta meta; /* first: the span is a mapping of its own */
 	uintptr_t start, end;
 	size_t mapsz; /* this span lives in a mapping of its own, of mapsz bytes */
 	atomic_flag lock;
@@ -66,17 +77,47 @@ struct mp_span {
 	uint8_t *pg; /* one per page: protection as the application has it, and unit */
 };
 
-struct mp_table {
-	size_t n, mapsz;
-	struct mp_span **bymeta; /* the same spans, sorted by their own address */
-	struct mp_span *span[]; /* sorted by start, disjoint */
+/*
+ * The span table the handler searches: a B+ tree of spans by start,
+ * persistent (copy on write). A change copies the nodes on the path it
+ * changes (and a sibling per level when nodes split or merge), builds the
+ * new tree beside the old one and publishes it with one atomic store of the
+ * root; a published node is never written again (but for `link`, which no
+ * reader reads). So a handler sees one whole version of the table, as it
+ * did when the table was one array copied per change, at O(FAN log n) per
+ * change instead of O(n). Replaced nodes are reused once no handler can
+ * still be reading them (st.inflight seen at 0 after the publish).
+ * In an inner node key[i] is the smallest start below ptr[i], exactly;
+ * no node but the root is empty; every leaf is at the same depth.
+ */
+#define FAN 29
+
+struct mp_node {
+	struct mp_node *link; /* free or retired list (writers only) */
+	uint64_t txn; /* the change that made it: writable only in that one */
+	unsigned int n;
+	bool leaf;
+	uintptr_t key[FAN + 1]; /* one over, until a split */
+	void *ptr[FAN + 1]; /* leaf: struct mp_span *; inner: struct mp_node * */
+};
+
+/* Nodes come from slabs of our own, never the application's heap, one
+ * page each: each track then maps about what it did when the table was an
+ * array (a page for the span, one for the table now and then), so an
+ * application that maps over an address it unmapped just before a track
+ * (test_life mremap-move) meets our mappings no more often than it did. */
+#define SLAB_BYTES ww__page_size()
+
+struct mp_slab {
+	struct mp_meta meta;
+	struct mp_slab *next;
 };
 
 /* Everything the handler reads or writes, and every static a lock holder
  * writes with signals blocked, in one place, so that track can refuse a
  * range that holds it. */
 static struct mp_state {
-	_Atomic(struct mp_table *) table;
+	_Atomic(struct mp_node *) table; /* the root */
 	atomic_long inflight; /* handlers between table load and return */
 	/* Bumped each time track, collect or reset re-protects pages (collect
 	 * and reset under the span lock). A thread's retry is "the same fault
@@ -87,8 +128,13 @@ static struct mp_state {
 	 * 0 marks a retry taken with no span (see on_segv). */
 	atomic_ulong reprotect_gen;
 	struct sigaction prev_sa;
-	pthread_mutex_t table_lock; /* writers */
+	pthread_mutex_t table_lock; /* writers; everything below is under it */
 	size_t nopen; /* open trackers; handler installed while > 0 */
+	struct mp_meta *meta; /* treap of our mappings */
+	struct mp_slab *slabs;
+	struct mp_node *free_nodes;
+	size_t nfree;
+	uint64_t txn; /* last change's number (never wraps) */
 } st = { .reprotect_gen = 1, .table_lock = PTHREAD_MUTEX_INITIALIZER };
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -240,55 +286,167 @@ static void pg_set(struct mp_span *sp, size_t i, uint8_t v)
 	__atomic_store_n(&sp->pg[i], v, __ATOMIC_RELAXED);
 }
 
-/* Index of the first span ending above a (tb->n if none). */
-static size_t table_pos_in(const struct mp_table *tb, uintptr_t a)
+/* Index of the last key <= a in nd, or -1. Reads only: the handler's. */
+static int node_le(const struct mp_node *nd, uintptr_t a)
 {
-	size_t lo = 0, hi = tb ? tb->n : 0;
+	unsigned int lo = 0, hi = nd->n;
 
 	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
+		unsigned int mid = lo + (hi - lo) / 2;
 
-		if (tb->span[mid]->end <= a)
+		if (nd->key[mid] <= a)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo;
+	return (int)lo - 1;
 }
 
-static struct mp_span *table_find(struct mp_table *tb, uintptr_t a)
+/* The span starting last at or below a, or NULL. */
+static struct mp_span *tree_le(const struct mp_node *nd, uintptr_t a)
 {
-	size_t i = table_pos_in(tb, a);
+	while (nd) {
+		int i = node_le(nd, a);
 
-	return tb && i < tb->n && tb->span[i]->start <= a ? tb->span[i] : NULL;
-}
-
-static bool table_overlaps(const struct mp_table *tb, uintptr_t s, uintptr_t e)
-{
-	size_t i = table_pos_in(tb, s);
-
-	return tb && i < tb->n && tb->span[i]->start < e;
-}
-
-/* Does [s, e) hold any of our own mappings (a span or the table)? */
-static bool meta_overlaps(const struct mp_table *tb, uintptr_t s, uintptr_t e)
-{
-	size_t lo = 0, hi = tb ? tb->n : 0;
-
-	if (!tb)
-		return false;
-	if ((uintptr_t)tb < e && (uintptr_t)tb + tb->mapsz > s)
-		return true;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		const struct mp_span *sp = tb->bymeta[mid];
-
-		if ((uintptr_t)sp + sp->mapsz <= s)
-			lo = mid + 1;
-		else
-			hi = mid;
+		if (i < 0)
+			return NULL; /* key[0] is the smallest start below nd */
+		if (nd->leaf)
+			return nd->ptr[i];
+		nd = nd->ptr[i];
 	}
-	return lo < tb->n && (uintptr_t)tb->bymeta[lo] < e;
+	return NULL;
+}
+
+/* The span starting first at or above a, or NULL. */
+static struct mp_span *tree_ge(const struct mp_node *nd, uintptr_t a)
+{
+	const struct mp_node *next = NULL; /* the subtree after the path */
+	unsigned int i = 0;
+
+	if (!nd)
+		return NULL;
+	while (!nd->leaf) {
+		int c = node_le(nd, a);
+
+		c = c < 0 ? 0 : c;
+		if ((unsigned int)c + 1 < nd->n)
+			next = nd->ptr[c + 1];
+		nd = nd->ptr[c];
+	}
+	while (i < nd->n && nd->key[i] < a)
+		i++;
+	if (i < nd->n)
+		return nd->ptr[i];
+	if (!next)
+		return NULL;
+	while (!next->leaf)
+		next = next->ptr[0];
+	return next->ptr[0];
+}
+
+/* The span holding a, or NULL. */
+static struct mp_span *table_find(const struct mp_node *tb, uintptr_t a)
+{
+	struct mp_span *sp = tree_le(tb, a);
+
+	return sp && a < sp->end ? sp : NULL;
+}
+
+/* The first span ending above a, or NULL. */
+static struct mp_span *table_after(const struct mp_node *tb, uintptr_t a)
+{
+	struct mp_span *sp = table_find(tb, a);
+
+	return sp ? sp : tree_ge(tb, a);
+}
+
+static bool table_overlaps(const struct mp_node *tb, uintptr_t s, uintptr_t e)
+{
+	struct mp_span *sp = table_after(tb, s);
+
+	return sp && sp->start < e;
+}
+
+/* Treap priority: the mapping's address, mixed (splitmix64's finaliser). */
+static uint64_t meta_prio(const struct mp_meta *m)
+{
+	uint64_t z = (uint64_t)(uintptr_t)m;
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Split t into the mappings below k (*l) and the others (*r). */
+static void meta_split(struct mp_meta *t, uintptr_t k, struct mp_meta **l, struct mp_meta **r)
+{
+	if (!t) {
+		*l = *r = NULL;
+	} else if ((uintptr_t)t < k) {
+		meta_split(t->r, k, &t->r, r);
+		*l = t;
+	} else {
+		meta_split(t->l, k, l, &t->l);
+		*r = t;
+	}
+}
+
+static struct mp_meta *meta_insert(struct mp_meta *t, struct mp_meta *m)
+{
+	if (!t)
+		return m;
+	if (meta_prio(m) > meta_prio(t)) {
+		meta_split(t, (uintptr_t)m, &m->l, &m->r);
+		return m;
+	}
+	if ((uintptr_t)m < (uintptr_t)t)
+		t->l = meta_insert(t->l, m);
+	else
+		t->r = meta_insert(t->r, m);
+	return t;
+}
+
+/* Join a and b, every mapping of a below every one of b. */
+static struct mp_meta *meta_join(struct mp_meta *a, struct mp_meta *b)
+{
+	if (!a || !b)
+		return a ? a : b;
+	if (meta_prio(a) > meta_prio(b)) {
+		a->r = meta_join(a->r, b);
+		return a;
+	}
+	b->l = meta_join(a, b->l);
+	return b;
+}
+
+static struct mp_meta *meta_remove(struct mp_meta *t, struct mp_meta *m)
+{
+	if (!t)
+		return NULL;
+	if (t == m)
+		return meta_join(t->l, t->r);
+	if ((uintptr_t)m < (uintptr_t)t)
+		t->l = meta_remove(t->l, m);
+	else
+		t->r = meta_remove(t->r, m);
+	return t;
+}
+
+/* Does [s, e) hold any of our own mappings (a span or a slab of nodes)?
+ * They are disjoint: only the last one starting below e can reach s. */
+static bool meta_overlaps(uintptr_t s, uintptr_t e)
+{
+	const struct mp_meta *t = st.meta, *last = NULL;
+
+	while (t) {
+		if ((uintptr_t)t < e) {
+			last = t;
+			t = t->r;
+		} else {
+			t = t->l;
+		}
+	}
+	return last && last->end > s;
 }
 
 /*
@@ -334,10 +492,13 @@ static int hole_step(const struct ww__map *m, void *arg)
 	return 0;
 }
 
+/* A mapping of our own of bytes (a multiple of the page size), beginning
+ * with its struct mp_meta, entered in the treap. Under table_lock. */
 static void *meta_map(size_t bytes)
 {
-	struct mp_table *tb = atomic_load(&st.table);
+	struct mp_node *tb = atomic_load(&st.table);
 	struct holes h = { .n = 0 };
+	struct mp_meta *m;
 	void *p = NULL;
 
 	for (int tries = 0; tries < 8 && !p; tries++) {
@@ -353,10 +514,10 @@ static void *meta_map(size_t bytes)
 
 			munmap(p, bytes);
 			p = NULL;
-			for (size_t i = table_pos_in(tb, a);
-			     i < tb->n && tb->span[i]->start < a + bytes; i++) {
-				h.at = tb->span[i]->start;
-				h.end = tb->span[i]->end;
+			for (struct mp_span *sp = table_after(tb, a); sp && sp->start < a + bytes;
+			     sp = tree_ge(tb, sp->end)) {
+				h.at = sp->start;
+				h.end = sp->end;
 				ww__maps_range(h.at, h.end, hole_step, &h);
 				hole_reserve(&h, h.at, h.end);
 			}
@@ -364,7 +525,22 @@ static void *meta_map(size_t bytes)
 	}
 	while (h.n--)
 		munmap(h.p[h.n], h.len[h.n]);
+	if (!p)
+		return NULL;
+	m = p;
+	m->end = (uintptr_t)p + bytes;
+	m->l = m->r = NULL;
+	st.meta = meta_insert(st.meta, m);
 	return p;
+}
+
+/* Under table_lock, once no handler can be reading p. */
+static void meta_unmap(void *p)
+{
+	struct mp_meta *m = p;
+
+	st.meta = meta_remove(st.meta, m);
+	munmap(p, m->end - (uintptr_t)p);
 }
 
 static size_t round_page(size_t n)
@@ -376,21 +552,24 @@ static size_t round_page(size_t n)
 
 /*
  * mprotect the pages of [s, e) whose application protection has write, to
- * it (writable) or to it without write. sps[0..n) are adjacent spans
- * covering [s, e); runs of equal protection are changed in one call even
- * across spans, so that no VMA needs splitting inside them.
+ * it (writable) or to it without write. sp covers s; if tb is not NULL,
+ * the spans adjacent after sp in tb cover the rest, else sp alone does.
+ * Runs of equal protection are changed in one call even across spans, so
+ * that no VMA needs splitting inside them. No locks, no allocation: the
+ * handler's.
  */
-static int set_prot_spans(struct mp_span *const *sps, size_t n, uintptr_t s, uintptr_t e,
+static int set_prot_spans(const struct mp_node *tb, struct mp_span *sp, uintptr_t s, uintptr_t e,
 			  bool writable)
 {
 	size_t ps = ww__page_size();
-	uintptr_t run = 0;
+	uintptr_t run = 0, b;
 	int cur = -1, err = 0;
 
-	for (size_t k = 0; k < n; k++) {
-		const struct mp_span *sp = sps[k];
-		uintptr_t a = sp->start > s ? sp->start : s, b = sp->end < e ? sp->end : e;
+	for (;;) {
+		uintptr_t a = sp->start > s ? sp->start : s;
+		struct mp_span *next;
 
+		b = sp->end < e ? sp->end : e;
 		for (; a < b; a += ps) {
 			int p = pg_get(sp, (a - sp->start) / ps) & PG_PROT;
 
@@ -402,25 +581,21 @@ static int set_prot_spans(struct mp_span *const *sps, size_t n, uintptr_t s, uin
 			cur = p;
 			run = a;
 		}
-		if (k + 1 < n && sps[k + 1]->start != b) {
-			if (cur >= 0 && (cur & PROT_WRITE) &&
-			    mprotect((void *)run, b - run, writable ? cur : cur & ~PROT_WRITE))
-				err = err ? err : -errno;
-			cur = -1;
-		}
+		/* the next span holds b: it starts there (spans are disjoint) */
+		next = tb && b < e ? table_find(tb, b) : NULL;
+		if (!next)
+			break;
+		sp = next;
 	}
-	if (cur >= 0 && (cur & PROT_WRITE)) {
-		uintptr_t b = sps[n - 1]->end < e ? sps[n - 1]->end : e;
-
-		if (mprotect((void *)run, b - run, writable ? cur : cur & ~PROT_WRITE))
-			err = err ? err : -errno;
-	}
+	if (cur >= 0 && (cur & PROT_WRITE) &&
+	    mprotect((void *)run, b - run, writable ? cur : cur & ~PROT_WRITE))
+		err = err ? err : -errno;
 	return err;
 }
 
 static int set_prot(struct mp_span *sp, uintptr_t s, uintptr_t e, bool writable)
 {
-	return set_prot_spans(&sp, 1, s, e, writable);
+	return set_prot_spans(NULL, sp, s, e, writable);
 }
 
 static bool bit_test(const struct mp_span *sp, size_t i)
@@ -484,36 +659,42 @@ static void chain(int sig, siginfo_t *si, void *uc)
  * ascending order (the only place that holds more than one). 1: done or
  * retry, 0: impossible (the fault is passed on).
  */
-static int cluster_writable(struct mp_table *tb, struct mp_span *sp)
+static int cluster_writable(const struct mp_node *tb, struct mp_span *sp)
 {
-	size_t i = table_pos_in(tb, sp->start), lo = i, hi = i + 1;
+	struct mp_span *lo = sp, *hi = sp, *p, *next;
 	bool dead = false;
 	int err;
 
-	while (lo > 0 && tb->span[lo - 1]->end == tb->span[lo]->start)
-		lo--;
-	while (hi < tb->n && tb->span[hi]->start == tb->span[hi - 1]->end)
-		hi++;
-	for (size_t k = lo; k < hi; k++) {
-		spin_lock(tb->span[k]);
-		dead |= tb->span[k]->dead;
+	while (lo->start && (p = table_find(tb, lo->start - 1)))
+		lo = p;
+	while ((p = table_find(tb, hi->end)))
+		hi = p;
+	for (p = lo;; p = table_find(tb, p->end)) {
+		spin_lock(p);
+		dead |= p->dead;
+		if (p == hi)
+			break;
 	}
 	if (dead) {
 		err = 0; /* being replaced: retry finds the new table */
 	} else {
-		err = set_prot_spans(&tb->span[lo], hi - lo, tb->span[lo]->start,
-				     tb->span[hi - 1]->end, true);
+		err = set_prot_spans(tb, lo, lo->start, hi->end, true);
 		if (!err)
-			for (size_t k = lo; k < hi; k++)
-				bits_assign(tb->span[k], 0, npages(tb->span[k]), true);
+			for (p = lo;; p = table_find(tb, p->end)) {
+				bits_assign(p, 0, npages(p), true);
+				if (p == hi)
+					break;
+			}
 	}
-	for (size_t k = lo; k < hi; k++)
-		spin_unlock(tb->span[k]);
+	for (p = lo; p; p = next) {
+		next = p == hi ? NULL : table_find(tb, p->end);
+		spin_unlock(p);
+	}
 	return err == 0;
 }
 
 /* 1: handled (retry the access), 0: not ours. */
-static int handle_fault(struct mp_table *tb, struct mp_span *sp, uintptr_t a)
+static int handle_fault(const struct mp_node *tb, struct mp_span *sp, uintptr_t a)
 {
 	size_t ps = ww__page_size();
 	uint8_t b = pg_get(sp, (a - sp->start) / ps);
@@ -574,7 +755,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 	uintptr_t a = (uintptr_t)si->si_addr;
 
 	if (si->si_code == SEGV_ACCERR) {
-		struct mp_table *tb;
+		const struct mp_node *tb;
 		struct mp_span *sp;
 
 		atomic_fetch_add(&st.inflight, 1);
@@ -598,8 +779,8 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 }
 
 /* The span of this tracker that holds a. The span cannot go away (only its
- * own tracker, serialised by the core, removes it) but the table can, so look
- * it up as a counted reader. */
+ * own tracker, serialised by the core, removes it) but the nodes can, so
+ * look it up as a counted reader. */
 static struct mp_span *own_span(uintptr_t a)
 {
 	struct mp_span *sp;
@@ -610,69 +791,305 @@ static struct mp_span *own_span(uintptr_t a)
 	return sp;
 }
 
-static void table_free(struct mp_table *tb)
+/*
+ * Changing the table (under table_lock). A change is a transaction: nodes
+ * are reserved first (the only step that can fail), then the operations
+ * build the new tree, copying a published node the first time they write
+ * it (retiring the original) and writing nodes made in this transaction in
+ * place; txn_swap publishes it, txn_finish waits until no handler can still
+ * read what was replaced and reuses it. A handler counts itself in
+ * st.inflight before it loads the root and out after its last read of a
+ * node or span; all of these are sequentially consistent, so inflight read
+ * as 0 after the swap means every handler that loaded an older root is done.
+ */
+struct txn {
+	uint64_t id;
+	struct mp_node *root;
+	struct mp_node *retired;
+};
+
+static void node_free(struct mp_node *nd)
 {
-	if (tb)
-		munmap(tb, tb->mapsz);
+	nd->link = st.free_nodes;
+	st.free_nodes = nd;
+	st.nfree++;
 }
 
-/* Publish a new table and wait until no handler can still see the old one. */
-static void table_publish(struct mp_table *nt)
+/* At least k free nodes. */
+static int nodes_reserve(size_t k)
 {
-	struct mp_table *old = atomic_exchange(&st.table, nt);
+	while (st.nfree < k) {
+		struct mp_slab *sl = meta_map(SLAB_BYTES);
+		uintptr_t p, end;
 
+		if (!sl)
+			return -ENOMEM;
+		sl->next = st.slabs;
+		st.slabs = sl;
+		p = ((uintptr_t)(sl + 1) + 63) & ~(uintptr_t)63;
+		end = (uintptr_t)sl + SLAB_BYTES;
+		for (; p + sizeof(struct mp_node) <= end;
+		     p += (sizeof(struct mp_node) + 63) & ~63UL)
+			node_free((struct mp_node *)p);
+	}
+	return 0;
+}
+
+/* Give back every slab: the table is empty or gone (fork child), so no
+ * node is in use, and none retired (each change waits for its own). */
+static void slabs_release(void)
+{
+	while (st.slabs) {
+		struct mp_slab *sl = st.slabs;
+
+		st.slabs = sl->next;
+		meta_unmap(sl);
+	}
+	st.free_nodes = NULL;
+	st.nfree = 0;
+}
+
+/* Nodes one insert or delete may take: a copy and a split or a sibling
+ * per level, a new root, with one level of growth. */
+static size_t nodes_per_op(void)
+{
+	size_t h = 1;
+
+	for (const struct mp_node *nd = atomic_load(&st.table); nd && !nd->leaf; nd = nd->ptr[0])
+		h++;
+	return 2 * (h + 1) + 1;
+}
+
+static void txn_begin(struct txn *tx)
+{
+	tx->id = ++st.txn;
+	tx->root = atomic_load(&st.table);
+	tx->retired = NULL;
+}
+
+/* Reserved beforehand: cannot fail. */
+static struct mp_node *node_new(struct txn *tx, bool leaf)
+{
+	struct mp_node *nd = st.free_nodes;
+
+	st.free_nodes = nd->link;
+	st.nfree--;
+	nd->link = NULL;
+	nd->txn = tx->id;
+	nd->n = 0;
+	nd->leaf = leaf;
+	return nd;
+}
+
+/* nd leaves the tree: reused now if no handler ever saw it, else retired. */
+static void node_drop(struct txn *tx, struct mp_node *nd)
+{
+	if (nd->txn == tx->id) {
+		node_free(nd);
+	} else {
+		nd->link = tx->retired;
+		tx->retired = nd;
+	}
+}
+
+/* nd, or its copy if published already: the node to write instead. */
+static struct mp_node *node_w(struct txn *tx, struct mp_node *nd)
+{
+	struct mp_node *c;
+
+	if (nd->txn == tx->id)
+		return nd;
+	c = node_new(tx, nd->leaf);
+	c->n = nd->n;
+	memcpy(c->key, nd->key, nd->n * sizeof(nd->key[0]));
+	memcpy(c->ptr, nd->ptr, nd->n * sizeof(nd->ptr[0]));
+	node_drop(tx, nd);
+	return c;
+}
+
+static void node_ins(struct mp_node *nd, unsigned int i, uintptr_t k, void *v)
+{
+	memmove(&nd->key[i + 1], &nd->key[i], (nd->n - i) * sizeof(nd->key[0]));
+	memmove(&nd->ptr[i + 1], &nd->ptr[i], (nd->n - i) * sizeof(nd->ptr[0]));
+	nd->key[i] = k;
+	nd->ptr[i] = v;
+	nd->n++;
+}
+
+static void node_del(struct mp_node *nd, unsigned int i)
+{
+	memmove(&nd->key[i], &nd->key[i + 1], (nd->n - i - 1) * sizeof(nd->key[0]));
+	memmove(&nd->ptr[i], &nd->ptr[i + 1], (nd->n - i - 1) * sizeof(nd->ptr[0]));
+	nd->n--;
+}
+
+/* Move the entries [from, from+cnt) of a to position at of b (writable). */
+static void node_move(struct mp_node *a, unsigned int from, unsigned int cnt, struct mp_node *b,
+		      unsigned int at)
+{
+	memmove(&b->key[at + cnt], &b->key[at], (b->n - at) * sizeof(b->key[0]));
+	memmove(&b->ptr[at + cnt], &b->ptr[at], (b->n - at) * sizeof(b->ptr[0]));
+	memcpy(&b->key[at], &a->key[from], cnt * sizeof(a->key[0]));
+	memcpy(&b->ptr[at], &a->ptr[from], cnt * sizeof(a->ptr[0]));
+	b->n += cnt;
+	memmove(&a->key[from], &a->key[from + cnt], (a->n - from - cnt) * sizeof(a->key[0]));
+	memmove(&a->ptr[from], &a->ptr[from + cnt], (a->n - from - cnt) * sizeof(a->ptr[0]));
+	a->n -= cnt;
+}
+
+/* Insert (k, v) below nd; the node that replaces nd, and in *split its new
+ * right sibling if it overflowed. */
+static struct mp_node *node_insert(struct txn *tx, struct mp_node *nd, uintptr_t k, void *v,
+				   struct mp_node **split)
+{
+	int i = node_le(nd, k);
+
+	nd = node_w(tx, nd);
+	*split = NULL;
+	if (nd->leaf) {
+		node_ins(nd, (unsigned int)(i + 1), k, v);
+	} else {
+		struct mp_node *c, *sib;
+
+		i = i < 0 ? 0 : i;
+		c = node_insert(tx, nd->ptr[i], k, v, &sib);
+		nd->ptr[i] = c;
+		nd->key[i] = c->key[0];
+		if (sib)
+			node_ins(nd, (unsigned int)i + 1, sib->key[0], sib);
+	}
+	if (nd->n > FAN) {
+		*split = node_new(tx, nd->leaf);
+		node_move(nd, nd->n / 2, nd->n - nd->n / 2, *split, 0);
+	}
+	return nd;
+}
+
+static void tree_insert(struct txn *tx, uintptr_t k, void *v)
+{
+	struct mp_node *r, *sib;
+
+	if (!tx->root) {
+		r = node_new(tx, true);
+		node_ins(r, 0, k, v);
+	} else {
+		r = node_insert(tx, tx->root, k, v, &sib);
+		if (sib) {
+			struct mp_node *top = node_new(tx, false);
+
+			node_ins(top, 0, r->key[0], r);
+			node_ins(top, 1, sib->key[0], sib);
+			r = top;
+		}
+	}
+	tx->root = r;
+}
+
+/* Child i of nd (writable) has become small: merge it with a neighbour,
+ * or share their entries evenly. Keeps lookups O(log n) after shrinking. */
+static void node_rebalance(struct txn *tx, struct mp_node *nd, unsigned int i)
+{
+	unsigned int l, t;
+	struct mp_node *a, *b;
+
+	if (nd->n < 2)
+		return;
+	l = i + 1 < nd->n ? i : i - 1;
+	a = node_w(tx, nd->ptr[l]);
+	b = node_w(tx, nd->ptr[l + 1]);
+	t = a->n + b->n;
+	if (t <= FAN) {
+		node_move(b, 0, b->n, a, a->n);
+		node_drop(tx, b);
+		node_del(nd, l + 1);
+	} else {
+		if (a->n < t / 2)
+			node_move(b, 0, t / 2 - a->n, a, a->n);
+		else if (a->n > t / 2)
+			node_move(a, t / 2, a->n - t / 2, b, 0);
+		nd->ptr[l + 1] = b;
+		nd->key[l + 1] = b->key[0];
+	}
+	nd->ptr[l] = a;
+	nd->key[l] = a->key[0];
+}
+
+/* Delete the entry keyed k (present) below nd; the node that replaces nd,
+ * NULL if it became empty. */
+static struct mp_node *node_delete(struct txn *tx, struct mp_node *nd, uintptr_t k)
+{
+	int i = node_le(nd, k);
+
+	nd = node_w(tx, nd);
+	if (nd->leaf) {
+		node_del(nd, (unsigned int)i);
+	} else {
+		struct mp_node *c = node_delete(tx, nd->ptr[i], k);
+
+		if (!c) {
+			node_del(nd, (unsigned int)i);
+		} else {
+			nd->ptr[i] = c;
+			nd->key[i] = c->key[0];
+			if (c->n < FAN / 4)
+				node_rebalance(tx, nd, (unsigned int)i);
+		}
+	}
+	if (nd->n == 0) {
+		node_drop(tx, nd);
+		return NULL;
+	}
+	return nd;
+}
+
+static void tree_delete(struct txn *tx, uintptr_t k)
+{
+	struct mp_node *r = node_delete(tx, tx->root, k);
+
+	while (r && !r->leaf && r->n == 1) {
+		struct mp_node *c = r->ptr[0];
+
+		node_drop(tx, r);
+		r = c;
+	}
+	tx->root = r;
+}
+
+static void txn_swap(struct txn *tx)
+{
+	atomic_store(&st.table, tx->root);
+}
+
+static void wait_readers(void)
+{
 	while (atomic_load(&st.inflight))
 		sched_yield();
-	table_free(old);
 }
 
-/* A copy of the current table with the spans in [at, at+del) replaced by
- * add[0..nadd). */
-static struct mp_table *table_edit(size_t at, size_t del, struct mp_span **add, size_t nadd)
+static void txn_finish(struct txn *tx)
 {
-	struct mp_table *cur = atomic_load(&st.table);
-	size_t n = cur ? cur->n : 0, nn = n - del + nadd, k = 0;
-	size_t bytes = round_page(sizeof(struct mp_table) + 2 * nn * sizeof(struct mp_span *));
-	struct mp_table *nt = meta_map(bytes);
+	if (!tx->retired)
+		return;
+	wait_readers();
+	while (tx->retired) {
+		struct mp_node *nd = tx->retired;
 
-	if (!nt)
-		return NULL;
-	nt->n = nn;
-	nt->mapsz = bytes;
-	nt->bymeta = &nt->span[nn];
-	for (size_t i = 0; i < at; i++)
-		nt->span[i] = cur->span[i];
-	for (size_t i = 0; i < nadd; i++)
-		nt->span[at + i] = add[i];
-	for (size_t i = at + del; i < n; i++)
-		nt->span[i - del + nadd] = cur->span[i];
-	/* bymeta: the old order without the deleted spans, the added ones
-	 * inserted in place. */
-	for (size_t i = 0; i < n; i++) {
-		struct mp_span *sp = cur->bymeta[i];
-		bool gone = false;
-
-		for (size_t d = at; d < at + del; d++)
-			gone |= cur->span[d] == sp;
-		if (!gone)
-			nt->bymeta[k++] = sp;
+		tx->retired = nd->link;
+		node_free(nd);
 	}
-	for (size_t i = 0; i < nadd; i++) {
-		size_t j = k++;
-
-		while (j > 0 && (uintptr_t)nt->bymeta[j - 1] > (uintptr_t)add[i]) {
-			nt->bymeta[j] = nt->bymeta[j - 1];
-			j--;
-		}
-		nt->bymeta[j] = add[i];
-	}
-	return nt;
 }
 
+static void txn_publish(struct txn *tx)
+{
+	txn_swap(tx);
+	txn_finish(tx);
+}
+
+/* Under table_lock, once no handler can be reading sp. */
 static void span_free(struct mp_span *sp)
 {
 	if (sp)
-		munmap(sp, sp->mapsz);
+		meta_unmap(sp);
 }
 
 /* Protections of [sp->start, sp->end) as /proc/self/maps has them. */
@@ -1048,23 +1465,32 @@ static void atfork_parent(void)
 
 static void atfork_child(void)
 {
-	struct mp_table *tb = atomic_load(&st.table);
+	struct mp_node *tb = atomic_load(&st.table);
+	struct mp_span *sp, *next;
 	struct sigaction cur;
 	size_t ps = ww__page_size();
 
 	atomic_store(&st.inflight, 0);
-	for (size_t i = 0; tb && i < tb->n; i++) {
-		struct mp_span *sp = tb->span[i];
-
+	for (sp = tree_ge(tb, 0); sp; sp = tree_ge(tb, sp->end)) {
 		atomic_flag_clear(&sp->lock);
 		if (set_prot(sp, sp->start, sp->end, true) == -ENOMEM)
 			for (uintptr_t a = sp->start; a < sp->end; a += ps)
 				set_prot(sp, a, a + ps, true);
 	}
 	atomic_store(&st.table, NULL);
-	for (size_t i = 0; tb && i < tb->n; i++)
-		span_free(tb->span[i]);
-	table_free(tb);
+	for (sp = tree_ge(tb, 0); sp; sp = next) {
+		next = tree_ge(tb, sp->end);
+		munmap(sp, sp->mapsz);
+	}
+	st.meta = NULL;
+	while (st.slabs) {
+		struct mp_slab *sl = st.slabs;
+
+		st.slabs = sl->next;
+		munmap(sl, SLAB_BYTES);
+	}
+	st.free_nodes = NULL;
+	st.nfree = 0;
 	if (st.nopen && sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
 	    cur.sa_sigaction == on_segv)
 		sigaction(SIGSEGV, &st.prev_sa, NULL);
@@ -1131,6 +1557,11 @@ static void mp_close(void *priv)
 		    cur.sa_sigaction == on_segv)
 			sigaction(SIGSEGV, &st.prev_sa, NULL);
 	}
+	/* Its ranges are untracked: with no other tracker's left, the nodes
+	 * go back too (a handler still on its way loaded an empty table, or
+	 * an older one the last untrack waited for). */
+	if (!atomic_load(&st.table))
+		slabs_release();
 	pthread_mutex_unlock(&st.table_lock);
 }
 
@@ -1143,50 +1574,51 @@ static bool holds(uintptr_t s, uintptr_t e, const void *p, size_t len)
  * the process on the first fault. Our mappings, our statics, this thread's
  * thread-local state. (The stacks the handler runs on are refused by the
  * core, or belong to other threads: see writewatch(7).) */
-static bool holds_own_state(const struct mp_table *tb, uintptr_t s, uintptr_t e)
+static bool holds_own_state(uintptr_t s, uintptr_t e)
 {
-	return meta_overlaps(tb, s, e) || holds(s, e, &st, sizeof(st)) ||
+	return meta_overlaps(s, e) || holds(s, e, &st, sizeof(st)) ||
 	       holds(s, e, &last_fault, sizeof(last_fault)) ||
 	       holds(s, e, &last_gen, sizeof(last_gen)) || holds(s, e, &errno, sizeof(errno));
 }
 
 static int mp_track(void *priv, uintptr_t s, uintptr_t e)
 {
-	struct mp_table *cur, *nt;
 	struct mp_span *sp;
-	size_t at;
+	struct txn tx;
 	int err;
 
 	(void)priv;
 	pthread_mutex_lock(&st.table_lock);
-	cur = atomic_load(&st.table);
-	at = table_pos_in(cur, s);
-	if (cur && at < cur->n && cur->span[at]->start < e) {
+	if (table_overlaps(atomic_load(&st.table), s, e)) {
 		err = -EBUSY; /* another tracker of this process has it */
 		goto out;
 	}
-	if (holds_own_state(cur, s, e)) {
+	if (holds_own_state(s, e)) {
 		err = -EBUSY; /* the library's own state */
 		goto out;
 	}
 	sp = span_new(s, e, NULL, &err);
 	if (!sp)
 		goto out;
-	nt = table_edit(at, 0, &sp, 1);
-	if (!nt) {
+	if (nodes_reserve(nodes_per_op())) {
 		span_free(sp);
 		err = -ENOMEM;
 		goto out;
 	}
+	txn_begin(&tx);
+	tree_insert(&tx, s, sp);
 	/* Publish before protecting, so no fault can miss the span. */
-	table_publish(nt);
+	txn_publish(&tx);
 	atomic_fetch_add(&st.reprotect_gen, 1);
 	err = set_prot(sp, s, e, false);
 	if (err) {
 		set_prot(sp, s, e, true);
-		nt = table_edit(at, 1, NULL, 0);
-		if (nt) {
-			table_publish(nt);
+		if (nodes_reserve(nodes_per_op()) == 0) {
+			txn_begin(&tx);
+			tree_delete(&tx, s);
+			txn_swap(&tx);
+			wait_readers();
+			txn_finish(&tx);
 			span_free(sp);
 		} else {
 			/* cannot shrink the table: keep the harmless span */
@@ -1203,15 +1635,14 @@ out:
 static int mp_untrack(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct mp_span *old, *keep[2] = { NULL, NULL };
-	struct mp_table *nt, *oldtb;
-	size_t at, nkeep = 0;
+	size_t nkeep = 0;
+	struct txn tx;
 	sigset_t mask;
 	int err = 0;
 
 	(void)priv;
 	pthread_mutex_lock(&st.table_lock);
-	at = table_pos_in(atomic_load(&st.table), s);
-	old = atomic_load(&st.table)->span[at];
+	old = table_find(atomic_load(&st.table), s);
 	/* Keep what the application set since (a guard page stays a guard
 	 * page); best effort. */
 	refresh(old, s, e);
@@ -1219,11 +1650,14 @@ static int mp_untrack(void *priv, uintptr_t s, uintptr_t e)
 		goto fail;
 	if (e < old->end && !(keep[nkeep++] = span_new(e, old->end, old, &err)))
 		goto fail;
-	nt = table_edit(at, 1, keep, nkeep);
-	if (!nt) {
+	if (nodes_reserve(3 * nodes_per_op())) {
 		err = -ENOMEM;
 		goto fail;
 	}
+	txn_begin(&tx);
+	tree_delete(&tx, old->start);
+	for (size_t k = 0; k < nkeep; k++)
+		tree_insert(&tx, keep[k]->start, keep[k]);
 	block_signals(&mask);
 	spin_lock(old);
 	/* Bits may have changed since span_new copied them: copy again now
@@ -1240,19 +1674,18 @@ static int mp_untrack(void *priv, uintptr_t s, uintptr_t e)
 		for (uintptr_t a = s; a < e; a += ww__page_size())
 			set_prot(old, a, a + ww__page_size(), true);
 	old->dead = true;
-	oldtb = atomic_exchange(&st.table, nt);
+	txn_swap(&tx);
 	spin_unlock(old);
 	restore_signals(&mask);
-	while (atomic_load(&st.inflight))
-		sched_yield();
-	pthread_mutex_unlock(&st.table_lock);
-	table_free(oldtb);
+	wait_readers();
+	txn_finish(&tx);
 	span_free(old);
+	pthread_mutex_unlock(&st.table_lock);
 	return 0;
 fail:
-	pthread_mutex_unlock(&st.table_lock);
 	span_free(keep[0]);
 	span_free(keep[1]);
+	pthread_mutex_unlock(&st.table_lock);
 	return err;
 }
 
