@@ -196,8 +196,8 @@ print("DATA " + gdb.parse_and_eval("data_string").string())
             if w in frames:
                 seen.add(w)
     if len(seen) != 5:
-        fail("missing threads in gdb's backtraces: %s" % (
-            set(writers) | {"waiter_epoll", "waiter_sigwait"}) - seen)
+        fail("missing threads in gdb's backtraces: %s" % sorted(
+            (set(writers) | {"waiter_epoll", "waiter_sigwait"}) - seen))
     return prog
 
 
