@@ -85,6 +85,7 @@ int main(int argc, char **argv)
 	if ((err = ww_open_why(&o, &t, why, sizeof(why)))) {
 		fprintf(stderr, "cow_save: no copy-before-write here: %s\n%s\n", strerror(-err),
 			why);
+		free(buf);
 		return 77;
 	}
 	if ((err = ww_track(t, table, len))) {
@@ -137,5 +138,7 @@ int main(int argc, char **argv)
 	       (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6,
 	       atomic_load(&updates), bad);
 	remove(path);
+	free(buf);
+	munmap(table, len);
 	return bad ? 1 : 0;
 }
