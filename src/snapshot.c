@@ -14,10 +14,12 @@
  * without marking them for this snapshot (they equal it again) but marking
  * them for any other snapshot over them.
  *
- * The copy is made at take, outside the tracker's lock: reading memory may
- * fault into a mechanism's handler (uffd-wp registers missing faults on
- * kernels before 6.4), which takes the lock. Pages that read all zero are
- * not stored (the copy is a MAP_NORESERVE mapping that reads zero there).
+ * The copy is made at take, and pages are put back at restore, outside the
+ * tracker's lock: no writer runs then (the caller's promise), and a copy of
+ * a large range must not hold up the tracker's other calls for its length.
+ * (A fault these copies take goes to the mechanism's own handler, which
+ * never takes the tracker's lock.) Pages that read all zero are not stored
+ * (the copy is a MAP_NORESERVE mapping that reads zero there).
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -442,8 +444,7 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 		return ww__ret(err);
 	}
 
-	/* 2. put it back, outside the lock (a write may fault into a
-	 * mechanism's handler, which takes it) */
+	/* 2. put it back, outside the lock (see the file comment) */
 	for (i = ww__bit_next(todo, 0, s->npages, true); i < s->npages;
 	     i = ww__bit_next(todo, j, s->npages, true)) {
 		j = ww__bit_next(todo, i, s->npages, false);
