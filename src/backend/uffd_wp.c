@@ -110,6 +110,7 @@ struct uw {
 	void *zero; /* a zero page of our own: UFFDIO_COPY's source */
 	bool user_only; /* kernel writes fail with EFAULT */
 	bool running;
+	atomic_bool alive; /* the handler thread has started: see uw_open */
 	pthread_t thr;
 	/* The tracker lock, shared by the handler (reading and recording a
 	 * batch) and collect/reset (re-arming), see the file comment; it also
@@ -509,6 +510,7 @@ static void *handler(void *arg)
 	uintptr_t wake[UW_BATCH][2];
 	size_t n = 0;
 
+	atomic_store(&u->alive, true);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = u->uffd, .events = POLLIN },
 				       { .fd = u->stopfd, .events = POLLIN } };
@@ -609,6 +611,13 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 	if (err)
 		goto fail;
 	u->running = true;
+	/* Return only once the handler runs its own code. A thread still
+	 * starting is inside the C library (and a sanitizer's allocator, which
+	 * unlike glibc's is not fork-safe): a caller that forks right after
+	 * ww_open must not give its child a lock no thread will release. It
+	 * also means the first fault finds the handler ready. */
+	while (!atomic_load(&u->alive))
+		sched_yield();
 	*priv = u;
 	return 0;
 fail:

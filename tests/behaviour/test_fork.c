@@ -6,6 +6,7 @@
  * track the same memory with a tracker of its own. The parent keeps seeing
  * its own writes afterwards. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -16,13 +17,14 @@
 #define PAGES 8
 
 static char *m;
-static atomic_int stop;
+static atomic_int stop, started;
 
 static void *writer(void *arg)
 {
 	unsigned int i = 0;
 
 	(void)arg;
+	atomic_store(&started, 1);
 	while (!atomic_load(&stop)) {
 		__atomic_store_n(&m[(i % PAGES) * PS + 8], (char)i, __ATOMIC_RELAXED);
 		i++;
@@ -42,6 +44,11 @@ int main(int argc, char **argv)
 	m = harness_map(PAGES);
 	CHECK_EQ(ww_track(t, m, PAGES * PS), 0);
 	CHECK_EQ(pthread_create(&th, NULL, writer, NULL), 0);
+	/* Fork only once the writer runs its own code: a thread still
+	 * starting may hold a lock of the allocator (AddressSanitizer's is not
+	 * fork-safe; glibc's is), and the child, which mallocs, would hang. */
+	while (!atomic_load(&started))
+		sched_yield();
 	for (int round = 0; round < 20; round++) {
 		harness_collect_all(t, m, PAGES * PS, WW_RESET, out, PAGES);
 		pid = fork();
