@@ -696,25 +696,33 @@ static int cluster_writable(const struct mp_node *tb, struct mp_span *sp)
 /* 1: handled (retry the access), 0: not ours. */
 static int handle_fault(const struct mp_node *tb, struct mp_span *sp, uintptr_t a)
 {
-	size_t ps = ww__page_size();
-	uint8_t b = pg_get(sp, (a - sp->start) / ps);
-	size_t unit = ps << (b >> PG_SHIFT);
-	uintptr_t page = a & ~(uintptr_t)(unit - 1);
-	size_t idx, nb = unit / ps;
-	int prot = b & PG_PROT;
+	size_t ps = ww__page_size(), unit, idx, nb;
+	uintptr_t page;
+	uint8_t b;
+	int prot;
 
-	if (!(prot & PROT_WRITE))
-		return 0; /* the application's own read-only or no-access memory */
-	if (page < sp->start)
-		page = sp->start;
-	idx = (page - sp->start) / ps;
-	if (idx + nb > npages(sp))
-		nb = npages(sp) - idx;
+	/* The page's protection is read under the lock: refresh() changes
+	 * it under the lock, and a value read before could be one it has
+	 * just corrected (or, were it wrong, one it is about to). */
 	spin_lock(sp);
 	if (sp->dead) {
 		spin_unlock(sp);
 		return 1; /* being replaced: retry finds the new table */
 	}
+	b = pg_get(sp, (a - sp->start) / ps);
+	prot = b & PG_PROT;
+	if (!(prot & PROT_WRITE)) {
+		spin_unlock(sp);
+		return 0; /* the application's own read-only or no-access memory */
+	}
+	unit = ps << (b >> PG_SHIFT);
+	page = a & ~(uintptr_t)(unit - 1);
+	nb = unit / ps;
+	if (page < sp->start)
+		page = sp->start;
+	idx = (page - sp->start) / ps;
+	if (idx + nb > npages(sp))
+		nb = npages(sp) - idx;
 	if (bit_test(sp, idx)) {
 		/* Recorded and made writable already: either another thread won
 		 * the race (a retry succeeds), or the application protected the
@@ -1397,33 +1405,42 @@ static int refresh(struct mp_span *sp, uintptr_t s, uintptr_t e)
 {
 	size_t ps = ww__page_size(), i0 = (s - sp->start) / ps, n = (e - s) / ps;
 	struct seg_ctx c = { .s = s, .e = e };
-	uint64_t *before = malloc((n + WORD_BITS) / WORD_BITS * sizeof(uint64_t));
+	size_t w0 = i0 / WORD_BITS, nw = (i0 + n + WORD_BITS - 1) / WORD_BITS - w0;
+	uint64_t *before = malloc((nw ? nw : 1) * sizeof(uint64_t));
+	sigset_t mask;
 	int r;
 
 	if (!before)
 		return -ENOMEM;
-	for (size_t w = 0; w < (n + WORD_BITS) / WORD_BITS; w++)
-		before[w] = 0;
-	for (size_t k = 0; k < n; k++)
-		if (bit_test(sp, i0 + k))
-			before[k / WORD_BITS] |= 1ULL << (k % WORD_BITS);
+	/* The copy is taken under the lock: a handler sets a bit and makes the
+	 * page writable in one critical section, so a bit seen set here is a
+	 * page already writable. Read without the lock, a bit could be set
+	 * while maps still showed the page protected, and that protection
+	 * was then adopted as the application's (read-only), so a writer that
+	 * had faulted on the page meanwhile was passed on as not ours: the
+	 * rare SIGSEGV of win32_threads/mprotect. */
+	block_signals(&mask);
+	spin_lock(sp);
+	for (size_t w = 0; w < nw; w++)
+		before[w] = atomic_load_explicit(&sp->bits[w0 + w], memory_order_relaxed);
+	spin_unlock(sp);
+	restore_signals(&mask);
 	r = ww__maps_range(s, e, seg_collect, &c);
 	if (r >= 0 && !c.err) {
 		for (size_t j = 0; j < c.n; j++) {
 			for (uintptr_t a = c.v[j].s; a < c.v[j].e;) {
 				uintptr_t b = c.v[j].e - a > 4096 * ps ? a + 4096 * ps : c.v[j].e;
-				sigset_t mask;
 
 				block_signals(&mask);
 				spin_lock(sp);
 				for (; a < b; a += ps) {
-					size_t i = (a - sp->start) / ps, k = i - i0;
+					size_t i = (a - sp->start) / ps;
 					uint8_t pb = pg_get(sp, i);
 					int rec = pb & PG_PROT, cur = c.v[j].prot, want;
 					bool bit = bit_test(sp, i);
 
-					if (bit !=
-					    !!(before[k / WORD_BITS] & (1ULL << (k % WORD_BITS))))
+					if (bit != !!(before[i / WORD_BITS - w0] &
+						      (1ULL << (i % WORD_BITS))))
 						continue; /* a handler ran meanwhile */
 					want = bit ? rec : rec & ~PROT_WRITE;
 					if (cur == want)
