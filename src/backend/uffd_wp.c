@@ -63,6 +63,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -110,7 +111,7 @@ struct uw {
 	void *zero; /* a zero page of our own: UFFDIO_COPY's source */
 	bool user_only; /* kernel writes fail with EFAULT */
 	bool running;
-	atomic_bool alive; /* the handler thread has started: see uw_open */
+	sem_t alive; /* posted once the handler thread runs: see uw_open */
 	pthread_t thr;
 	/* The tracker lock, shared by the handler (reading and recording a
 	 * batch) and collect/reset (re-arming), see the file comment; it also
@@ -510,7 +511,7 @@ static void *handler(void *arg)
 	uintptr_t wake[UW_BATCH][2];
 	size_t n = 0;
 
-	atomic_store(&u->alive, true);
+	sem_post(&u->alive);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = u->uffd, .events = POLLIN },
 				       { .fd = u->stopfd, .events = POLLIN } };
@@ -564,6 +565,7 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 	u->stopfd = -1;
 	u->pagemap = -1;
 	pthread_mutex_init(&u->lock, NULL);
+	sem_init(&u->alive, 0, 0);
 	u->uffd = uffd_sync(&u->user_only, &u->populate, why, whylen);
 	if (u->uffd < 0) {
 		err = u->uffd;
@@ -616,8 +618,8 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 	 * unlike glibc's is not fork-safe): a caller that forks right after
 	 * ww_open must not give its child a lock no thread will release. It
 	 * also means the first fault finds the handler ready. */
-	while (!atomic_load(&u->alive))
-		sched_yield();
+	while (sem_wait(&u->alive) && errno == EINTR)
+		;
 	*priv = u;
 	return 0;
 fail:
@@ -630,6 +632,7 @@ fail:
 	own_free(u->stack, u->stack_len);
 	own_free(u->zero, ww__page_size());
 	pthread_mutex_destroy(&u->lock);
+	sem_destroy(&u->alive);
 	own_free(u, u->self_len);
 	return err;
 }
@@ -644,6 +647,7 @@ static void uw_close(void *priv)
 			;
 		pthread_join(u->thr, NULL);
 		pthread_mutex_destroy(&u->lock);
+		sem_destroy(&u->alive);
 	}
 	close(u->stopfd);
 	close(u->uffd);
