@@ -10,8 +10,12 @@
  * new mappings) are copied, the registers read, and the threads released.
  * The file is written in place (elfcore.c): each mapping's bytes at a fixed
  * offset, holes for pages never populated; notes and headers last.
- * Without pagemap-scan for another process it does one stop-and-copy, like
- * gcore, and says so.
+ * Where nothing tracks another process atomically but a mechanism misses
+ * no write while the process is stopped (soft-dirty: reading the bits and
+ * clearing them are two steps), each round stops the process for its
+ * collect-with-reset only and copies after the release ("stopped rounds",
+ * CRIU's pre-dump scheme). Where neither works it does one stop-and-copy,
+ * like gcore, and says so.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -42,6 +46,9 @@
 #define BATCH 512
 /* what a pre-copy round needs of the tracker (another process is implied) */
 #define PRECOPY_CAPS (WW_CAP_NO_MISSED_WRITES | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET)
+/* what a stopped round needs: every change to a page leaves a mark that a
+ * collect finds, so long as nothing runs between its read and its reset */
+#define STOPPED_CAPS (WW_CAP_REMOTE | WW_CAP_KERNEL_WRITES | WW_CAP_DISCARDS)
 
 /* coredump_filter bits (core(5)) */
 #define CF_ANON_PRIVATE 0x01
@@ -93,6 +100,15 @@ struct dump {
 	size_t npend, pend_bytes;
 	int err; /* first write error */
 	bool json, progress;
+	/* Stopped rounds: copies asked for while the process is stopped wait
+	 * here until it runs again. */
+	bool defer;
+	struct deferred {
+		uintptr_t addr;
+		size_t len;
+		unsigned long long off;
+	} * dv;
+	size_t dn, dcap;
 };
 
 static int pwrite_all(int fd, const void *d, size_t n, unsigned long long off)
@@ -248,11 +264,33 @@ static int flush(struct dump *d)
 	return err;
 }
 
+static int defer_add(struct dump *d, uintptr_t addr, size_t len, unsigned long long off)
+{
+	if (d->dn && d->dv[d->dn - 1].addr + d->dv[d->dn - 1].len == addr &&
+	    d->dv[d->dn - 1].off + d->dv[d->dn - 1].len == off) {
+		d->dv[d->dn - 1].len += len;
+		return 0;
+	}
+	if (d->dn == d->dcap) {
+		size_t c = d->dcap ? d->dcap * 2 : 256;
+		struct deferred *p = realloc(d->dv, c * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		d->dv = p;
+		d->dcap = c;
+	}
+	d->dv[d->dn++] = (struct deferred){ addr, len, off };
+	return 0;
+}
+
 /* Copy a written run, batched with others when small. */
 static int queue(struct dump *d, uintptr_t addr, size_t len, unsigned long long off)
 {
 	int err = 0;
 
+	if (d->defer)
+		return defer_add(d, addr, len, off);
 	if (len > CHUNK / 4) {
 		err = flush(d);
 		return err ? err : copy_range(d, addr, len, off);
@@ -447,7 +485,8 @@ static struct region *first_sight(struct dump *d, const struct pw_map *m, bool *
 		return NULL;
 	}
 	if (fresh && m->inode) {
-		int err = copy_range(d, m->start, m->end - m->start, r->off);
+		int err = d->defer ? defer_add(d, m->start, m->end - m->start, r->off) :
+				     copy_range(d, m->start, m->end - m->start, r->off);
 
 		if (err && err != -ESRCH)
 			d->err = err;
@@ -628,7 +667,7 @@ static void phase_time(const char *what, double since)
 		fprintf(stderr, "writewatch dump: %s: %.3f ms\n", what, (now_s() - since) * 1000);
 }
 
-/* Testing aid: WW_DUMP_TEST_STOP=precopy|freeze|write stops writewatch
+/* Testing aid: WW_DUMP_TEST_STOP=precopy|round|freeze|write stops writewatch
  * (SIGSTOP) at that point, so a test can kill it there. */
 static void test_stop(const char *phase)
 {
@@ -653,6 +692,9 @@ static void usage(FILE *f)
 		"  --freeze-limit MS    release the process after MS milliseconds stopped\n"
 		"                       whatever happens, failing the dump (default 60000)\n"
 		"  --no-precopy         one stop-and-copy, like gcore\n"
+		"  -b, --backend NAME   mechanism for the pre-copy (default auto: one that\n"
+		"                       tracks the process atomically, else one that needs it\n"
+		"                       stopped for each round's collect)\n"
 		"  --filter HEX         coredump_filter bits to apply instead of the process's\n"
 		"  --max-mapping SIZE   do not pre-copy larger mappings (K, M, G, T suffixes;\n"
 		"                       default: the size of RAM); they are copied in the freeze\n"
@@ -664,6 +706,7 @@ struct round {
 	double start, secs;
 	unsigned long long bytes;
 	double dirty_rate; /* bytes/s written since the round before's collect */
+	double stopped; /* seconds the process was stopped (stopped rounds) */
 };
 
 static bool parse_num(const char *s, long lo, long hi, long *out)
@@ -677,6 +720,31 @@ static bool parse_num(const char *s, long lo, long hi, long *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* A reason with a line per mechanism tried, on one line. */
+static void print_why(const char *why, int err)
+{
+	for (const char *l = why, *nl; *l; l = nl ? nl + 1 : l + strlen(l)) {
+		nl = strchr(l, '\n');
+		fprintf(stderr, "%s%.*s", l == why ? "" : "; ", nl ? (int)(nl - l) : (int)strlen(l),
+			l);
+	}
+	if (!why[0])
+		fprintf(stderr, "%s", strerror(-err));
+}
+
+/* A stopped round's copies, made now that the process runs again. */
+static int replay_deferred(struct dump *d)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < d->dn && !err; i++)
+		err = queue(d, d->dv[i].addr, d->dv[i].len, d->dv[i].off);
+	d->dn = 0;
+	if (!err)
+		err = flush(d);
+	return err == -ESRCH ? 0 : err; /* gone: the freeze says so */
 }
 
 static volatile sig_atomic_t interrupted;
@@ -694,6 +762,7 @@ int cmd_dump(int argc, char **argv)
 		{ "rounds", required_argument, NULL, 'r' },
 		{ "freeze-limit", required_argument, NULL, 'l' },
 		{ "no-precopy", no_argument, NULL, 'n' },
+		{ "backend", required_argument, NULL, 'b' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "max-mapping", required_argument, NULL, 'M' },
 		{ "json", no_argument, NULL, 'j' },
@@ -703,7 +772,8 @@ int cmd_dump(int argc, char **argv)
 	};
 	const char *out = NULL;
 	long max_freeze = 20, max_rounds = 20, limit = 60000, filter_opt = -1, v;
-	bool precopy = true, quiet = false;
+	bool precopy = true, quiet = false, stopped_rounds = false;
+	enum ww_backend backend = WW_BACKEND_AUTO;
 	/* like attach: registering and arming a reservation bigger than
 	 * memory costs page tables in proportion (ASan's 16 TiB shadow) */
 	double max_mapping = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
@@ -718,7 +788,7 @@ int cmd_dump(int argc, char **argv)
 	size_t nseg = 0, nfiles = 0;
 	struct ec_proc proc;
 	void *auxv = NULL;
-	char why[1024] = "", path[64];
+	char why[1024] = "", why2[1024] = "", path[64];
 	const char *mode = "pre-copy";
 	unsigned int filter;
 	double t0, tf0 = 0, tf1 = 0;
@@ -726,7 +796,7 @@ int cmd_dump(int argc, char **argv)
 	int c, err = 0, rel;
 	pid_t pid;
 
-	while ((c = getopt_long(argc, argv, "o:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:b:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			out = optarg;
@@ -749,6 +819,13 @@ int cmd_dump(int argc, char **argv)
 			break;
 		case 'n':
 			precopy = false;
+			break;
+		case 'b':
+			if (ww_backend_from_name(optarg, &backend) < 0) {
+				fprintf(stderr, "writewatch dump: unknown backend '%s'\n", optarg);
+				usage(stderr);
+				return 2;
+			}
 			break;
 		case 'M': {
 			char *end;
@@ -829,22 +906,41 @@ int cmd_dump(int argc, char **argv)
 		/* a round must see every write since the last: a mechanism that
 		 * may miss one, or re-arms more than the round copied, would
 		 * leave a stale page in the core */
-		err = pw_open(&w, pid, WW_BACKEND_AUTO, PRECOPY_CAPS, why, sizeof(why));
+		err = pw_open(&w, pid, backend, PRECOPY_CAPS, why, sizeof(why));
 		if (err) {
+			/* Next best: rounds that stop the process for their
+			 * collect-with-reset (soft-dirty reads the bits and
+			 * clears them in two steps; a write between is lost
+			 * unless nothing runs). */
+			if (!pw_open(&w, pid, backend, STOPPED_CAPS, why2, sizeof(why2))) {
+				stopped_rounds = true;
+				mode = "stopped-rounds";
+				fprintf(stderr,
+					"writewatch dump: nothing tracks process %d atomically here (",
+					(int)pid);
+				print_why(why, err);
+				fprintf(stderr,
+					"); pre-copy with %s instead, stopping the process for each "
+					"round's collect\n",
+					ww_backend_name(ww_tracker_backend(w.t)));
+			}
+		}
+		if (err && !stopped_rounds) {
 			fprintf(stderr,
 				"writewatch dump: no pre-copy (nothing tracks process %d exactly "
 				"here: ",
 				(int)pid);
-			for (char *l = why, *nl; *l; l = nl ? nl + 1 : l + strlen(l)) {
-				nl = strchr(l, '\n');
-				fprintf(stderr, "%s%.*s", l == why ? "" : "; ",
-					nl ? (int)(nl - l) : (int)strlen(l), l);
+			print_why(why, err);
+			if (why2[0] && strcmp(why2, why)) {
+				fprintf(stderr, "; for stopped rounds: ");
+				print_why(why2, err);
 			}
-			fprintf(stderr, "%s); one stop-and-copy instead, like gcore\n",
-				why[0] ? "" : strerror(-err));
+			fprintf(stderr, "); one stop-and-copy instead, like gcore\n");
 			precopy = false;
 			err = 0;
-		} else {
+		}
+		if (precopy) {
+			err = 0;
 			wp = &w;
 			w.max_bytes = (size_t)max_mapping;
 		}
@@ -861,10 +957,28 @@ int cmd_dump(int argc, char **argv)
 	/* Pre-copy rounds: the first copies everything, each next one what
 	 * was written meanwhile. */
 	while (wp && !interrupted) {
-		double r0 = now_s(), secs, est;
+		double r0 = now_s(), secs, est, stopped = 0;
+		struct freeze rf = { .sock = -1 };
 		struct round *p;
 
 		d.copied = 0;
+		if (stopped_rounds) {
+			/* Stopped for the collect-with-reset only: the copies
+			 * wait in d.dv until the release. */
+			err = fz_spawn(&rf, pid, (int)limit, why, sizeof(why));
+			if (!err)
+				err = fz_stop(&rf, why, sizeof(why)); /* frees rf on failure */
+			if (err) {
+				fprintf(stderr,
+					"writewatch dump: stopping process %d for a round: %s\n",
+					(int)pid, why);
+				fz_free(&rf);
+				break;
+			}
+			stopped = now_s();
+			d.defer = true;
+			test_stop("round");
+		}
 		err = pw_step(wp, on_run, &d);
 		if (!err)
 			err = flush(&d);
@@ -872,6 +986,26 @@ int cmd_dump(int argc, char **argv)
 			new_regions(&d, wp);
 		if (!err)
 			err = d.err;
+		if (stopped_rounds) {
+			int rrel = fz_release(&rf);
+
+			stopped = now_s() - stopped;
+			fz_free(&rf);
+			d.defer = false;
+			if (!err && rrel == -ETIMEDOUT) {
+				fprintf(stderr,
+					"writewatch dump: a round's stop outlasted --freeze-limit (%ld "
+					"ms): writes may have been missed, no dump written\n",
+					limit);
+				err = -ETIMEDOUT;
+			} else if (!err && rrel) {
+				err = rrel;
+			}
+			if (!err)
+				err = replay_deferred(&d);
+			if (!err)
+				err = d.err;
+		}
 		if (err)
 			break;
 		secs = now_s() - r0;
@@ -881,7 +1015,7 @@ int cmd_dump(int argc, char **argv)
 			break;
 		}
 		rounds = p;
-		rounds[nrounds++] = (struct round){ r0, secs, d.copied, 0 };
+		rounds[nrounds++] = (struct round){ r0, secs, d.copied, 0, stopped };
 		if (nrounds > 1 && r0 > rounds[nrounds - 2].start)
 			rounds[nrounds - 1].dirty_rate =
 				(double)d.copied / (r0 - rounds[nrounds - 2].start);
@@ -1049,9 +1183,9 @@ int cmd_dump(int argc, char **argv)
 			printf(",\"mode\":\"%s\",\"rounds\":[", mode);
 			for (size_t i = 0; i < nrounds; i++)
 				printf("%s{\"round\":%zu,\"ms\":%.3f,\"copied_bytes\":%llu,"
-				       "\"dirty_bytes_per_s\":%.0f}",
+				       "\"dirty_bytes_per_s\":%.0f,\"stopped_ms\":%.3f}",
 				       i ? "," : "", i, rounds[i].secs * 1000, rounds[i].bytes,
-				       rounds[i].dirty_rate);
+				       rounds[i].dirty_rate, rounds[i].stopped * 1000);
 			printf("],\"freeze_ms\":%.3f,\"freeze_copied_bytes\":%llu,"
 			       "\"precopy_bytes\":%llu,\"threads\":%zu,\"segments\":%zu,"
 			       "\"eintr_rewound\":%d,\"total_ms\":%.3f,\"file_bytes\":%lld,"
@@ -1060,14 +1194,24 @@ int cmd_dump(int argc, char **argv)
 			       fz.eintr_fixed, total * 1000, (long long)st.st_size,
 			       (long long)st.st_blocks * 512);
 		}
-		if (!quiet)
+		if (!quiet) {
+			double longest = 0;
+
+			for (size_t i = 0; i < nrounds; i++)
+				longest = rounds[i].stopped > longest ? rounds[i].stopped : longest;
 			fprintf(stderr,
 				"writewatch dump: %s: process %d, %zu threads, %zu mappings, %s "
-				"(%zu rounds, %llu MiB while running); frozen %.1f ms (copied %llu "
-				"KiB); total %.2f s; %lld MiB on disk\n",
-				out, (int)pid, fz.n, nseg, mode, nrounds, precopy_bytes >> 20,
+				"(%zu rounds, %llu MiB while running",
+				out, (int)pid, fz.n, nseg, mode, nrounds, precopy_bytes >> 20);
+			if (stopped_rounds)
+				fprintf(stderr, ", stopped up to %.1f ms per round",
+					longest * 1000);
+			fprintf(stderr,
+				"); frozen %.1f ms (copied %llu KiB); total %.2f s; %lld MiB on "
+				"disk\n",
 				(tf1 - tf0) * 1000, freeze_bytes >> 10, total,
 				(long long)st.st_blocks * 512 >> 20);
+		}
 	}
 done:
 	if (wp)
@@ -1079,6 +1223,7 @@ done:
 	free(files);
 	free(auxv);
 	free(rounds);
+	free(d.dv);
 	free(d.reg);
 	free(d.buf);
 	if (d.pagemap >= 0)

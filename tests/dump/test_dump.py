@@ -14,8 +14,10 @@ untouched (it checks itself when told to quit).
 Cases: precopy, no-precopy, filter (coredump_filter honoured), big (1 GiB
 populated, written while dumped), kill-precopy / kill-freeze / kill-write
 (SIGKILL of writewatch in that phase), stop-freeze (writewatch stopped in
-the freeze: the target is released at --freeze-limit). Exit 0 pass, 1 fail,
-77 skip.
+the freeze: the target is released at --freeze-limit), rounds (stopped
+rounds with soft-dirty: the target stopped for each round's collect only),
+kill-round (SIGKILL of writewatch while a round has the target stopped).
+Exit 0 pass, 1 fail, 77 skip.
 """
 import json
 import os
@@ -259,6 +261,18 @@ def corecheck_run(core, info, maxdisk=None):
                              if l.startswith("progress ")][0].split()[1:]]
 
 
+def soft_dirty_for(pid):
+    """Whether soft-dirty tracks process pid here, and the probe's reason."""
+    r = subprocess.run([ww, "probe", "--json", "--pid", str(pid)], capture_output=True,
+                       text=True, timeout=60)
+    if r.returncode != 0:
+        fail("writewatch probe --pid %d failed: %s" % (pid, r.stderr.strip()))
+    for b in json.loads(r.stdout)["backends"]:
+        if b["name"] == "soft-dirty":
+            return b["works"], b["reason"]
+    fail("writewatch probe lists no soft-dirty backend")
+
+
 def main():
     global target
     env = dict(os.environ)
@@ -296,6 +310,15 @@ def main():
         return
     if case == "no-precopy":
         args.insert(2, "--no-precopy")
+    if case == "fallback":
+        # the mechanism that needs a userfaultfd in the target: refused by
+        # its seccomp filter (soft-dirty, which needs none, is "rounds")
+        args.insert(2, "--backend=pagemap-scan")
+    if case in ("rounds", "kill-round"):
+        works, why = soft_dirty_for(pid)
+        if not works:
+            skip("soft-dirty does not track process %d here: %s" % (pid, why))
+        args.insert(2, "--backend=soft-dirty")
     if case == "filter":
         # anonymous private memory out, shared in: the anonymous region
         # is described but empty, the shmem region is there
@@ -314,10 +337,10 @@ def main():
                  lambda: status(w.pid)[0] in ("T", None), 120)
         if status(w.pid)[0] is None:
             fail("writewatch exited before the %s phase: %s" % (phase, w.communicate()))
-        if phase == "freeze":
+        if phase in ("freeze", "round"):
             st, tr = status(pid)
             if tr == 0:
-                fail("the target is not traced in the freeze phase (the hook is early)")
+                fail("the target is not traced in the %s phase (the hook is early)" % phase)
         if case == "stop-freeze":
             # writewatch stays stopped: the helper's time limit releases
             wait_for("the freeze limit to release the target",
@@ -375,8 +398,15 @@ def main():
     if case == "fallback" and (summary["mode"] != "stop-and-copy" or
                                "one stop-and-copy instead" not in r.stderr):
         fail("no pre-copy possible: the dump did not fall back to stop-and-copy, saying so")
+    if case == "rounds":
+        if summary["mode"] != "stopped-rounds" or "stopping the process for each" not in r.stderr:
+            fail("soft-dirty works here, but the dump did not use stopped rounds, saying so")
+        if not summary["rounds"] or any(x["stopped_ms"] <= 0 for x in summary["rounds"]):
+            fail("a stopped round reports no stop: %s" % summary["rounds"])
+        print("rounds stopped (ms): %s" % [round(x["stopped_ms"], 1) for x in summary["rounds"]])
     if case in ("precopy", "big") and summary["mode"] != "pre-copy":
-        print("note: no pagemap-scan for another process here: stop-and-copy was used")
+        print("note: nothing tracks another process atomically here: %s was used"
+              % summary["mode"])
     if case == "filter":
         loads = [p for p in phdrs(core) if p[0] == 1]
         anon = [p for p in loads if p[3] == int(info["anon"], 16)]

@@ -94,7 +94,7 @@ KERNELS=${WW_VM_KERNELS:-amd64:6.1 amd64:6.12 amd64:7.3 arm64:6.1 arm64:6.12 arm
 # discard oracle and many_spans (WW_VM_EXCLUDE).
 VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|read_not_write|opts|caps|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
 VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped"
-VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+|remote/[a-z-]+|remote-fallback"
+VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+|remote/[a-z-]+|remote-fallback|dump/[a-z-]+-c"
 # the adversarial group's per-backend tests (issue 16): soft-dirty runs only here
 VM_SUITE="$VM_SUITE|hostile/[a-z0-9_]+"
 mkdir -p "$CACHE"
