@@ -43,6 +43,11 @@ struct ww_tracker {
 	 * collected yet here, reported and cleared by ww_collect/ww_reset as
 	 * if the mechanism still held it. Empty without snapshots. */
 	struct ww__runs pending;
+	/* Where tracked ranges held hugetlb memory at ww_track (one run per
+	 * range, from its first hugetlb mapping to the end of its last): only
+	 * there can a re-arm split a hugetlb page (ww__rearm_check). Empty
+	 * without hugetlb memory, so base-page memory costs no lookup. */
+	struct ww__runs huge;
 	/* Live snapshots of this tracker's memory (ww_snapshot_take). */
 	struct ww_snapshot *snaps;
 	/* Copy-before-write: the hooks given to the mechanism, and the COW
@@ -97,6 +102,10 @@ int ww__tracker_usable(const struct ww_tracker *t);
 
 /* 0 if [s, e) is entirely tracked by t and mapped, else -ENOENT / -EFAULT. */
 int ww__tracker_covers(struct ww_tracker *t, uintptr_t s, uintptr_t e);
+
+/* 0 if re-arming [s, e) (entirely tracked) splits no hugetlb page, else
+ * -EINVAL: the rule backend.h states, applied here for every mechanism. */
+int ww__rearm_check(struct ww_tracker *t, uintptr_t s, uintptr_t e);
 
 /* ww__rearm's how: */
 #define WW__KEEP 0x1u /* add what it finds to t->pending: the caller has not seen it */

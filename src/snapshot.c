@@ -304,6 +304,8 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 
 	pthread_mutex_lock(&t->lock);
 	err = ww__tracker_covers(t, s, e);
+	if (!err) /* taking it re-arms [s, e) */
+		err = ww__rearm_check(t, s, e);
 	if (!err && snap->cow) {
 		/* in the hooks' list before arming: writes into the range are
 		 * held from here until the instant below */

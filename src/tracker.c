@@ -290,6 +290,94 @@ int ww__tracker_covers(struct ww_tracker *t, uintptr_t s, uintptr_t e)
 	return err == -ENOMEM ? -EFAULT : err;
 }
 
+/*
+ * A re-arm may not split a hugetlb page: the kernel write-protects one only
+ * whole (UFFDIO_WRITEPROTECT and mprotect refuse a part, PAGEMAP_SCAN backs
+ * out of it), and a mechanism that kept its own unit would re-arm more than
+ * was asked. One rule for every backend, checked here before any of them
+ * runs: a re-arming call whose start or end falls inside a hugetlb page
+ * fails with -EINVAL and changes nothing.
+ *
+ * Which tracked memory can hold hugetlb pages is noted at ww_track (t->huge):
+ * a mapping's page size cannot change while it stays mapped, so memory
+ * tracked as base pages needs no lookup at reset time. A hugetlb range is
+ * asked about at its two boundaries only, as the memory is now, so a mapping
+ * the application replaced since is judged by what replaced it; memory
+ * tracked as base pages and replaced by hugetlb memory is not looked at: the
+ * mechanisms find replaced memory themselves (its registration or
+ * protection is gone) and say so as before (-EFAULT).
+ */
+
+/* 0 unless the boundary b falls inside a hugetlb page; at is the address
+ * on b's tracked side (b for a start, b - 1 for an end). */
+static int boundary_check(struct ww_tracker *t, uintptr_t at, uintptr_t b)
+{
+	size_t kps = 0;
+	int err;
+
+	if (!runs_any(&t->huge, at, at + 1))
+		return 0;
+	err = ww__vma_page_size(t->pid, at, &kps, NULL);
+	if (err)
+		return err == -ENOMEM ? -EFAULT : err; /* unmapped since: as elsewhere */
+	return kps > ww__page_size() && (b & (kps - 1)) ? -EINVAL : 0;
+}
+
+int ww__rearm_check(struct ww_tracker *t, uintptr_t s, uintptr_t e)
+{
+	int err;
+
+	if (!t->huge.n)
+		return 0;
+	err = boundary_check(t, s, s);
+	return err ? err : boundary_check(t, e - 1, e);
+}
+
+struct huge_ctx {
+	pid_t pid;
+	uintptr_t s, e; /* the range being tracked */
+	uintptr_t lo, hi; /* its hugetlb part's hull, lo == hi: none */
+	int err;
+};
+
+static int huge_step(const struct ww__map *m, void *arg)
+{
+	struct huge_ctx *c = arg;
+	uintptr_t a = m->start > c->s ? m->start : c->s, b = m->end < c->e ? m->end : c->e;
+	size_t kps = 0;
+
+	/* hugetlb memory is a file mapping (MAP_HUGETLB too: an inode on
+	 * hugetlbfs): anonymous private memory need not be asked */
+	if (a >= b || (!m->inode && !m->shared))
+		return 0;
+	c->err = ww__vma_page_size(c->pid, a, &kps, NULL);
+	if (c->err)
+		return 1;
+	if (kps > ww__page_size()) {
+		if (c->lo == c->hi)
+			c->lo = a;
+		c->hi = b;
+	}
+	return 0;
+}
+
+/* The part of [s, e) (mapped) from its first hugetlb mapping to the end of
+ * its last, in *lo and *hi (equal: none). One walk of the mappings of the
+ * range; a page-size query only for file mappings. */
+static int huge_hull(pid_t pid, uintptr_t s, uintptr_t e, uintptr_t *lo, uintptr_t *hi)
+{
+	struct huge_ctx c = { .pid = pid, .s = s, .e = e };
+	int r = ww__maps_range_pid(pid, s, e, huge_step, &c);
+
+	if (r < 0)
+		return r == -ENOENT && pid ? -ESRCH : r;
+	if (c.err)
+		return c.err;
+	*lo = c.lo;
+	*hi = c.hi;
+	return 0;
+}
+
 /* Runs the core gathers from the mechanism per backend call. */
 #define CHUNK 64
 
@@ -599,6 +687,7 @@ WW_API void ww_close(struct ww_tracker *t)
 	free(t->cowbuf[0]);
 	free(t->cowbuf[1]);
 	free(t->pending.r);
+	free(t->huge.r);
 	if (forked_copy(t)) {
 		/* The parent's tracking is not ours to end; the backend's state
 		 * is left as inherited (a small leak beats disarming the parent). */
@@ -702,7 +791,7 @@ static int own_stack_check(uintptr_t s, uintptr_t e)
 
 WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 {
-	uintptr_t s, e;
+	uintptr_t s, e, hs = 0, he = 0;
 	size_t at;
 	int err = span_of(t, addr, len, &s, &e);
 
@@ -717,13 +806,17 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 		err = -EEXIST;
 	} else if ((err = ww__range_mapped_pid(t->pid, s, e)) != 0) {
 		/* -ENOMEM: not mapped; -ESRCH: the process is gone */
-	} else {
-		err = range_reserve(t);
+	} else if ((err = huge_hull(t->pid, s, e, &hs, &he)) == 0 &&
+		   (err = range_reserve(t)) == 0) {
+		err = runs_reserve(&t->huge, 1);
 	}
 	if (!err)
 		err = t->ops->track(t->priv, s, e);
-	if (!err)
+	if (!err) {
 		range_insert(t, at, s, e);
+		if (hs < he)
+			ww__runs_add(&t->huge, hs, he); /* room was made above */
+	}
 	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
 	if (err)
@@ -733,7 +826,7 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 
 WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 {
-	uintptr_t s, e;
+	uintptr_t s, e, done;
 	size_t i;
 	int err = span_of(t, addr, len, &s, &e);
 
@@ -749,9 +842,12 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 	err = range_reserve(t);
 	if (!err)
 		err = runs_reserve(&t->pending, 1);
+	if (!err)
+		err = runs_reserve(&t->huge, 1);
 	if (err)
 		goto out;
 	ww__runs_remove(&t->pending, s, e); /* room was made above */
+	done = s;
 	ww__cow_save(t, s, e);
 	snaps_break(t, s, e);
 	while (i < t->nranges && t->ranges[i].start < e) {
@@ -761,6 +857,7 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 		err = t->ops->untrack(t->priv, ps, pe);
 		if (err)
 			break;
+		done = pe;
 		if (ps == r.start && pe == r.end) {
 			range_remove(t, i);
 		} else if (ps == r.start) {
@@ -775,6 +872,9 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 			i += 2;
 		}
 	}
+	/* what is no longer tracked (the gaps between ranges never were):
+	 * one removal, so the room made above is enough */
+	ww__runs_remove(&t->huge, s, done);
 out:
 	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
@@ -801,11 +901,12 @@ WW_API ssize_t ww_collect(struct ww_tracker *t, void *addr, size_t len, unsigned
 	 * pages are gone, and reporting the rest as if complete would hide
 	 * that. The caller untracks it (best effort on the hole). */
 	err = ww__range_mapped_pid(t->pid, s, e);
-	if (err) {
-		if (err == -ENOMEM)
-			err = -EFAULT;
+	if (err == -ENOMEM)
+		err = -EFAULT;
+	if (!err && (flags & WW_RESET))
+		err = ww__rearm_check(t, s, e);
+	if (err)
 		goto out;
-	}
 	if (runs_any(&t->pending, s, e)) {
 		ssize_t got = collect_pending(t, s, e, flags, out, max, &pos);
 
@@ -874,7 +975,7 @@ WW_API int ww_reset(struct ww_tracker *t, void *addr, size_t len)
 		err = -ENOENT;
 	else if ((err = ww__range_mapped_pid(t->pid, s, e)) == -ENOMEM)
 		err = -EFAULT; /* as in ww_collect */
-	else
+	else if ((err = ww__rearm_check(t, s, e)) == 0)
 		err = runs_reserve(&t->pending, 1);
 	/* A snapshot over the range must learn which pages the reset drops:
 	 * then the reset is a collect that keeps what it finds for them. */

@@ -75,12 +75,28 @@ struct ww__backend_ops {
 	 * pages as ascending merged runs into out[0..max), return how many;
 	 * set *next to end when done, else to the first page not examined.
 	 * With WW_RESET, re-arm exactly the pages reported, atomically with
-	 * respect to concurrent writers (a write is reported now or later). */
+	 * respect to concurrent writers (a write is reported now or later),
+	 * and the hugetlb rule below holds for start and end. */
 	ssize_t (*collect)(void *priv, uintptr_t start, uintptr_t end, unsigned int flags,
 			   struct iovec *out, size_t max, uintptr_t *next);
 
-	/* [start, end) lies inside one tracked range. Post: all pages clean. */
+	/* [start, end) lies inside one tracked range, and the hugetlb rule
+	 * below holds for start and end. Post: all pages clean. */
 	int (*reset)(void *priv, uintptr_t start, uintptr_t end);
+
+	/*
+	 * The hugetlb rule, for every re-arm (collect with WW_RESET, reset):
+	 * neither start nor end falls inside a hugetlb page. The core refuses
+	 * such a call with -EINVAL before any backend runs, for every backend
+	 * and for another process too (ww__rearm_check in src/tracker.c), so
+	 * a mechanism that re-arms hugetlb pages whole need not check. The
+	 * core looks only at memory that held hugetlb pages at track: memory
+	 * the application has replaced since (by hugetlb memory) may still
+	 * come in split, and is the backend's to report as replaced, as for
+	 * any replaced memory (-EFAULT). The walk inside one call may stop at
+	 * any page (max runs), so *next too must not fall inside a hugetlb
+	 * page: stop before one, not within it.
+	 */
 
 	/* Optional: the most one write may report, when that is more than the
 	 * mapping's kernel page size. The core has read the mapping once:

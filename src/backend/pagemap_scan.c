@@ -754,17 +754,14 @@ static ssize_t discarded(struct pms *p, uintptr_t s, uintptr_t e, struct iovec *
 	return (ssize_t)n;
 }
 
-/* A scan that made no progress at pos: never mistake it for "done". With a
- * re-arm, the kernel backs out of a range that splits a hugetlb page (it
- * write-protects those whole): that is the caller's -EINVAL; anything else
- * is -EIO. */
-static int no_progress(struct pms *p, unsigned int flags, uintptr_t pos, uintptr_t end)
+/* A scan that made no progress at pos: never mistake it for "done" (-EIO).
+ * The kernel backs out of a re-arming scan that would split a written
+ * hugetlb page (it write-protects those whole), but the core refuses such a
+ * reset before it gets here (backend.h), so this is not the caller's
+ * -EINVAL: the scan stalled. */
+static int no_progress(uintptr_t pos)
 {
-	size_t kps = 0;
-
-	if ((flags & WW_RESET) && !ww__vma_page_size(p->pid, pos, &kps, NULL) &&
-	    kps > ww__page_size() && ((pos | end) & (kps - 1)))
-		return -EINVAL;
+	ww__dbg("pagemap-scan: PAGEMAP_SCAN made no progress at %#lx", (unsigned long)pos);
 	return -EIO;
 }
 
@@ -845,7 +842,7 @@ static ssize_t collect_fast(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 		}
 		if (a.walk_end <= pos) {
 			if (!n)
-				return no_progress(p, flags, pos, e);
+				return no_progress(pos);
 			break; /* report what is stored; the error comes next call */
 		}
 		pos = a.walk_end;
@@ -939,7 +936,7 @@ static ssize_t collect_anon(struct pms *p, uintptr_t s, uintptr_t e, unsigned in
 					break;
 			} else if (a.walk_end <= pos) {
 				if (!n)
-					return no_progress(p, flags, pos, lim);
+					return no_progress(pos);
 				break;
 			}
 		}

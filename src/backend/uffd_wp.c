@@ -101,7 +101,11 @@ struct uw_range {
 	 * range: one range may span anonymous memory and shmem. */
 	_Atomic uint64_t *bits;
 	size_t bits_len; /* bytes mapped at bits */
-	size_t unit; /* kernel page size: 2 MiB or 1 GiB for hugetlb, else 4 KiB */
+	/* Kernel page size: 2 MiB or 1 GiB for hugetlb, else 4 KiB. A fault
+	 * marks a unit whole; a re-arm never splits one (the core's rule,
+	 * backend.h), so the runs it re-protects are whole units, as
+	 * UFFDIO_WRITEPROTECT wants them on hugetlb. */
+	size_t unit;
 };
 
 struct uw {
@@ -1049,9 +1053,6 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 	if (ri == u->nranges)
 		return -ENOENT;
 	r = &u->ranges[ri];
-	/* A hugetlb page is re-armed whole: a reset may not split one. */
-	if (flags & WW_RESET && ((s | e) & (r->unit - 1)))
-		return -EINVAL;
 	i = (s - r->start) / ps;
 	end = (e - r->start) / ps;
 	while (i < end && n < max && !err) {
@@ -1108,8 +1109,6 @@ static int uw_reset(void *priv, uintptr_t s, uintptr_t e)
 	if (ri == u->nranges)
 		return -ENOENT;
 	r = &u->ranges[ri];
-	if ((s | e) & (r->unit - 1))
-		return -EINVAL; /* would split a hugetlb page */
 	block_signals(&mask);
 	pthread_mutex_lock(&u->lock);
 	/* Only the runs whose bits are set: a page is unprotected only after
