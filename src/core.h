@@ -43,11 +43,13 @@ struct ww_tracker {
 	 * collected yet here, reported and cleared by ww_collect/ww_reset as
 	 * if the mechanism still held it. Empty without snapshots. */
 	struct ww__runs pending;
-	/* Where tracked ranges held hugetlb memory at ww_track (one run per
-	 * range, from its first hugetlb mapping to the end of its last): only
-	 * there can a re-arm split a hugetlb page (ww__rearm_check). Empty
-	 * without hugetlb memory, so base-page memory costs no lookup. */
-	struct ww__runs huge;
+	/* Where tracked ranges hold hugetlb memory (one run per range, from
+	 * its first hugetlb mapping to the end of its last): only there can a
+	 * re-arm split a hugetlb page (ww__rearm_check). A range is examined
+	 * at the first re-arm that has a boundary in it (huge_seen: the
+	 * tracked memory examined so far), not at ww_track, which then costs
+	 * no walk of the mappings; base-page memory costs no lookup after. */
+	struct ww__runs huge, huge_seen;
 	/* Live snapshots of this tracker's memory (ww_snapshot_take). */
 	struct ww_snapshot *snaps;
 	/* Copy-before-write: the hooks given to the mechanism, and the COW

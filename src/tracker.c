@@ -298,15 +298,41 @@ int ww__tracker_covers(struct ww_tracker *t, uintptr_t s, uintptr_t e)
  * runs: a re-arming call whose start or end falls inside a hugetlb page
  * fails with -EINVAL and changes nothing.
  *
- * Which tracked memory can hold hugetlb pages is noted at ww_track (t->huge):
- * a mapping's page size cannot change while it stays mapped, so memory
- * tracked as base pages needs no lookup at reset time. A hugetlb range is
- * asked about at its two boundaries only, as the memory is now, so a mapping
- * the application replaced since is judged by what replaced it; memory
- * tracked as base pages and replaced by hugetlb memory is not looked at: the
+ * Which tracked memory can hold hugetlb pages is noted per tracked range,
+ * at the first re-arm with a boundary in it (t->huge, t->huge_seen): one
+ * walk of that range's mappings, so ww_track pays none. A mapping's page
+ * size cannot change while it stays mapped, so memory found to be base
+ * pages needs no lookup after. A hugetlb range is asked about at the two
+ * boundaries only, as the memory is now, so a mapping the application
+ * replaced since is judged by what replaced it; memory seen as base pages
+ * and replaced by hugetlb memory later is not looked at again: the
  * mechanisms find replaced memory themselves (its registration or
  * protection is gone) and say so as before (-EFAULT).
  */
+
+static int huge_hull(pid_t pid, uintptr_t s, uintptr_t e, uintptr_t *lo, uintptr_t *hi);
+
+/* Note where the tracked range holding `at` has hugetlb memory. */
+static int huge_examine(struct ww_tracker *t, uintptr_t at)
+{
+	size_t i = range_search(t, at);
+	uintptr_t lo = 0, hi = 0;
+	int err;
+
+	if (i == t->nranges || t->ranges[i].start > at)
+		return 0; /* not tracked: the callers checked it is */
+	err = huge_hull(t->pid, t->ranges[i].start, t->ranges[i].end, &lo, &hi);
+	if (!err)
+		err = runs_reserve(&t->huge, 1);
+	if (!err)
+		err = runs_reserve(&t->huge_seen, 1);
+	if (err)
+		return err;
+	if (lo < hi)
+		ww__runs_add(&t->huge, lo, hi); /* room was made above */
+	ww__runs_add(&t->huge_seen, t->ranges[i].start, t->ranges[i].end);
+	return 0;
+}
 
 /* 0 unless the boundary b falls inside a hugetlb page; at is the address
  * on b's tracked side (b for a start, b - 1 for an end). */
@@ -315,6 +341,8 @@ static int boundary_check(struct ww_tracker *t, uintptr_t at, uintptr_t b)
 	size_t kps = 0;
 	int err;
 
+	if (!runs_any(&t->huge_seen, at, at + 1) && (err = huge_examine(t, at)) != 0)
+		return err;
 	if (!runs_any(&t->huge, at, at + 1))
 		return 0;
 	err = ww__vma_page_size(t->pid, at, &kps, NULL);
@@ -325,11 +353,8 @@ static int boundary_check(struct ww_tracker *t, uintptr_t at, uintptr_t b)
 
 int ww__rearm_check(struct ww_tracker *t, uintptr_t s, uintptr_t e)
 {
-	int err;
+	int err = boundary_check(t, s, s);
 
-	if (!t->huge.n)
-		return 0;
-	err = boundary_check(t, s, s);
 	return err ? err : boundary_check(t, e - 1, e);
 }
 
@@ -688,6 +713,7 @@ WW_API void ww_close(struct ww_tracker *t)
 	free(t->cowbuf[1]);
 	free(t->pending.r);
 	free(t->huge.r);
+	free(t->huge_seen.r);
 	if (forked_copy(t)) {
 		/* The parent's tracking is not ours to end; the backend's state
 		 * is left as inherited (a small leak beats disarming the parent). */
@@ -791,7 +817,7 @@ static int own_stack_check(uintptr_t s, uintptr_t e)
 
 WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 {
-	uintptr_t s, e, hs = 0, he = 0;
+	uintptr_t s, e;
 	size_t at;
 	int err = span_of(t, addr, len, &s, &e);
 
@@ -806,17 +832,13 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 		err = -EEXIST;
 	} else if ((err = ww__range_mapped_pid(t->pid, s, e)) != 0) {
 		/* -ENOMEM: not mapped; -ESRCH: the process is gone */
-	} else if ((err = huge_hull(t->pid, s, e, &hs, &he)) == 0 &&
-		   (err = range_reserve(t)) == 0) {
-		err = runs_reserve(&t->huge, 1);
+	} else {
+		err = range_reserve(t);
 	}
 	if (!err)
 		err = t->ops->track(t->priv, s, e);
-	if (!err) {
+	if (!err)
 		range_insert(t, at, s, e);
-		if (hs < he)
-			ww__runs_add(&t->huge, hs, he); /* room was made above */
-	}
 	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
 	if (err)
@@ -844,6 +866,8 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 		err = runs_reserve(&t->pending, 1);
 	if (!err)
 		err = runs_reserve(&t->huge, 1);
+	if (!err)
+		err = runs_reserve(&t->huge_seen, 1);
 	if (err)
 		goto out;
 	ww__runs_remove(&t->pending, s, e); /* room was made above */
@@ -875,6 +899,7 @@ WW_API int ww_untrack(struct ww_tracker *t, void *addr, size_t len)
 	/* what is no longer tracked (the gaps between ranges never were):
 	 * one removal, so the room made above is enough */
 	ww__runs_remove(&t->huge, s, done);
+	ww__runs_remove(&t->huge_seen, s, done);
 out:
 	t->changing = false;
 	pthread_mutex_unlock(&t->lock);
