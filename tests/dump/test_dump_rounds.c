@@ -4,7 +4,7 @@
  * the qemu VMs too (test_dump.py needs python3 and gdb, which they lack;
  * soft-dirty is in their x86-64 kernels, not on a host without it).
  *
- * usage: test_dump_rounds WRITEWATCH DUMP_TARGET CORECHECK [kill]
+ * usage: test_dump_rounds WRITEWATCH DUMP_TARGET CORECHECK [kill|stop-and-copy]
  *
  * Starts dump_target, asks `writewatch probe --pid` whether soft-dirty
  * tracks it (77 with the reason if not), dumps it with --backend=soft-dirty
@@ -13,7 +13,8 @@
  * of the target word by word (corecheck), and the target runs on untraced
  * and passes its own check. With "kill": writewatch is SIGKILLed while a
  * round has the target stopped (WW_DUMP_TEST_STOP=round); the target must
- * be released and unharmed.
+ * be released and unharmed. With "stop-and-copy": --no-precopy, the same
+ * checks of the core and the target (and the freeze to compare with).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 	int in[2], outp[2], rc, nrounds = 0;
 	double longest = 0, freeze;
 	bool killing = argc > 4 && !strcmp(argv[4], "kill");
+	bool sac = argc > 4 && !strcmp(argv[4], "stop-and-copy");
 	char *probe[] = { argv[1], "probe", "--json", "--pid", pidarg, NULL };
 
 	if (argc < 4) {
@@ -204,7 +206,10 @@ int main(int argc, char **argv)
 	ready[strcspn(ready, "\n")] = '\0';
 	snprintf(pidarg, sizeof(pidarg), "%d", (int)target);
 
+	snprintf(core, sizeof(core), "/tmp/ww-dump-rounds-%d.core", (int)getpid());
 	/* Does soft-dirty track it here? The probe says, with its reason. */
+	if (sac)
+		goto dump;
 	if (run(probe, &out, NULL))
 		fail("writewatch probe --pid %d failed: %s", (int)target, out);
 	p = strstr(out, "{\"name\":\"soft-dirty\"");
@@ -221,7 +226,6 @@ int main(int argc, char **argv)
 	}
 	free(out);
 
-	snprintf(core, sizeof(core), "/tmp/ww-dump-rounds-%d.core", (int)getpid());
 	if (killing) {
 		/* SIGKILL while a round has the target stopped */
 		pid_t w = fork();
@@ -256,15 +260,24 @@ int main(int argc, char **argv)
 		printf("PASS: writewatch killed in a stopped round: the target was released\n");
 		return 0;
 	}
-	{
-		char *dump[] = { argv[1], "dump", "--json", "-q", "--backend=soft-dirty",
-				 pidarg,  "-o",	  core,	    NULL };
+dump : {
+	char *dump[] = {
+		argv[1], "dump", "--json", "-q", sac ? "--no-precopy" : "--backend=soft-dirty",
+		pidarg,	 "-o",	 core,	   NULL
+	};
 
-		rc = run(dump, &out, NULL);
-	}
+	rc = run(dump, &out, NULL);
+}
 	printf("%s", out);
 	if (rc)
 		fail("writewatch dump failed (%d)", rc);
+	p = strstr(out, "\"freeze_ms\":");
+	freeze = p ? strtod(p + 12, NULL) : -1;
+	if (sac) {
+		if (!strstr(out, "\"mode\":\"stop-and-copy\""))
+			fail("--no-precopy: the mode is not stop-and-copy");
+		goto check;
+	}
 	if (!strstr(out, "\"mode\":\"stopped-rounds\"") ||
 	    !strstr(out, "stopping the process for each"))
 		fail("soft-dirty works here, but the dump did not use stopped rounds, saying so");
@@ -277,8 +290,7 @@ int main(int argc, char **argv)
 	}
 	if (!nrounds)
 		fail("no rounds reported");
-	p = strstr(out, "\"freeze_ms\":");
-	freeze = p ? strtod(p + 12, NULL) : -1;
+check:
 	free(out);
 
 	/* corecheck CORE key=value... from the ready line */
@@ -300,8 +312,13 @@ int main(int argc, char **argv)
 	}
 	check_released();
 	unlink(core);
-	printf("PASS: %d stopped rounds (longest stop %.1f ms, final freeze %.1f ms), the core "
-	       "is one instant of the target\n",
-	       nrounds, longest, freeze);
+	if (sac)
+		printf("PASS: stop-and-copy (freeze %.1f ms), the core is one instant of the "
+		       "target\n",
+		       freeze);
+	else
+		printf("PASS: %d stopped rounds (longest stop %.1f ms, final freeze %.1f ms), the "
+		       "core is one instant of the target\n",
+		       nrounds, longest, freeze);
 	return 0;
 }
