@@ -15,6 +15,7 @@
  * round has the target stopped (WW_DUMP_TEST_STOP=round); the target must
  * be released and unharmed. With "stop-and-copy": --no-precopy, the same
  * checks of the core and the target (and the freeze to compare with).
+ * A fifth argument sets the target's populated anonymous memory in MiB.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -174,7 +175,7 @@ static void check_released(void)
 
 int main(int argc, char **argv)
 {
-	char ready[1024], pidarg[16], *out, *p, *cc[16];
+	char ready[1024], pidarg[16], maxdisk[48], *out, *p, *cc[16];
 	int in[2], outp[2], rc, nrounds = 0;
 	double longest = 0, freeze;
 	bool killing = argc > 4 && !strcmp(argv[4], "kill");
@@ -194,6 +195,8 @@ int main(int argc, char **argv)
 		dup2(outp[1], 1);
 		close(in[1]);
 		close(outp[0]);
+		if (argc > 5) /* MiB of populated anonymous memory */
+			setenv("DUMP_TARGET_ANON_MB", argv[5], 1);
 		execl(argv[2], argv[2], (char *)NULL);
 		_exit(127);
 	}
@@ -299,8 +302,13 @@ check:
 
 		cc[k++] = argv[3];
 		cc[k++] = core;
-		for (char *t = strtok(ready + 6, " "); t && k < 15; t = strtok(NULL, " "))
+		for (char *t = strtok(ready + 6, " "); t && k < 14; t = strtok(NULL, " "))
 			cc[k++] = t;
+		if (argc > 5) /* the populated memory is on disk: allow it */
+			snprintf(maxdisk, sizeof(maxdisk), "maxdisk=%llu",
+				 (strtoull(argv[5], NULL, 10) + 256) << 20);
+		if (argc > 5)
+			cc[k++] = maxdisk;
 		cc[k] = NULL;
 		rc = run(cc, &out, NULL);
 		printf("%s", out);
