@@ -7,7 +7,8 @@
  * Benchmarks: first write after reset (in this process, and in another one
  * tracked from outside: ww-bench-target), collect+reset over growing
  * regions, tracking a sparse reservation, writers racing a collector, the
- * alternatives, and ww_track's cost as ranges grow. Each prints a human table, and JSON Lines with --json, with
+ * alternatives, snapshots (rollback, a COW save while writers run, the first
+ * write after a COW snapshot) and ww_track's cost as ranges grow. Each prints a human table, and JSON Lines with --json, with
  * median/min/max over repetitions that follow a warm-up. Not a test: nothing
  * here passes or fails on timing; a wrong page count is flagged in the note.
  */
@@ -2022,6 +2023,181 @@ static void bench_cow_save(void)
 	munmap(m, len);
 }
 
+/* ---- 5d. first write after a snapshot: COW against tracking alone ------- */
+
+/* One participant: a backend (or none) and what comes before its writes. */
+enum cfw_after { CFW_NONE, CFW_RESET, CFW_SNAP, CFW_COW };
+
+struct cfw {
+	enum cfw_after after;
+	enum ww_backend b;
+	struct ww_tracker *t;
+	char *m;
+	double v[MAXREP], take[MAXREP];
+	const char *wrong; /* what the last round found wrong, or NULL */
+};
+
+static const char *const cfw_params[] = { "", "after=reset", "after=snapshot",
+					  "after=snapshot-cow" };
+
+/* Re-arm (untimed), or take a snapshot (timed: *take_ns), before the
+ * writes; the snapshot is returned to be checked and freed after them. */
+static struct ww_snapshot *cfw_before(struct cfw *f, size_t len, uint64_t *take_ns)
+{
+	struct ww_snapshot *s = NULL;
+	uint64_t t0 = now_ns();
+	int err = 0;
+
+	if (f->after == CFW_RESET)
+		err = ww_reset(f->t, f->m, len);
+	else if (f->after != CFW_NONE)
+		err = ww_snapshot_take(f->t, f->m, len, f->after == CFW_COW ? WW_SNAP_COW : 0, &s);
+	*take_ns = now_ns() - t0;
+	if (err)
+		die("%s %s: %s", ww_backend_name(f->b), cfw_params[f->after], strerror(-err));
+	return s;
+}
+
+/* After the last round's writes: the snapshot must hold the previous
+ * round's value in every page, and the tracker must report every page. */
+static void cfw_check(struct cfw *f, struct ww_snapshot *s, size_t len, char before)
+{
+	size_t npages = len / ps, runs;
+	struct iovec iov[64];
+	char *buf;
+
+	if (s) {
+		buf = malloc(MiB);
+		if (!buf)
+			die("out of memory");
+		for (size_t off = 0; off < len && !f->wrong; off += MiB) {
+			if (ww_snapshot_read(s, f->m + off, MiB, buf) != (ssize_t)MiB)
+				die("ww_snapshot_read: %s", strerror(errno));
+			for (size_t i = 0; i < MiB; i += ps)
+				if (buf[i] != before)
+					f->wrong = "WRONG: the snapshot holds a later write";
+		}
+		free(buf);
+	}
+	if (f->t && lib_collect(f->t, f->m, len, iov, 64, &runs) != npages)
+		f->wrong = "WRONG: the tracker did not report every written page";
+}
+
+/*
+ * The cost of the first write to each page after a COW snapshot
+ * (WW_SNAP_COW: the fault copies the page aside first), against the same
+ * write after a plain re-arm (tracking only), after a snapshot copied at
+ * take (whose take is counted apart), and in untracked memory. Every
+ * participant has its own region; rounds go round-robin, as in first-write.
+ */
+static void bench_cow_first_write(void)
+{
+	size_t len = quick ? 16 * MiB : 64 * MiB, npages = len / ps;
+	int reps = quick ? 5 : 11, warm = quick ? 1 : 2, n = 0;
+	struct cfw f[1 + 3 * NBACKENDS];
+	double reset_med[WW_BACKEND_COUNT], none_med = NAN;
+	char params[160];
+
+	section("cow-first-write: one write per page after a snapshot (per page)", "ratio");
+	for (int b = 0; b < WW_BACKEND_COUNT; b++)
+		reset_med[b] = NAN;
+	memset(f, 0, sizeof(f));
+	f[n++] = (struct cfw){ .after = CFW_NONE };
+	for (int k = 0; k < NBACKENDS; k++) {
+		enum ww_backend b = all_backends[k];
+		unsigned int caps = 0;
+
+		if (!backend_usable(b, "cow-first-write"))
+			continue;
+		f[n++] = (struct cfw){ .after = CFW_RESET, .b = b };
+		f[n++] = (struct cfw){ .after = CFW_SNAP, .b = b };
+		ww_backend_caps(b, &caps);
+		if (caps & WW_CAP_PREWRITE)
+			f[n++] = (struct cfw){ .after = CFW_COW, .b = b };
+		else
+			emit_skip("cow-first-write", ww_backend_name(b),
+				  "after=snapshot-cow: no WW_CAP_PREWRITE: cannot copy a page "
+				  "before its write");
+	}
+	for (int i = 0; i < n; i++) {
+		f[i].m = region_map(len, true, false);
+		if (f[i].after == CFW_NONE)
+			continue;
+		f[i].t = tracker_open(f[i].b);
+		if (ww_track(f[i].t, f[i].m, len))
+			die("ww_track %s: %s", ww_backend_name(f[i].b), strerror(errno));
+	}
+	for (int r = 0; r < warm + reps; r++)
+		for (int j = 0; j < n; j++) {
+			struct cfw *p = &f[(j + r) % n]; /* each its turn first */
+			uint64_t take, t0;
+			struct ww_snapshot *s = cfw_before(p, len, &take);
+
+			t0 = now_ns();
+			touch_pages(p->m, npages, (char)(r + 1));
+			if (r >= warm) {
+				p->v[r - warm] = (double)(now_ns() - t0) / (double)npages;
+				p->take[r - warm] = (double)take / (double)npages;
+			}
+			if (r == warm + reps - 1)
+				cfw_check(p, s, len, (char)r);
+			if (s)
+				ww_snapshot_free(s);
+		}
+	for (int i = 0; i < n; i++) {
+		struct stats st = stats_of(f[i].v, reps);
+
+		if (f[i].after == CFW_NONE)
+			none_med = st.med;
+		else if (f[i].after == CFW_RESET)
+			reset_med[f[i].b] = st.med;
+	}
+	for (int i = 0; i < n; i++) {
+		struct cfw *p = &f[i];
+		const char *name = p->after == CFW_NONE ? "none" : ww_backend_name(p->b);
+		struct row r = row_new("cow-first-write", name, "ns/page"), tk;
+		double base = p->after == CFW_NONE ? NAN : reset_med[p->b];
+
+		snprintf(params, sizeof(params), "pages=%zu%s%s", npages,
+			 *cfw_params[p->after] ? " " : "", cfw_params[p->after]);
+		snprintf(r.params, sizeof(r.params), "%s", params);
+		r.st = stats_of(p->v, reps);
+		if (p->after == CFW_RESET)
+			row_ratio(&r, none_med, "none");
+		else if (p->after != CFW_NONE)
+			row_ratio(&r, base, "after=reset");
+		snprintf(r.extra, sizeof(r.extra), ",\"vs_none\":%.4g", r.st.med / none_med);
+		if (!isnan(base))
+			snprintf(r.extra + strlen(r.extra), sizeof(r.extra) - strlen(r.extra),
+				 ",\"vs_reset\":%.4g", r.st.med / base);
+		if (p->after == CFW_SNAP || p->after == CFW_COW)
+			snprintf(r.note, sizeof(r.note), "%.0fx none", r.st.med / none_med);
+		if (p->wrong)
+			snprintf(r.note + strlen(r.note), sizeof(r.note) - strlen(r.note), "%s%s",
+				 *r.note ? "; " : "", p->wrong);
+		emit(&r);
+		if (p->after != CFW_SNAP && p->after != CFW_COW)
+			continue;
+		/* the take, per page of the region, apart from the writes */
+		tk = row_new("cow-first-write", name, "ns/page");
+		snprintf(tk.params, sizeof(tk.params), "pages=%zu take=%s", npages,
+			 p->after == CFW_COW ? "cow" : "copy");
+		tk.st = stats_of(p->take, reps);
+		snprintf(tk.extra, sizeof(tk.extra),
+			 ",\"take_ms\":%.4g,\"take_and_writes_vs_reset\":%.4g",
+			 tk.st.med * (double)npages / 1e6, (tk.st.med + r.st.med) / base);
+		snprintf(tk.note, sizeof(tk.note),
+			 "%.3g ms per take; take + writes %.2fx after=reset",
+			 tk.st.med * (double)npages / 1e6, (tk.st.med + r.st.med) / base);
+		emit(&tk);
+	}
+	for (int i = 0; i < n; i++) {
+		if (f[i].t)
+			ww_close(f[i].t);
+		munmap(f[i].m, len);
+	}
+}
+
 /* ---- driver ---------------------------------------------------------- */
 
 /* ---- 7. many ranges and many trackers (issue 16 item 14) ---------------- */
@@ -2285,6 +2461,7 @@ static const struct {
 	{ "alternatives", bench_alternatives },
 	{ "rollback", bench_rollback },
 	{ "cow-save", bench_cow_save },
+	{ "cow-first-write", bench_cow_first_write },
 	{ "many-ranges", bench_many_ranges },
 };
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
@@ -2297,7 +2474,8 @@ static void usage(FILE *f)
 		   "  --json=FILE     JSON Lines into FILE (the table stays on stdout)\n"
 		   "  --bench LIST    comma-separated, from: first-write first-write-remote\n"
 		   "                  collect reset discard-check sparse threads alternatives\n"
-		   "                  rollback cow-save many-ranges (default: all)\n"
+		   "                  rollback cow-save cow-first-write many-ranges\n"
+		   "                  (default: all)\n"
 		   "  --backend LIST  comma-separated, from: bare-kernel pagemap-scan uffd-wp\n"
 		   "                  soft-dirty mprotect (default: all)\n");
 }
