@@ -2198,6 +2198,78 @@ static void bench_cow_first_write(void)
 	}
 }
 
+/* ---- 5e. the COW take's arming, by how the written pages lie ----------- */
+
+/*
+ * How long a WW_SNAP_COW take keeps writers out: writes into its range are
+ * held while it re-arms the pages written since the last re-arm
+ * (docs/snapshots.md), so the take is the pause. Here every k-th page of
+ * the region is written before each take; the row gives the take and the
+ * written runs it re-armed. No writers run: the take alone.
+ */
+static void bench_cow_take(void)
+{
+	static const size_t every[] = { 2, 4, 8, 16, 64 };
+	size_t len = quick ? 16 * MiB : 64 * MiB, npages = len / ps;
+	int reps = quick ? 3 : 9;
+	char *m = region_map(len, true, false);
+	double v[MAXREP];
+
+	section("cow-take: a COW take after every k-th page was written", "");
+	for (int kb = 0; kb < NBACKENDS; kb++) {
+		enum ww_backend b = all_backends[kb];
+		unsigned int caps = 0;
+		struct ww_tracker *t;
+
+		ww_backend_caps(b, &caps);
+		if (!(caps & WW_CAP_PREWRITE)) {
+			if (want_backends & (1u << b))
+				emit_skip(
+					"cow-take", ww_backend_name(b),
+					"no WW_CAP_PREWRITE: cannot copy a page before its write");
+			continue;
+		}
+		if (!backend_usable(b, "cow-take"))
+			continue;
+		t = tracker_open(b);
+		if (ww_track(t, m, len))
+			die("ww_track %s: %s", ww_backend_name(b), strerror(errno));
+		for (size_t e = 0; e < sizeof(every) / sizeof(every[0]); e++) {
+			size_t k = every[e], runs = (npages + k - 1) / k;
+			struct ww_snapshot *s;
+			struct row r;
+			int err;
+
+			for (int rep = 0; rep < 1 + reps; rep++) {
+				uint64_t t0;
+
+				for (size_t i = 0; i < npages; i += k)
+					((volatile char *)m)[i * ps] = (char)rep;
+				t0 = now_ns();
+				err = ww_snapshot_take(t, m, len, WW_SNAP_COW, &s);
+				if (rep >= 1)
+					v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+				if (err)
+					die("%s: COW take: %s", ww_backend_name(b), strerror(-err));
+				ww_snapshot_free(s);
+				/* the caller collects: nothing left pending */
+				ww_reset(t, m, len);
+			}
+			r = row_new("cow-take", ww_backend_name(b), "us/take");
+			snprintf(r.params, sizeof(r.params), "size_mib=%zu every=%zu runs=%zu",
+				 (size_t)(len / MiB), k, runs);
+			r.st = stats_of(v, reps);
+			snprintf(r.extra, sizeof(r.extra), ",\"us_per_run\":%.4g",
+				 r.st.med / (double)runs);
+			snprintf(r.note, sizeof(r.note), "%.3g us per written run",
+				 r.st.med / (double)runs);
+			emit(&r);
+		}
+		ww_close(t);
+	}
+	munmap(m, len);
+}
+
 /* ---- driver ---------------------------------------------------------- */
 
 /* ---- 7. many ranges and many trackers (issue 16 item 14) ---------------- */
@@ -2462,6 +2534,7 @@ static const struct {
 	{ "rollback", bench_rollback },
 	{ "cow-save", bench_cow_save },
 	{ "cow-first-write", bench_cow_first_write },
+	{ "cow-take", bench_cow_take },
 	{ "many-ranges", bench_many_ranges },
 };
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
@@ -2474,7 +2547,7 @@ static void usage(FILE *f)
 		   "  --json=FILE     JSON Lines into FILE (the table stays on stdout)\n"
 		   "  --bench LIST    comma-separated, from: first-write first-write-remote\n"
 		   "                  collect reset discard-check sparse threads alternatives\n"
-		   "                  rollback cow-save cow-first-write many-ranges\n"
+		   "                  rollback cow-save cow-first-write cow-take many-ranges\n"
 		   "                  (default: all)\n"
 		   "  --backend LIST  comma-separated, from: bare-kernel pagemap-scan uffd-wp\n"
 		   "                  soft-dirty mprotect (default: all)\n");
