@@ -2209,7 +2209,7 @@ static void bench_cow_first_write(void)
  */
 static void bench_cow_take(void)
 {
-	static const size_t every[] = { 2, 4, 8, 16, 64 };
+	static const size_t every[] = { 2, 4, 5, 6, 8, 16, 64 };
 	size_t len = quick ? 16 * MiB : 64 * MiB, npages = len / ps;
 	int reps = quick ? 3 : 9;
 	char *m = region_map(len, true, false);
