@@ -1890,6 +1890,25 @@ static double cow_writers_stop(struct cow_writers *w, uint64_t elapsed_ns, doubl
 	return (double)atomic_load(&w->writes) / ((double)elapsed_ns / 1e9);
 }
 
+/* Written runs the tracker holds in [m, m+len), without re-arming: what a
+ * take is about to re-arm (writers running: about). */
+static size_t count_runs(struct ww_tracker *t, char *m, size_t len)
+{
+	struct iovec iov[64];
+	void *next = m;
+	size_t runs = 0;
+
+	while ((char *)next < m + len) {
+		char *from = next;
+		ssize_t n = ww_collect(t, from, len - (size_t)(from - m), 0, iov, 64, &next);
+
+		if (n < 0)
+			die("ww_collect: %s", strerror((int)-n));
+		runs += (size_t)n;
+	}
+	return runs;
+}
+
 /* Read the whole snapshot out in 1 MiB pieces, as a saver writing a file
  * would; returns a checksum so the reads are not optimised away. */
 static uint64_t cow_save_out(struct ww_snapshot *s, char *m, size_t len, char *buf)
@@ -1908,7 +1927,8 @@ static uint64_t cow_save_out(struct ww_snapshot *s, char *m, size_t len, char *b
  * how long the start of the save kept the region still (the fork, or the
  * COW take, whose arming holds every write into the range). */
 static void cow_row(struct cow_writers *w, const char *name, const char *params, double max_us,
-		    double wps, uint64_t save_ns, uint64_t take_ns, double untracked_wps)
+		    double wps, uint64_t save_ns, uint64_t take_ns, size_t runs,
+		    double untracked_wps)
 {
 	struct row r = row_new("cow-save", name, "us max pause");
 
@@ -1923,6 +1943,12 @@ static void cow_row(struct cow_writers *w, const char *name, const char *params,
 		 "take %.3g ms, save %.0f ms, writers at %.0f%% of untracked; p99.9 store %.3g us",
 		 (double)take_ns / 1e6, (double)save_ns / 1e6, 100 * wps / untracked_wps,
 		 cow_quantile_us(w, 0.999));
+	if (runs) {
+		snprintf(r.extra + strlen(r.extra), sizeof(r.extra) - strlen(r.extra),
+			 ",\"runs_at_take\":%zu", runs);
+		snprintf(r.note + strlen(r.note), sizeof(r.note) - strlen(r.note),
+			 "; %zu written runs re-armed at take", runs);
+	}
 	emit(&r);
 }
 
@@ -1979,7 +2005,7 @@ static void bench_cow_save(void)
 		waitpid(pid, NULL, 0);
 		t1 = now_ns();
 		wps = cow_writers_stop(&w, now_ns() - t0 + 50000000, &max_us);
-		cow_row(&w, "fork", params, max_us, wps, t1 - t0, tt - t0, untracked_wps);
+		cow_row(&w, "fork", params, max_us, wps, t1 - t0, tt - t0, 0, untracked_wps);
 	}
 
 	for (int k = 0; k < NBACKENDS; k++) {
@@ -1988,6 +2014,7 @@ static void bench_cow_save(void)
 		struct ww_tracker *t;
 		struct ww_snapshot *s;
 		uint64_t t0, t1, tt, sum;
+		size_t runs;
 		double wps;
 		int err;
 
@@ -2006,6 +2033,7 @@ static void bench_cow_save(void)
 			die("%s: track: %s", ww_backend_name(b), strerror(-err));
 		cow_writers_start(&w);
 		usleep(50000);
+		runs = count_runs(t, m, len);
 		t0 = now_ns();
 		if ((err = ww_snapshot_take(t, m, len, WW_SNAP_COW, &s)))
 			die("%s: COW take: %s", ww_backend_name(b), strerror(-err));
@@ -2016,7 +2044,7 @@ static void bench_cow_save(void)
 		ww_snapshot_free(s);
 		ww_close(t);
 		(void)sum;
-		cow_row(&w, ww_backend_name(b), params, max_us, wps, t1 - t0, tt - t0,
+		cow_row(&w, ww_backend_name(b), params, max_us, wps, t1 - t0, tt - t0, runs,
 			untracked_wps);
 	}
 	free(buf);
