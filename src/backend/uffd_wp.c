@@ -1044,10 +1044,10 @@ static int rearm_run(struct uw *u, struct uw_range *r, size_t a, size_t b)
  * higher figure inside a take, with the handler thread awake). So runs at
  * most REARM_GAP kernel pages apart are re-protected by one call over the
  * stretch that holds them and the armed pages between: a COW take over
- * every 2nd page of 64 MiB 9.6 -> 2.8 ms, every 5th 3.8 -> 2.3 ms; at 7
+ * every 2nd page of 64 MiB 11.5 -> 3.9 ms, every 5th 5.3 -> 3.0 ms; at 7
  * pages apart one call per run was cheaper again, and one call over a
  * sparsely written 1 GiB cost 20 ms where a call per run (6,500) cost 6 ms
- * (BENCHMARKS.md, section 9c).
+ * (BENCHMARKS.md, section 9d).
  */
 #define REARM_GAP 4
 
