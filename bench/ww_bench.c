@@ -7,7 +7,8 @@
  * Benchmarks: first write after reset (in this process, and in another one
  * tracked from outside: ww-bench-target), collect+reset over growing
  * regions, tracking a sparse reservation, writers racing a collector, the
- * alternatives, and ww_track's cost as ranges grow. Each prints a human table, and JSON Lines with --json, with
+ * alternatives, snapshots (rollback, a COW save while writers run, the first
+ * write after a COW snapshot) and ww_track's cost as ranges grow. Each prints a human table, and JSON Lines with --json, with
  * median/min/max over repetitions that follow a warm-up. Not a test: nothing
  * here passes or fails on timing; a wrong page count is flagged in the note.
  */
@@ -1889,6 +1890,25 @@ static double cow_writers_stop(struct cow_writers *w, uint64_t elapsed_ns, doubl
 	return (double)atomic_load(&w->writes) / ((double)elapsed_ns / 1e9);
 }
 
+/* Written runs the tracker holds in [m, m+len), without re-arming: what a
+ * take is about to re-arm (writers running: about). */
+static size_t count_runs(struct ww_tracker *t, char *m, size_t len)
+{
+	struct iovec iov[64];
+	void *next = m;
+	size_t runs = 0;
+
+	while ((char *)next < m + len) {
+		char *from = next;
+		ssize_t n = ww_collect(t, from, len - (size_t)(from - m), 0, iov, 64, &next);
+
+		if (n < 0)
+			die("ww_collect: %s", strerror((int)-n));
+		runs += (size_t)n;
+	}
+	return runs;
+}
+
 /* Read the whole snapshot out in 1 MiB pieces, as a saver writing a file
  * would; returns a checksum so the reads are not optimised away. */
 static uint64_t cow_save_out(struct ww_snapshot *s, char *m, size_t len, char *buf)
@@ -1903,22 +1923,32 @@ static uint64_t cow_save_out(struct ww_snapshot *s, char *m, size_t len, char *b
 	return sum;
 }
 
-/* One save's row: the longest store, throughput against untracked. */
+/* One save's row: the longest store, throughput against untracked. take_ns:
+ * how long the start of the save kept the region still (the fork, or the
+ * COW take, whose arming holds every write into the range). */
 static void cow_row(struct cow_writers *w, const char *name, const char *params, double max_us,
-		    double wps, uint64_t save_ns, double untracked_wps)
+		    double wps, uint64_t save_ns, uint64_t take_ns, size_t runs,
+		    double untracked_wps)
 {
 	struct row r = row_new("cow-save", name, "us max pause");
 
 	snprintf(r.params, sizeof(r.params), "%s", params);
 	r.st = stats_of(&max_us, 1);
 	snprintf(r.extra, sizeof(r.extra),
-		 ",\"writes_per_s\":%.4g,\"save_ms\":%.4g,\"throughput_vs_untracked\":%.4g,"
-		 "\"p99_us\":%.4g,\"p999_us\":%.4g",
-		 wps, (double)save_ns / 1e6, wps / untracked_wps, cow_quantile_us(w, 0.99),
-		 cow_quantile_us(w, 0.999));
+		 ",\"writes_per_s\":%.4g,\"save_ms\":%.4g,\"take_ms\":%.4g,"
+		 "\"throughput_vs_untracked\":%.4g,\"p99_us\":%.4g,\"p999_us\":%.4g",
+		 wps, (double)save_ns / 1e6, (double)take_ns / 1e6, wps / untracked_wps,
+		 cow_quantile_us(w, 0.99), cow_quantile_us(w, 0.999));
 	snprintf(r.note, sizeof(r.note),
-		 "save %.0f ms, writers at %.0f%% of untracked; p99.9 store %.3g us",
-		 (double)save_ns / 1e6, 100 * wps / untracked_wps, cow_quantile_us(w, 0.999));
+		 "take %.3g ms, save %.0f ms, writers at %.0f%% of untracked; p99.9 store %.3g us",
+		 (double)take_ns / 1e6, (double)save_ns / 1e6, 100 * wps / untracked_wps,
+		 cow_quantile_us(w, 0.999));
+	if (runs) {
+		snprintf(r.extra + strlen(r.extra), sizeof(r.extra) - strlen(r.extra),
+			 ",\"runs_at_take\":%zu", runs);
+		snprintf(r.note + strlen(r.note), sizeof(r.note) - strlen(r.note),
+			 "; %zu written runs re-armed at take", runs);
+	}
 	emit(&r);
 }
 
@@ -1954,7 +1984,7 @@ static void bench_cow_save(void)
 
 	/* fork: the child is the copy (it reads the region and exits) */
 	{
-		uint64_t t0, t1;
+		uint64_t t0, t1, tt;
 		double wps;
 		pid_t pid;
 
@@ -1971,10 +2001,11 @@ static void bench_cow_save(void)
 		}
 		if (pid < 0)
 			die("fork: %s", strerror(errno));
+		tt = now_ns();
 		waitpid(pid, NULL, 0);
 		t1 = now_ns();
 		wps = cow_writers_stop(&w, now_ns() - t0 + 50000000, &max_us);
-		cow_row(&w, "fork", params, max_us, wps, t1 - t0, untracked_wps);
+		cow_row(&w, "fork", params, max_us, wps, t1 - t0, tt - t0, 0, untracked_wps);
 	}
 
 	for (int k = 0; k < NBACKENDS; k++) {
@@ -1982,7 +2013,8 @@ static void bench_cow_save(void)
 		unsigned int caps = 0;
 		struct ww_tracker *t;
 		struct ww_snapshot *s;
-		uint64_t t0, t1, sum;
+		uint64_t t0, t1, tt, sum;
+		size_t runs;
 		double wps;
 		int err;
 
@@ -2001,18 +2033,268 @@ static void bench_cow_save(void)
 			die("%s: track: %s", ww_backend_name(b), strerror(-err));
 		cow_writers_start(&w);
 		usleep(50000);
+		runs = count_runs(t, m, len);
 		t0 = now_ns();
 		if ((err = ww_snapshot_take(t, m, len, WW_SNAP_COW, &s)))
 			die("%s: COW take: %s", ww_backend_name(b), strerror(-err));
+		tt = now_ns();
 		sum = cow_save_out(s, m, len, buf);
 		t1 = now_ns();
 		wps = cow_writers_stop(&w, now_ns() - t0 + 50000000, &max_us);
 		ww_snapshot_free(s);
 		ww_close(t);
 		(void)sum;
-		cow_row(&w, ww_backend_name(b), params, max_us, wps, t1 - t0, untracked_wps);
+		cow_row(&w, ww_backend_name(b), params, max_us, wps, t1 - t0, tt - t0, runs,
+			untracked_wps);
 	}
 	free(buf);
+	munmap(m, len);
+}
+
+/* ---- 5d. first write after a snapshot: COW against tracking alone ------- */
+
+/* One participant: a backend (or none) and what comes before its writes. */
+enum cfw_after { CFW_NONE, CFW_RESET, CFW_SNAP, CFW_COW };
+
+struct cfw {
+	enum cfw_after after;
+	enum ww_backend b;
+	struct ww_tracker *t;
+	char *m;
+	double v[MAXREP], take[MAXREP];
+	const char *wrong; /* what the last round found wrong, or NULL */
+};
+
+static const char *const cfw_params[] = { "", "after=reset", "after=snapshot",
+					  "after=snapshot-cow" };
+
+/* Re-arm (untimed), or take a snapshot (timed: *take_ns), before the
+ * writes; the snapshot is returned to be checked and freed after them. */
+static struct ww_snapshot *cfw_before(struct cfw *f, size_t len, uint64_t *take_ns)
+{
+	struct ww_snapshot *s = NULL;
+	uint64_t t0 = now_ns();
+	int err = 0;
+
+	if (f->after == CFW_RESET)
+		err = ww_reset(f->t, f->m, len);
+	else if (f->after != CFW_NONE)
+		err = ww_snapshot_take(f->t, f->m, len, f->after == CFW_COW ? WW_SNAP_COW : 0, &s);
+	*take_ns = now_ns() - t0;
+	if (err)
+		die("%s %s: %s", ww_backend_name(f->b), cfw_params[f->after], strerror(-err));
+	return s;
+}
+
+/* After the last round's writes: the snapshot must hold the previous
+ * round's value in every page, and the tracker must report every page. */
+static void cfw_check(struct cfw *f, struct ww_snapshot *s, size_t len, char before)
+{
+	size_t npages = len / ps, runs;
+	struct iovec iov[64];
+	char *buf;
+
+	if (s) {
+		buf = malloc(MiB);
+		if (!buf)
+			die("out of memory");
+		for (size_t off = 0; off < len && !f->wrong; off += MiB) {
+			if (ww_snapshot_read(s, f->m + off, MiB, buf) != (ssize_t)MiB)
+				die("ww_snapshot_read: %s", strerror(errno));
+			for (size_t i = 0; i < MiB; i += ps)
+				if (buf[i] != before)
+					f->wrong = "WRONG: the snapshot holds a later write";
+		}
+		free(buf);
+	}
+	if (f->t && lib_collect(f->t, f->m, len, iov, 64, &runs) != npages)
+		f->wrong = "WRONG: the tracker did not report every written page";
+}
+
+/*
+ * The cost of the first write to each page after a COW snapshot
+ * (WW_SNAP_COW: the fault copies the page aside first), against the same
+ * write after a plain re-arm (tracking only), after a snapshot copied at
+ * take (whose take is counted apart), and in untracked memory. Every
+ * participant has its own region; rounds go round-robin, as in first-write.
+ */
+static void bench_cow_first_write(void)
+{
+	size_t len = quick ? 16 * MiB : 64 * MiB, npages = len / ps;
+	int reps = quick ? 5 : 11, warm = quick ? 1 : 2, n = 0;
+	struct cfw f[1 + 3 * NBACKENDS];
+	double reset_med[WW_BACKEND_COUNT], none_med = NAN;
+	char params[160];
+
+	section("cow-first-write: one write per page after a snapshot (per page)", "ratio");
+	for (int b = 0; b < WW_BACKEND_COUNT; b++)
+		reset_med[b] = NAN;
+	memset(f, 0, sizeof(f));
+	f[n++] = (struct cfw){ .after = CFW_NONE };
+	for (int k = 0; k < NBACKENDS; k++) {
+		enum ww_backend b = all_backends[k];
+		unsigned int caps = 0;
+
+		if (!backend_usable(b, "cow-first-write"))
+			continue;
+		f[n++] = (struct cfw){ .after = CFW_RESET, .b = b };
+		f[n++] = (struct cfw){ .after = CFW_SNAP, .b = b };
+		ww_backend_caps(b, &caps);
+		if (caps & WW_CAP_PREWRITE)
+			f[n++] = (struct cfw){ .after = CFW_COW, .b = b };
+		else
+			emit_skip("cow-first-write", ww_backend_name(b),
+				  "after=snapshot-cow: no WW_CAP_PREWRITE: cannot copy a page "
+				  "before its write");
+	}
+	for (int i = 0; i < n; i++) {
+		f[i].m = region_map(len, true, false);
+		if (f[i].after == CFW_NONE)
+			continue;
+		f[i].t = tracker_open(f[i].b);
+		if (ww_track(f[i].t, f[i].m, len))
+			die("ww_track %s: %s", ww_backend_name(f[i].b), strerror(errno));
+	}
+	for (int r = 0; r < warm + reps; r++)
+		for (int j = 0; j < n; j++) {
+			struct cfw *p = &f[(j + r) % n]; /* each its turn first */
+			uint64_t take, t0;
+			struct ww_snapshot *s = cfw_before(p, len, &take);
+
+			t0 = now_ns();
+			touch_pages(p->m, npages, (char)(r + 1));
+			if (r >= warm) {
+				p->v[r - warm] = (double)(now_ns() - t0) / (double)npages;
+				p->take[r - warm] = (double)take / (double)npages;
+			}
+			if (r == warm + reps - 1)
+				cfw_check(p, s, len, (char)r);
+			if (s)
+				ww_snapshot_free(s);
+		}
+	for (int i = 0; i < n; i++) {
+		struct stats st = stats_of(f[i].v, reps);
+
+		if (f[i].after == CFW_NONE)
+			none_med = st.med;
+		else if (f[i].after == CFW_RESET)
+			reset_med[f[i].b] = st.med;
+	}
+	for (int i = 0; i < n; i++) {
+		struct cfw *p = &f[i];
+		const char *name = p->after == CFW_NONE ? "none" : ww_backend_name(p->b);
+		struct row r = row_new("cow-first-write", name, "ns/page"), tk;
+		double base = p->after == CFW_NONE ? NAN : reset_med[p->b];
+
+		snprintf(params, sizeof(params), "pages=%zu%s%s", npages,
+			 *cfw_params[p->after] ? " " : "", cfw_params[p->after]);
+		snprintf(r.params, sizeof(r.params), "%s", params);
+		r.st = stats_of(p->v, reps);
+		if (p->after == CFW_RESET)
+			row_ratio(&r, none_med, "none");
+		else if (p->after != CFW_NONE)
+			row_ratio(&r, base, "after=reset");
+		snprintf(r.extra, sizeof(r.extra), ",\"vs_none\":%.4g", r.st.med / none_med);
+		if (!isnan(base))
+			snprintf(r.extra + strlen(r.extra), sizeof(r.extra) - strlen(r.extra),
+				 ",\"vs_reset\":%.4g", r.st.med / base);
+		if (p->after == CFW_SNAP || p->after == CFW_COW)
+			snprintf(r.note, sizeof(r.note), "%.0fx none", r.st.med / none_med);
+		if (p->wrong)
+			snprintf(r.note + strlen(r.note), sizeof(r.note) - strlen(r.note), "%s%s",
+				 *r.note ? "; " : "", p->wrong);
+		emit(&r);
+		if (p->after != CFW_SNAP && p->after != CFW_COW)
+			continue;
+		/* the take, per page of the region, apart from the writes */
+		tk = row_new("cow-first-write", name, "ns/page");
+		snprintf(tk.params, sizeof(tk.params), "pages=%zu take=%s", npages,
+			 p->after == CFW_COW ? "cow" : "copy");
+		tk.st = stats_of(p->take, reps);
+		snprintf(tk.extra, sizeof(tk.extra),
+			 ",\"take_ms\":%.4g,\"take_and_writes_vs_reset\":%.4g",
+			 tk.st.med * (double)npages / 1e6, (tk.st.med + r.st.med) / base);
+		snprintf(tk.note, sizeof(tk.note),
+			 "%.3g ms per take; take + writes %.2fx after=reset",
+			 tk.st.med * (double)npages / 1e6, (tk.st.med + r.st.med) / base);
+		emit(&tk);
+	}
+	for (int i = 0; i < n; i++) {
+		if (f[i].t)
+			ww_close(f[i].t);
+		munmap(f[i].m, len);
+	}
+}
+
+/* ---- 5e. the COW take's arming, by how the written pages lie ----------- */
+
+/*
+ * How long a WW_SNAP_COW take keeps writers out: writes into its range are
+ * held while it re-arms the pages written since the last re-arm
+ * (docs/snapshots.md), so the take is the pause. Here every k-th page of
+ * the region is written before each take; the row gives the take and the
+ * written runs it re-armed. No writers run: the take alone.
+ */
+static void bench_cow_take(void)
+{
+	static const size_t every[] = { 2, 4, 5, 6, 8, 16, 64 };
+	size_t len = quick ? 16 * MiB : 64 * MiB, npages = len / ps;
+	int reps = quick ? 3 : 9;
+	char *m = region_map(len, true, false);
+	double v[MAXREP];
+
+	section("cow-take: a COW take after every k-th page was written", "");
+	for (int kb = 0; kb < NBACKENDS; kb++) {
+		enum ww_backend b = all_backends[kb];
+		unsigned int caps = 0;
+		struct ww_tracker *t;
+
+		ww_backend_caps(b, &caps);
+		if (!(caps & WW_CAP_PREWRITE)) {
+			if (want_backends & (1u << b))
+				emit_skip(
+					"cow-take", ww_backend_name(b),
+					"no WW_CAP_PREWRITE: cannot copy a page before its write");
+			continue;
+		}
+		if (!backend_usable(b, "cow-take"))
+			continue;
+		t = tracker_open(b);
+		if (ww_track(t, m, len))
+			die("ww_track %s: %s", ww_backend_name(b), strerror(errno));
+		for (size_t e = 0; e < sizeof(every) / sizeof(every[0]); e++) {
+			size_t k = every[e], runs = (npages + k - 1) / k;
+			struct ww_snapshot *s;
+			struct row r;
+			int err;
+
+			for (int rep = 0; rep < 1 + reps; rep++) {
+				uint64_t t0;
+
+				for (size_t i = 0; i < npages; i += k)
+					((volatile char *)m)[i * ps] = (char)rep;
+				t0 = now_ns();
+				err = ww_snapshot_take(t, m, len, WW_SNAP_COW, &s);
+				if (rep >= 1)
+					v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+				if (err)
+					die("%s: COW take: %s", ww_backend_name(b), strerror(-err));
+				ww_snapshot_free(s);
+				/* the caller collects: nothing left pending */
+				ww_reset(t, m, len);
+			}
+			r = row_new("cow-take", ww_backend_name(b), "us/take");
+			snprintf(r.params, sizeof(r.params), "size_mib=%zu every=%zu runs=%zu",
+				 (size_t)(len / MiB), k, runs);
+			r.st = stats_of(v, reps);
+			snprintf(r.extra, sizeof(r.extra), ",\"us_per_run\":%.4g",
+				 r.st.med / (double)runs);
+			snprintf(r.note, sizeof(r.note), "%.3g us per written run",
+				 r.st.med / (double)runs);
+			emit(&r);
+		}
+		ww_close(t);
+	}
 	munmap(m, len);
 }
 
@@ -2279,6 +2561,8 @@ static const struct {
 	{ "alternatives", bench_alternatives },
 	{ "rollback", bench_rollback },
 	{ "cow-save", bench_cow_save },
+	{ "cow-first-write", bench_cow_first_write },
+	{ "cow-take", bench_cow_take },
 	{ "many-ranges", bench_many_ranges },
 };
 #define NBENCH (sizeof(benches) / sizeof(benches[0]))
@@ -2291,7 +2575,8 @@ static void usage(FILE *f)
 		   "  --json=FILE     JSON Lines into FILE (the table stays on stdout)\n"
 		   "  --bench LIST    comma-separated, from: first-write first-write-remote\n"
 		   "                  collect reset discard-check sparse threads alternatives\n"
-		   "                  rollback cow-save many-ranges (default: all)\n"
+		   "                  rollback cow-save cow-first-write cow-take many-ranges\n"
+		   "                  (default: all)\n"
 		   "  --backend LIST  comma-separated, from: bare-kernel pagemap-scan uffd-wp\n"
 		   "                  soft-dirty mprotect (default: all)\n");
 }
