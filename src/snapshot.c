@@ -322,6 +322,8 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 		/* its own arming is no change after the take */
 		memset((void *)snap->changed, 0, bitmap_bytes(snap));
 		atomic_store(&snap->arming, false); /* the instant: writes go on */
+		if (t->ops->prewrite_kick)
+			t->ops->prewrite_kick(t->priv); /* held ones now, not in 1 ms */
 		if (err) {
 			snap_unlink(snap);
 			cow_publish(t); /* removing never allocates */

@@ -115,6 +115,9 @@ struct ww__backend_ops {
 	 * kernel lets a discarding thread go on as soon as its event is read,
 	 * before the handler has passed it on. */
 	void (*prewrite_sync)(void *priv);
+	/* Optional, with WW_CAP_PREWRITE: ask the held writes again now
+	 * rather than within the millisecond (a COW take's arming ended). */
+	void (*prewrite_kick)(void *priv);
 };
 
 /* tracker_caps of a mechanism that finds discards in pagemap at collect

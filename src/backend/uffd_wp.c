@@ -110,6 +110,7 @@ struct uw_range {
 
 struct uw {
 	int uffd, stopfd, pagemap;
+	int kickfd; /* eventfd: ask held faults again now (uw_prewrite_kick) */
 	bool populate; /* no WP_UNPOPULATED: populate ranges MISSING can't cover */
 	bool missing; /* register MODE_MISSING too (off: test hook) */
 	void *zero; /* a zero page of our own: UFFDIO_COPY's source */
@@ -494,19 +495,20 @@ static uint64_t now_ns(void)
  * it awake). At most UW_SPIN_NS of CPU per burst; a lone fault pays it once. */
 #define UW_SPIN_NS 50000u
 
-static int wait_msg(struct pollfd p[2], bool hot, bool held)
+static int wait_msg(struct pollfd p[3], bool hot, bool held)
 {
 	if (hot) {
 		uint64_t until = now_ns() + UW_SPIN_NS;
 
 		do {
-			int r = poll(p, 2, 0);
+			int r = poll(p, 3, 0);
 
 			if (r)
 				return r;
 		} while (now_ns() < until);
 	}
-	return poll(p, 2, held ? 1 : -1); /* held faults: ask again in 1 ms */
+	/* held faults: ask again in 1 ms, or at once when kicked */
+	return poll(p, 3, held ? 1 : -1);
 }
 
 static void *handler(void *arg)
@@ -517,8 +519,9 @@ static void *handler(void *arg)
 
 	sem_post(&u->alive);
 	for (;;) {
-		struct pollfd p[2] = { { .fd = u->uffd, .events = POLLIN },
-				       { .fd = u->stopfd, .events = POLLIN } };
+		struct pollfd p[3] = { { .fd = u->uffd, .events = POLLIN },
+				       { .fd = u->stopfd, .events = POLLIN },
+				       { .fd = u->kickfd, .events = POLLIN } };
 		ssize_t r;
 
 		if (wait_msg(p, n > 0, u->nheld > 0) < 0) {
@@ -527,6 +530,11 @@ static void *handler(void *arg)
 		}
 		if (p[1].revents)
 			break;
+		if (p[2].revents) {
+			uint64_t v;
+
+			r = read(u->kickfd, &v, sizeof(v)); /* drain; EAGAIN: raced */
+		}
 		if (u->nheld) { /* nheld is only written by this thread */
 			pthread_mutex_lock(&u->lock);
 			n = handle_held(u, wake);
@@ -567,6 +575,7 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 		return -ENOMEM;
 	u->self_len = len;
 	u->stopfd = -1;
+	u->kickfd = -1;
 	u->pagemap = -1;
 	pthread_mutex_init(&u->lock, NULL);
 	sem_init(&u->alive, 0, 0);
@@ -594,7 +603,8 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 		goto fail;
 	}
 	u->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (u->stopfd < 0) {
+	u->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (u->stopfd < 0 || u->kickfd < 0) {
 		err = -errno;
 		goto fail;
 	}
@@ -629,6 +639,8 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 fail:
 	if (u->stopfd >= 0)
 		close(u->stopfd);
+	if (u->kickfd >= 0)
+		close(u->kickfd);
 	if (u->uffd >= 0)
 		close(u->uffd);
 	if (u->pagemap >= 0)
@@ -654,6 +666,7 @@ static void uw_close(void *priv)
 		sem_destroy(&u->alive);
 	}
 	close(u->stopfd);
+	close(u->kickfd);
 	close(u->uffd);
 	close(u->pagemap);
 	for (size_t i = 0; i < u->nranges; i++)
@@ -1370,6 +1383,18 @@ static void uw_prewrite_sync(void *priv)
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
+/* Ask held faults again now, not at the next millisecond: a COW take's
+ * arming has ended, and the writers it held should not wait up to 1 ms
+ * more (most of the gap between a take and the pause a writer sees). */
+static void uw_prewrite_kick(void *priv)
+{
+	struct uw *u = priv;
+	uint64_t one = 1;
+
+	while (write(u->kickfd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
 const struct ww__backend_ops ww__uffd_wp_ops = {
 	.id = WW_BACKEND_UFFD_WP,
 	.name = "uffd-wp",
@@ -1385,4 +1410,5 @@ const struct ww__backend_ops ww__uffd_wp_ops = {
 	.reset = uw_reset,
 	.set_prewrite = uw_set_prewrite,
 	.prewrite_sync = uw_prewrite_sync,
+	.prewrite_kick = uw_prewrite_kick,
 };
