@@ -45,6 +45,20 @@ static void expect(struct ww_tracker *t, char *m, unsigned int flags, const bool
 	}
 }
 
+/* The pages between the runs were armed all along, and the runs are
+ * armed again: each is seen when written, and only then. */
+static void gaps_then_runs(struct ww_tracker *t, char *m, const bool *runs, const bool *gaps,
+			   size_t k)
+{
+	for (size_t i = 0; i < PAGES; i++)
+		if (gaps[i])
+			m[i * PS]++;
+	expect(t, m, WW_RESET, gaps, k);
+	for (size_t i = 0; i < PAGES; i += k) /* re-armed: seen again */
+		m[i * PS]++;
+	expect(t, m, WW_RESET, runs, k);
+}
+
 int main(int argc, char **argv)
 {
 	struct ww_tracker *t = harness_open(argc, argv);
@@ -62,25 +76,13 @@ int main(int argc, char **argv)
 			m[i * PS]++;
 		expect(t, m, WW_RESET, runs, k);
 		expect(t, m, 0, none, k);
-		for (size_t i = 0; i < PAGES; i++)
-			if (gaps[i])
-				m[i * PS]++;
-		expect(t, m, WW_RESET, gaps, k);
-		for (size_t i = 0; i < PAGES; i += k) /* re-armed: seen again */
-			m[i * PS]++;
-		expect(t, m, WW_RESET, runs, k);
+		gaps_then_runs(t, m, runs, gaps, k);
 		/* ww_reset: the same */
 		for (size_t i = 0; i < PAGES; i += k)
 			m[i * PS]++;
 		CHECK_EQ(ww_reset(t, m, PAGES * PS), 0);
 		expect(t, m, 0, none, k);
-		for (size_t i = 0; i < PAGES; i++)
-			if (gaps[i])
-				m[i * PS]++;
-		expect(t, m, WW_RESET, gaps, k);
-		for (size_t i = 0; i < PAGES; i += k) /* re-armed: seen again */
-			m[i * PS]++;
-		expect(t, m, WW_RESET, runs, k);
+		gaps_then_runs(t, m, runs, gaps, k);
 		/* a page discarded among the runs, then re-armed with them */
 		if (!harness_has(WW_CAP_DISCARDS))
 			continue;
