@@ -90,10 +90,10 @@ struct ww__backend_ops {
 	 * such a call with -EINVAL before any backend runs, for every backend
 	 * and for another process too (ww__rearm_check in src/tracker.c), so
 	 * a mechanism that re-arms hugetlb pages whole need not check. The
-	 * core looks only at memory that held hugetlb pages at track: memory
-	 * the application has replaced since (by hugetlb memory) may still
-	 * come in split, and is the backend's to report as replaced, as for
-	 * any replaced memory (-EFAULT). The walk inside one call may stop at
+	 * core examines a tracked range once, at its first re-arm: memory it
+	 * found to be base pages and the application replaced since (by
+	 * hugetlb memory) may still come in split, and is the backend's to
+	 * report as replaced, as for any replaced memory (-EFAULT). The walk inside one call may stop at
 	 * any page (max runs), so *next too must not fall inside a hugetlb
 	 * page: stop before one, not within it.
 	 */
