@@ -12,7 +12,8 @@
  * FILE_PATTERN | index; file2 maps 4 pages of the same file privately and
  * only its first word is written (0x5ca1ab1e). One more thread waits in epoll_wait and one in
  * sigtimedwait: either returning EINTR is a failure (a stop is not to be
- * seen). The main thread reads commands on stdin:
+ * seen), unless DUMP_TARGET_EINTR_OK is set (where the stop's EINTR cannot
+ * be undone). The main thread reads commands on stdin:
  *   "q\n": stop the writers, check every region against the counters
  *          (the memory was left untouched), report, exit 0 if all good.
  *   "p\n": print the counters.
@@ -280,7 +281,11 @@ int main(int argc, char **argv)
 	if (eintr_seen) {
 		printf("a blocking call returned EINTR (%s)\n",
 		       eintr_seen == 1 ? "epoll_wait" : "sigtimedwait");
-		bad = 1;
+		/* DUMP_TARGET_EINTR_OK: where the tool cannot rewind them
+		 * (arm64: the first argument is gone from the registers), the
+		 * test says so and checks the rest */
+		if (!getenv("DUMP_TARGET_EINTR_OK"))
+			bad = 1;
 	}
 	free(heap);
 	printf("%s\n", bad ? "target: FAILED" : "target: ok");
