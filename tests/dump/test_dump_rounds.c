@@ -163,9 +163,11 @@ static void check_released(void)
 	fputs("q\n", to_target);
 	fflush(to_target);
 	line[0] = '\0';
-	while (fgets(line, sizeof(line), from_target))
+	while (fgets(line, sizeof(line), from_target)) {
 		if (!strncmp(line, "target:", 7))
 			break;
+		printf("%s", line); /* what its check found */
+	}
 	waitpid(target, &ws, 0);
 	target = -1;
 	printf("%s", line);
@@ -223,8 +225,8 @@ int main(int argc, char **argv)
 	/* Does soft-dirty track it here? The probe says, with its reason. */
 	if (sac)
 		goto dump;
-	if (run(probe, &out, NULL))
-		fail("writewatch probe --pid %d failed: %s", (int)target, out);
+	/* (it exits 1 where nothing works: the JSON still says why) */
+	run(probe, &out, NULL);
 	p = strstr(out, "{\"name\":\"soft-dirty\"");
 	if (!p)
 		fail("writewatch probe lists no soft-dirty: %s", out);
