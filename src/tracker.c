@@ -358,6 +358,19 @@ int ww__rearm_check(struct ww_tracker *t, uintptr_t s, uintptr_t e)
 	return err ? err : boundary_check(t, e - 1, e);
 }
 
+/* Whether [s, e) (mapped) starts or ends inside a hugetlb page: two
+ * lookups, for ww_track's error path only. */
+static bool splits_huge(pid_t pid, uintptr_t s, uintptr_t e)
+{
+	size_t kps = 0;
+
+	if (!ww__vma_page_size(pid, s, &kps, NULL) && kps > ww__page_size() && (s & (kps - 1)))
+		return true;
+	kps = 0;
+	return !ww__vma_page_size(pid, e - 1, &kps, NULL) && kps > ww__page_size() &&
+	       (e & (kps - 1));
+}
+
 struct huge_ctx {
 	pid_t pid;
 	uintptr_t s, e; /* the range being tracked */
@@ -837,6 +850,12 @@ WW_API int ww_track(struct ww_tracker *t, void *addr, size_t len)
 	}
 	if (!err)
 		err = t->ops->track(t->priv, s, e);
+	/* A range that splits a hugetlb page is refused alike everywhere:
+	 * the kernel's mprotect says -EINVAL, userfaultfd registration and
+	 * soft-dirty's refusal of hugetlb say -EOPNOTSUPP. Asked only once a
+	 * mechanism has refused, so that a track costs no lookup. */
+	if ((err == -EINVAL || err == -EOPNOTSUPP) && splits_huge(t->pid, s, e))
+		err = -EINVAL;
 	if (!err)
 		range_insert(t, at, s, e);
 	t->changing = false;

@@ -7,7 +7,8 @@
  * it would split is written or clean (a clean one is what a backend lets
  * through when the rule is left to the kernel), and a call that does not
  * re-arm, or one on hugetlb page boundaries, works. The core applies the
- * rule for every backend (src/tracker.c, ww__rearm_check).
+ * rule for every backend (src/tracker.c, ww__rearm_check). Tracking a range
+ * that splits one is -EINVAL on every backend too.
  *
  * argv[1]: the backend; argv[2]: "local" (this process's memory) or
  * "remote" (a child's, tracked from outside: backends with WW_CAP_REMOTE).
@@ -172,6 +173,10 @@ int main(int argc, char **argv)
 		memset(m, 1, LEN);
 	}
 	CHECK_EQ(ww_open(&o, &t), 0);
+	/* tracking a range that splits one: -EINVAL on every backend, even
+	 * those that track no hugetlb memory at all */
+	REFUSED(ww_track(t, m + PS, LEN - PS));
+	REFUSED(ww_track(t, m, LEN - PS));
 	err = ww_track(t, m, LEN);
 	if (err == -EOPNOTSUPP && !harness_has(WW_CAP_HUGETLB))
 		skip("this backend refuses hugetlb memory (no WW_CAP_HUGETLB: ww_track gives "
