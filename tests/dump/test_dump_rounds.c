@@ -4,7 +4,7 @@
  * the qemu VMs too (test_dump.py needs python3 and gdb, which they lack;
  * soft-dirty is in their x86-64 kernels, not on a host without it).
  *
- * usage: test_dump_rounds WRITEWATCH DUMP_TARGET CORECHECK [kill|stop-and-copy]
+ * usage: test_dump_rounds WRITEWATCH DUMP_TARGET CORECHECK [kill|stop-and-copy|auto]
  *
  * Starts dump_target, asks `writewatch probe --pid` whether soft-dirty
  * tracks it (77 with the reason if not), dumps it with --backend=soft-dirty
@@ -14,7 +14,9 @@
  * and passes its own check. With "kill": writewatch is SIGKILLed while a
  * round has the target stopped (WW_DUMP_TEST_STOP=round); the target must
  * be released and unharmed. With "stop-and-copy": --no-precopy, the same
- * checks of the core and the target (and the freeze to compare with).
+ * checks of the core and the target (and the freeze to compare with). With
+ * "auto": whatever mode this kernel allows (pre-copy where pagemap-scan
+ * tracks another process, arm64 included), the same checks.
  * A fifth argument sets the target's populated anonymous memory in MiB.
  */
 #define _GNU_SOURCE
@@ -180,9 +182,12 @@ int main(int argc, char **argv)
 	char ready[1024], pidarg[16], maxdisk[48], *out, *p, *cc[16];
 	int in[2], outp[2], rc, nrounds = 0;
 	double longest = 0, freeze;
+	char mode[32] = "";
 	bool killing = argc > 4 && !strcmp(argv[4], "kill");
 	bool sac = argc > 4 && !strcmp(argv[4], "stop-and-copy");
+	bool autom = argc > 4 && !strcmp(argv[4], "auto");
 	char *probe[] = { argv[1], "probe", "--json", "--pid", pidarg, NULL };
+	char *dumpargs[] = { argv[1], "dump", "--json", "-q", NULL, pidarg, "-o", core, NULL };
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: %s WRITEWATCH DUMP_TARGET CORECHECK [kill]\n", argv[0]);
@@ -223,7 +228,7 @@ int main(int argc, char **argv)
 
 	snprintf(core, sizeof(core), "/tmp/ww-dump-rounds-%d.core", (int)getpid());
 	/* Does soft-dirty track it here? The probe says, with its reason. */
-	if (sac)
+	if (sac || autom)
 		goto dump;
 	/* (it exits 1 where nothing works: the JSON still says why) */
 	run(probe, &out, NULL);
@@ -275,14 +280,9 @@ int main(int argc, char **argv)
 		printf("PASS: writewatch killed in a stopped round: the target was released\n");
 		return 0;
 	}
-dump : {
-	char *dump[] = {
-		argv[1], "dump", "--json", "-q", sac ? "--no-precopy" : "--backend=soft-dirty",
-		pidarg,	 "-o",	 core,	   NULL
-	};
-
-	rc = run(dump, &out, NULL);
-}
+dump:
+	dumpargs[4] = sac ? "--no-precopy" : autom ? "--backend=auto" : "--backend=soft-dirty";
+	rc = run(dumpargs, &out, NULL);
 	printf("%s", out);
 	if (rc)
 		fail("writewatch dump failed (%d)", rc);
@@ -291,6 +291,13 @@ dump : {
 	if (sac) {
 		if (!strstr(out, "\"mode\":\"stop-and-copy\""))
 			fail("--no-precopy: the mode is not stop-and-copy");
+		goto check;
+	}
+	if (autom) { /* whatever this kernel allows, said */
+		p = strstr(out, "\"mode\":\"");
+		if (!p)
+			fail("no mode in the summary");
+		snprintf(mode, sizeof(mode), "%.*s", (int)strcspn(p + 8, "\""), p + 8);
 		goto check;
 	}
 	if (!strstr(out, "\"mode\":\"stopped-rounds\"") ||
@@ -332,10 +339,9 @@ check:
 	}
 	check_released();
 	unlink(core);
-	if (sac)
-		printf("PASS: stop-and-copy (freeze %.1f ms), the core is one instant of the "
-		       "target\n",
-		       freeze);
+	if (sac || autom)
+		printf("PASS: %s (freeze %.1f ms), the core is one instant of the target\n",
+		       sac ? "stop-and-copy" : mode, freeze);
 	else
 		printf("PASS: %d stopped rounds (longest stop %.1f ms, final freeze %.1f ms), the "
 		       "core is one instant of the target\n",
