@@ -4,7 +4,8 @@
  * the qemu VMs too (test_dump.py needs python3 and gdb, which they lack;
  * soft-dirty is in their x86-64 kernels, not on a host without it).
  *
- * usage: test_dump_rounds WRITEWATCH DUMP_TARGET CORECHECK [kill|stop-and-copy|auto]
+ * usage: test_dump_rounds WRITEWATCH DUMP_TARGET CORECHECK [rounds|kill|stop-and-copy|auto
+ *                         [ANON_MB]]
  *
  * Starts dump_target, asks `writewatch probe --pid` whether soft-dirty
  * tracks it (77 with the reason if not), dumps it with --backend=soft-dirty
@@ -190,7 +191,10 @@ int main(int argc, char **argv)
 	char *dumpargs[] = { argv[1], "dump", "--json", "-q", NULL, pidarg, "-o", core, NULL };
 
 	if (argc < 4) {
-		fprintf(stderr, "usage: %s WRITEWATCH DUMP_TARGET CORECHECK [kill]\n", argv[0]);
+		fprintf(stderr,
+			"usage: %s WRITEWATCH DUMP_TARGET CORECHECK [rounds|kill|stop-and-copy|auto "
+			"[ANON_MB]]\n",
+			argv[0]);
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IONBF, 0);
