@@ -334,21 +334,32 @@ static int huge_examine(struct ww_tracker *t, uintptr_t at)
 	return 0;
 }
 
-/* 0 unless the boundary b falls inside a hugetlb page; at is the address
- * on b's tracked side (b for a start, b - 1 for an end). */
-static int boundary_check(struct ww_tracker *t, uintptr_t at, uintptr_t b)
+/* 1 if the boundary b falls inside a hugetlb page, 0 if not, or -errno of
+ * the lookup; at is the address on b's tracked side (b for a start, b - 1
+ * for an end). */
+static int splits_at(pid_t pid, uintptr_t at, uintptr_t b)
 {
 	size_t kps = 0;
+	int err = ww__vma_page_size(pid, at, &kps, NULL);
+
+	if (err)
+		return err;
+	return kps > ww__page_size() && (b & (kps - 1));
+}
+
+/* 0 unless the boundary b falls inside a hugetlb page (-EINVAL). */
+static int boundary_check(struct ww_tracker *t, uintptr_t at, uintptr_t b)
+{
 	int err;
 
 	if (!runs_any(&t->huge_seen, at, at + 1) && (err = huge_examine(t, at)) != 0)
 		return err;
 	if (!runs_any(&t->huge, at, at + 1))
 		return 0;
-	err = ww__vma_page_size(t->pid, at, &kps, NULL);
-	if (err)
+	err = splits_at(t->pid, at, b);
+	if (err < 0)
 		return err == -ENOMEM ? -EFAULT : err; /* unmapped since: as elsewhere */
-	return kps > ww__page_size() && (b & (kps - 1)) ? -EINVAL : 0;
+	return err ? -EINVAL : 0;
 }
 
 int ww__rearm_check(struct ww_tracker *t, uintptr_t s, uintptr_t e)
@@ -362,13 +373,7 @@ int ww__rearm_check(struct ww_tracker *t, uintptr_t s, uintptr_t e)
  * lookups, for ww_track's error path only. */
 static bool splits_huge(pid_t pid, uintptr_t s, uintptr_t e)
 {
-	size_t kps = 0;
-
-	if (!ww__vma_page_size(pid, s, &kps, NULL) && kps > ww__page_size() && (s & (kps - 1)))
-		return true;
-	kps = 0;
-	return !ww__vma_page_size(pid, e - 1, &kps, NULL) && kps > ww__page_size() &&
-	       (e & (kps - 1));
+	return splits_at(pid, s, s) == 1 || splits_at(pid, e - 1, e) == 1;
 }
 
 struct huge_ctx {
