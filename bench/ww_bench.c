@@ -317,6 +317,22 @@ static struct ww_tracker *tracker_open(enum ww_backend b)
 	return t;
 }
 
+/* Whether b's trackers copy before a write on this kernel (b has
+ * WW_CAP_PREWRITE and works here): a tracker may lack the cap (mprotect
+ * where read faults map no zero page). If not, a skip line for bench. */
+static bool tracker_cow(enum ww_backend b, const char *bench)
+{
+	struct ww_tracker *t = tracker_open(b);
+	unsigned int caps = ww_tracker_caps(t);
+
+	ww_close(t);
+	if (!(caps & WW_CAP_PREWRITE))
+		emit_skip(bench, ww_backend_name(b),
+			  "its trackers lack WW_CAP_PREWRITE on this kernel (read faults map no "
+			  "zero page)");
+	return caps & WW_CAP_PREWRITE;
+}
+
 /* ---- the bare kernel interface, no library ---------------------------- */
 
 struct bare {
@@ -2026,7 +2042,7 @@ static void bench_cow_save(void)
 					"no WW_CAP_PREWRITE: cannot copy a page before its write");
 			continue;
 		}
-		if (!backend_usable(b, "cow-save"))
+		if (!backend_usable(b, "cow-save") || !tracker_cow(b, "cow-save"))
 			continue;
 		t = tracker_open(b);
 		if ((err = ww_track(t, m, len)))
@@ -2140,9 +2156,10 @@ static void bench_cow_first_write(void)
 		f[n++] = (struct cfw){ .after = CFW_RESET, .b = b };
 		f[n++] = (struct cfw){ .after = CFW_SNAP, .b = b };
 		ww_backend_caps(b, &caps);
-		if (caps & WW_CAP_PREWRITE)
-			f[n++] = (struct cfw){ .after = CFW_COW, .b = b };
-		else
+		if (caps & WW_CAP_PREWRITE) {
+			if (tracker_cow(b, "cow-first-write"))
+				f[n++] = (struct cfw){ .after = CFW_COW, .b = b };
+		} else
 			emit_skip("cow-first-write", ww_backend_name(b),
 				  "after=snapshot-cow: no WW_CAP_PREWRITE: cannot copy a page "
 				  "before its write");
@@ -2257,7 +2274,7 @@ static void bench_cow_take(void)
 					"no WW_CAP_PREWRITE: cannot copy a page before its write");
 			continue;
 		}
-		if (!backend_usable(b, "cow-take"))
+		if (!backend_usable(b, "cow-take") || !tracker_cow(b, "cow-take"))
 			continue;
 		t = tracker_open(b);
 		if (ww_track(t, m, len))

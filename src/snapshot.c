@@ -224,7 +224,7 @@ void ww__cow_save(struct ww_tracker *t, uintptr_t a, uintptr_t b)
 
 	/* a page dropped before this call is lost, not to be copied now */
 	if (l && t->ops->prewrite_sync)
-		t->ops->prewrite_sync(t->priv);
+		t->ops->prewrite_sync(t->priv, a, b);
 
 	for (size_t k = 0; tmp && k < l->n; k++) {
 		struct ww_snapshot *s = l->s[k];
@@ -292,10 +292,16 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	}
 	if ((flags & WW_SNAP_COW) &&
 	    (!t->ops->set_prewrite || !(ww_tracker_caps(t) & WW_CAP_PREWRITE))) {
-		ww__info("snapshot: %s cannot see a write before it lands, which "
-			 "copy-before-write needs: open the tracker with opts.caps = "
-			 "WW_CAP_PREWRITE",
-			 t->ops->name);
+		if (t->ops->set_prewrite && (t->ops->caps & WW_CAP_PREWRITE))
+			ww__info("snapshot: %s cannot copy before a write on this kernel: "
+				 "read faults map no zero page here, so a page discarded "
+				 "and read back would pass for content",
+				 t->ops->name);
+		else
+			ww__info("snapshot: %s cannot see a write before it lands, which "
+				 "copy-before-write needs: open the tracker with opts.caps = "
+				 "WW_CAP_PREWRITE",
+				 t->ops->name);
 		return (int)ww__ret(-EOPNOTSUPP);
 	}
 	snap = calloc(1, sizeof(*snap));
@@ -333,6 +339,13 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	err = ww__tracker_covers(t, s, e);
 	if (!err) /* taking it re-arms [s, e) */
 		err = ww__rearm_check(t, s, e);
+	if (!err && snap->cow && t->ops->prewrite_check) {
+		char why[200] = "";
+
+		err = t->ops->prewrite_check(t->priv, s, e, why, sizeof(why));
+		if (err && why[0])
+			ww__info("snapshot: %s", why);
+	}
 	if (!err && snap->cow)
 		err = cow_prearm(t, s, e);
 	if (!err && snap->cow) {
@@ -383,16 +396,21 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
  */
 static ssize_t cow_read(struct ww_snapshot *s, uintptr_t a, size_t len, void *buf)
 {
+	struct ww_tracker *t = s->t;
 	size_t ps = ww__page_size();
 	unsigned char *out = buf;
 
 	if (s->owner != getpid())
 		return ww__ret(-ECHILD); /* the pages here are the child's */
 	/* A discard the caller made before this call must be seen: its
-	 * event may still be on its way to the hook. (Once the tracker is
-	 * closed every page is saved or lost and memory is not read.) */
-	if (s->t && s->t->ops->prewrite_sync)
-		s->t->ops->prewrite_sync(s->t->priv);
+	 * event may still be on its way to the hook, or (mprotect) is found
+	 * only by looking. (Once the tracker is closed every page is saved or
+	 * lost and memory is not read.) */
+	if (t && t->ops->prewrite_sync) {
+		pthread_mutex_lock(&t->lock);
+		t->ops->prewrite_sync(t->priv, a, a + len);
+		pthread_mutex_unlock(&t->lock);
+	}
 	for (uintptr_t p = a; p < a + len;) {
 		uintptr_t pe = (p & ~(uintptr_t)(ps - 1)) + ps;
 		size_t i = (p - s->start) / ps, n = (pe < a + len ? pe : a + len) - p;

@@ -110,11 +110,17 @@ struct ww__backend_ops {
 	 * started before it is still running. Held writes are asked again
 	 * within a millisecond. */
 	void (*set_prewrite)(void *priv, const struct ww__prewrite *pw);
-	/* With WW_CAP_PREWRITE: return once every event the mechanism has
-	 * taken in so far (a discard, an unmap) has reached the hooks: the
-	 * kernel lets a discarding thread go on as soon as its event is read,
-	 * before the handler has passed it on. */
-	void (*prewrite_sync)(void *priv);
+	/* With WW_CAP_PREWRITE: return once every discard or unmap of
+	 * [start, end) made before this call has reached the hooks. uffd-wp:
+	 * the kernel lets a discarding thread go on as soon as its event is
+	 * read, before the handler has passed it on. mprotect: nothing tells
+	 * of a discard; it is found in pagemap here. The core calls it with
+	 * t->lock held. */
+	void (*prewrite_sync)(void *priv, uintptr_t start, uintptr_t end);
+	/* Optional, with WW_CAP_PREWRITE: 0 if copy-before-write keeps
+	 * [start, end) (tracked) exact, else -EOPNOTSUPP and the reason in
+	 * why (a kind of memory whose discards the mechanism cannot see). */
+	int (*prewrite_check)(void *priv, uintptr_t start, uintptr_t end, char *why, size_t whylen);
 	/* Optional, with WW_CAP_PREWRITE: ask the held writes again now
 	 * rather than within the millisecond (a COW take's arming ended). */
 	void (*prewrite_kick)(void *priv);

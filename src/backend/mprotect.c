@@ -37,6 +37,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -65,13 +66,21 @@ struct mp_meta {
 	struct mp_meta *l, *r;
 };
 
+/* One open tracker (its priv). The handler reads pw only. */
+struct mp_tracker {
+	/* Copy-before-write (set_prewrite): the core's hooks, or NULL. */
+	_Atomic(const struct ww__prewrite *) pw;
+};
+
 struct mp_span {
 	struct mp_meta meta; /* first: the span is a mapping of its own */
+	struct mp_tracker *owner;
 	uintptr_t start, end;
 	size_t mapsz; /* this span lives in a mapping of its own, of mapsz bytes */
 	atomic_flag lock;
 	bool dead; /* replaced or removed; written under lock */
 	bool files; /* holds file or shared memory (pages not anonymous) */
+	bool shared; /* holds shared memory (MAP_SHARED) */
 	_Atomic uint64_t *bits; /* one per page: written since last reset */
 	uint64_t *armed; /* one per page: anonymous content present when armed */
 	uint8_t *pg; /* one per page: protection as the application has it, and unit */
@@ -630,6 +639,55 @@ static void armed_assign(struct mp_span *sp, size_t i, bool v)
 		sp->armed[i / WORD_BITS] &= ~(1ULL << (i % WORD_BITS));
 }
 
+/* Copy-before-write: the hooks of sp's tracker, or NULL. */
+static const struct ww__prewrite *span_pw(const struct mp_span *sp)
+{
+	return sp->owner ? atomic_load_explicit(&sp->owner->pw, memory_order_acquire) : NULL;
+}
+
+/* [s, e) of sp becomes writable without its hook having seen a write there
+ * (a discard, the application's own mprotect, a fallback at the VMA limit):
+ * a COW snapshot that has not copied it yet has lost it. Called before the
+ * page can change. No lock, no allocation: the handler's. */
+static void span_lost(const struct mp_span *sp, uintptr_t s, uintptr_t e)
+{
+	const struct ww__prewrite *pw = span_pw(sp);
+
+	if (pw)
+		pw->discarded(pw->ctx, s, e);
+}
+
+static int page_content(uintptr_t a, size_t ps);
+
+/*
+ * Copy-before-write, in the handler under sp's lock, before [page, page +
+ * nb pages) becomes writable for the first time since it was armed: hand
+ * it to the hook (false: hold the write), or tell it the content is gone.
+ * A page armed with content and holding none now was discarded since
+ * (nothing else tells this mechanism of a discard). Memory the application
+ * has write-only is armed without access: it cannot be read here.
+ */
+static bool prewrite(struct mp_span *sp, const struct ww__prewrite *pw, uintptr_t page, size_t nb,
+		     int prot)
+{
+	size_t ps = ww__page_size(), i = (page - sp->start) / ps;
+	bool armed =
+		__atomic_load_n(&sp->armed[i / WORD_BITS], __ATOMIC_RELAXED) >> (i % WORD_BITS) & 1;
+	int c;
+
+	if (!(prot & PROT_READ)) {
+		pw->discarded(pw->ctx, page, page + nb * ps);
+		return true;
+	}
+	c = page_content(page, ps);
+	if (armed && c != 1) {
+		pw->discarded(pw->ctx, page, page + nb * ps);
+		return true;
+	}
+	/* no content in anonymous memory: it reads zero, do not fault it in */
+	return pw->before(pw->ctx, page, nb * ps, c == 0 && !sp->files);
+}
+
 /* Pass a fault that is not ours to whoever had SIGSEGV before us. */
 static void chain(int sig, siginfo_t *si, void *uc)
 {
@@ -678,6 +736,11 @@ static int cluster_writable(const struct mp_node *tb, struct mp_span *sp)
 	if (dead) {
 		err = 0; /* being replaced: retry finds the new table */
 	} else {
+		for (p = lo;; p = table_find(tb, p->end)) {
+			span_lost(p, p->start, p->end);
+			if (p == hi)
+				break;
+		}
 		err = set_prot_spans(tb, lo, lo->start, hi->end, true);
 		if (!err)
 			for (p = lo;; p = table_find(tb, p->end)) {
@@ -693,9 +756,10 @@ static int cluster_writable(const struct mp_node *tb, struct mp_span *sp)
 	return err == 0;
 }
 
-/* 1: handled (retry the access), 0: not ours. */
+/* 1: handled (retry the access), 0: not ours, 2: held (wait, then retry). */
 static int handle_fault(const struct mp_node *tb, struct mp_span *sp, uintptr_t a)
 {
+	const struct ww__prewrite *pw;
 	size_t ps = ww__page_size(), unit, idx, nb;
 	uintptr_t page;
 	uint8_t b;
@@ -738,11 +802,18 @@ static int handle_fault(const struct mp_node *tb, struct mp_span *sp, uintptr_t 
 		last_gen = gen;
 		return 1;
 	}
+	pw = span_pw(sp);
+	if (pw && !prewrite(sp, pw, page, nb, prot)) {
+		spin_unlock(sp);
+		last_fault = 0;
+		return 2;
+	}
 	bits_assign(sp, idx, idx + nb, true);
 	if (mprotect((void *)page, unit, prot)) {
 		/* Out of VMAs (vm.max_map_count): give up precision, keep
 		 * correctness: the whole span becomes written and writable,
 		 * or else the block of adjacent spans it belongs to. */
+		span_lost(sp, sp->start, sp->end);
 		if (set_prot(sp, sp->start, sp->end, true) == 0) {
 			bits_assign(sp, 0, npages(sp), true);
 		} else {
@@ -772,6 +843,13 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 		if (sp)
 			handled = handle_fault(tb, sp, a);
 		atomic_fetch_sub(&st.inflight, 1);
+		if (handled == 2) {
+			/* a COW take is arming: wait outside the count (set_prewrite
+			 * and untrack wait for it to drop), then write again */
+			struct timespec ts = { 0, 100 * 1000 };
+
+			nanosleep(&ts, NULL);
+		}
 		if (!sp) {
 			/* Untracked while this fault was on its way? Retry once. */
 			uintptr_t page = a & ~(uintptr_t)(ww__page_size() - 1);
@@ -1113,6 +1191,8 @@ static int maps_collect(const struct ww__map *m, void *arg)
 		return 0;
 	if (m->inode || m->shared)
 		sp->files = true;
+	if (m->shared)
+		sp->shared = true;
 	/* hugetlb (a file on hugetlbfs, or MAP_HUGETLB): one protection per
 	 * huge page. Only file-backed mappings (hugetlb always is) need the
 	 * smaps read. */
@@ -1153,6 +1233,8 @@ static struct mp_span *span_new(uintptr_t s, uintptr_t e, const struct mp_span *
 
 		memcpy(sp->pg, src->pg + off, np);
 		sp->files = src->files;
+		sp->shared = src->shared;
+		sp->owner = src->owner;
 		for (size_t i = 0; i < np; i++) {
 			if (bit_test(src, off + i))
 				bits_assign(sp, i, i + 1, true);
@@ -1239,6 +1321,71 @@ static bool ent_has_content(uint64_t v)
 	       ((v & WW_PM_SWAP) && !(v & WW_PM_FILE_SHARED));
 }
 
+/*
+ * pagemap's 8-byte entries (before 6.7) show the zero page only as "present
+ * and not exclusive", and so a page shared with a fork child: a page that is
+ * not all zeros is no zero page, so it holds content. Read by
+ * process_vm_readv, not by load: the application may unmap it meanwhile,
+ * which then fails instead of faulting. Not in the handler.
+ */
+static bool ent_content(uintptr_t a, uint64_t v)
+{
+	size_t ps = ww__page_size();
+	uint64_t buf[512];
+
+	if (ent_has_content(v))
+		return true;
+	if (!(v & WW_PM_PRESENT) || (v & WW_PM_FILE_SHARED))
+		return false;
+	for (size_t off = 0; off < ps; off += sizeof(buf)) {
+		struct iovec to = { buf, sizeof(buf) }, from = { (void *)(a + off), sizeof(buf) };
+
+		if (process_vm_readv(getpid(), &to, 1, &from, 1, 0) != (ssize_t)sizeof(buf))
+			return false;
+		for (size_t k = 0; k < sizeof(buf) / sizeof(buf[0]); k++)
+			if (buf[k])
+				return true;
+	}
+	return false;
+}
+
+/*
+ * In the handler: does the page at a hold content? 1 yes, 0 no (not there,
+ * or the zero page or a file's page stands in), -1 cannot tell (no
+ * pagemap). Before 6.7 (no PAGEMAP_SCAN) the zero page shows only as
+ * "present and not exclusive", as a page shared with a fork child does:
+ * then content that is not all zero is no zero page.
+ */
+static int page_content(uintptr_t a, size_t ps)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), c = -1, n;
+	struct page_region r;
+	struct pm_scan_arg arg = { .size = sizeof(arg),
+				   .start = a,
+				   .end = a + ps,
+				   .vec = (uintptr_t)&r,
+				   .vec_len = 1,
+				   .return_mask = CAT_GONE | CAT_STANDIN };
+	uint64_t v;
+
+	if (fd < 0)
+		return -1;
+	n = ww__pagemap_scan(fd, &arg);
+	if (n >= 0) {
+		c = n == 1 && cat_has_content(r.categories);
+	} else if (pread(fd, &v, sizeof(v), (off_t)(a / ps * sizeof(v))) == (ssize_t)sizeof(v)) {
+		c = ent_has_content(v);
+		if (!c && (v & WW_PM_PRESENT) && !(v & WW_PM_FILE_SHARED)) {
+			const uint64_t *w = (const uint64_t *)a;
+
+			for (size_t k = 0; !c && k < ps / sizeof(*w); k++)
+				c = w[k] != 0;
+		}
+	}
+	close(fd);
+	return c;
+}
+
 static void arm_region(struct mp_span *sp, uintptr_t s, uintptr_t e, uint64_t cat)
 {
 	size_t ps = ww__page_size();
@@ -1268,7 +1415,8 @@ static void arm_present(struct mp_span *sp, uintptr_t s, uintptr_t e)
 
 		if (ww__pagemap_read(fd, a, ent, n) == 0)
 			for (size_t k = 0; k < n; k++)
-				armed_assign(sp, (a - sp->start) / ps + k, ent_has_content(ent[k]));
+				armed_assign(sp, (a - sp->start) / ps + k,
+					     ent_content(a + k * ps, ent[k]));
 		a += n * ps;
 	}
 	close(fd);
@@ -1291,6 +1439,7 @@ static void mark_discarded(struct mp_span *sp, uintptr_t s, uintptr_t e, uint64_
 
 		if (!armed_test(sp, i) || bit_test(sp, i))
 			continue;
+		span_lost(sp, a, a + ps);
 		if ((prot & PROT_WRITE) && mprotect((void *)a, ps, prot))
 			continue; /* no VMA to spare: reported by a later collect */
 		bits_assign(sp, i, i + 1, true);
@@ -1342,7 +1491,7 @@ static int find_discards(struct mp_span *sp, uintptr_t s, uintptr_t e)
 
 		if (any_armed_clean(sp, a, a + n * ps) && ww__pagemap_read(fd, a, ent, n) == 0)
 			for (size_t k = 0; k < n; k++)
-				if (!ent_has_content(ent[k]))
+				if (!ent_content(a + k * ps, ent[k]))
 					mark_discarded(sp, a + k * ps, a + (k + 1) * ps, 0);
 		a += n * ps;
 	}
@@ -1445,8 +1594,10 @@ static int refresh(struct mp_span *sp, uintptr_t s, uintptr_t e)
 					want = bit ? rec : rec & ~PROT_WRITE;
 					if (cur == want)
 						continue;
-					if ((cur & PROT_WRITE) && !bit)
+					if ((cur & PROT_WRITE) && !bit) {
 						bits_assign(sp, i, i + 1, true);
+						span_lost(sp, a, a + ps);
+					}
 					pg_set(sp, i, (uint8_t)((pb & ~PG_PROT) | (unsigned)cur));
 				}
 				spin_unlock(sp);
@@ -1542,6 +1693,9 @@ static int mp_open(pid_t pid, void **priv, char *why, size_t whylen)
 
 	if (pid)
 		return ww__why(why, whylen, -EOPNOTSUPP, "cannot track another process");
+	*priv = calloc(1, sizeof(struct mp_tracker));
+	if (!*priv)
+		return -ENOMEM;
 	pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&st.table_lock);
 	if (st.nopen == 0) {
@@ -1557,7 +1711,10 @@ static int mp_open(pid_t pid, void **priv, char *why, size_t whylen)
 	pthread_mutex_unlock(&st.table_lock);
 	if (!err && ww__log_level >= WW_LOG_WARN)
 		warn_segv_blockers();
-	*priv = NULL;
+	if (err) {
+		free(*priv);
+		*priv = NULL;
+	}
 	return err;
 }
 
@@ -1565,7 +1722,7 @@ static void mp_close(void *priv)
 {
 	struct sigaction cur;
 
-	(void)priv;
+	free(priv); /* its spans are gone: no handler reads it */
 	pthread_mutex_lock(&st.table_lock);
 	if (st.nopen && --st.nopen == 0) {
 		/* Put the previous handler back, unless the application has
@@ -1604,7 +1761,6 @@ static int mp_track(void *priv, uintptr_t s, uintptr_t e)
 	struct txn tx;
 	int err;
 
-	(void)priv;
 	pthread_mutex_lock(&st.table_lock);
 	if (table_overlaps(atomic_load(&st.table), s, e)) {
 		err = -EBUSY; /* another tracker of this process has it */
@@ -1617,6 +1773,7 @@ static int mp_track(void *priv, uintptr_t s, uintptr_t e)
 	sp = span_new(s, e, NULL, &err);
 	if (!sp)
 		goto out;
+	sp->owner = priv;
 	if (nodes_reserve(nodes_per_op())) {
 		span_free(sp);
 		err = -ENOMEM;
@@ -1835,12 +1992,80 @@ static int mp_probe(pid_t pid, char *why, size_t whylen)
 	return err;
 }
 
+/* The handler reads pw as a counted reader: once none is counted, no hook
+ * call that started with the old one is still running. */
+static void mp_set_prewrite(void *priv, const struct ww__prewrite *pw)
+{
+	struct mp_tracker *tr = priv;
+
+	atomic_store_explicit(&tr->pw, pw, memory_order_release);
+	wait_readers();
+}
+
+/* No event tells of a discard: look in pagemap, over this tracker's spans
+ * in [s, e), for pages armed with content that hold none now, and in maps
+ * for pages the application made writable behind our back (t->lock is held:
+ * the spans stay; the table's nodes are read as a counted reader). */
+static void mp_prewrite_sync(void *priv, uintptr_t s, uintptr_t e)
+{
+	struct mp_tracker *tr = priv;
+
+	while (s < e) {
+		struct mp_span *sp;
+		uintptr_t a, b;
+
+		atomic_fetch_add(&st.inflight, 1);
+		for (sp = table_after(atomic_load(&st.table), s);
+		     sp && sp->start < e && sp->owner != tr;)
+			sp = tree_ge(atomic_load(&st.table), sp->end);
+		atomic_fetch_sub(&st.inflight, 1);
+		if (!sp || sp->start >= e)
+			return;
+		a = s > sp->start ? s : sp->start;
+		b = e < sp->end ? e : sp->end;
+		/* pages the application made writable itself: lost (refresh) */
+		refresh(sp, a, b);
+		find_discards(sp, a, b);
+		s = sp->end;
+	}
+}
+
+/* Shared memory keeps its content in the page cache when a mapping drops a
+ * page, so a page not present proves nothing there, and MADV_REMOVE, which
+ * does drop it, leaves no trace pagemap can tell from a read back. */
+static int mp_prewrite_check(void *priv, uintptr_t s, uintptr_t e, char *why, size_t whylen)
+{
+	struct mp_tracker *tr = priv;
+	bool shared = false;
+
+	atomic_fetch_add(&st.inflight, 1);
+	for (struct mp_span *sp = table_after(atomic_load(&st.table), s); sp && sp->start < e;
+	     sp = tree_ge(atomic_load(&st.table), sp->end))
+		shared |= sp->owner == tr && sp->shared;
+	atomic_fetch_sub(&st.inflight, 1);
+	if (!shared)
+		return 0;
+	return ww__why(why, whylen, -EOPNOTSUPP,
+		       "mprotect cannot copy before a write in shared memory: it would not "
+		       "see a page dropped there (MADV_REMOVE) before its first write");
+}
+
+/* Copy-before-write needs every discard seen: a discarded page read back
+ * before its first write must not pass for content (WW_CAP_DISCARDS, which
+ * only kernels that map the zero page on a read fault give this mechanism). */
+static unsigned int mp_tracker_caps(void *priv)
+{
+	unsigned int c = ww__caps_pagemap_discards(priv);
+
+	return c & WW_CAP_DISCARDS ? c : c & ~WW_CAP_PREWRITE;
+}
+
 const struct ww__backend_ops ww__mprotect_ops = {
 	.id = WW_BACKEND_MPROTECT,
 	.name = "mprotect",
 	.caps = WW_CAP_NO_MISSED_WRITES | WW_CAP_EXACT | WW_CAP_ATOMIC_RESET | WW_CAP_RANGE_RESET |
-		WW_CAP_HUGETLB | WW_CAP_PROTECTS | WW_CAP_DISCARDS,
-	.tracker_caps = ww__caps_pagemap_discards,
+		WW_CAP_HUGETLB | WW_CAP_PROTECTS | WW_CAP_DISCARDS | WW_CAP_PREWRITE,
+	.tracker_caps = mp_tracker_caps,
 	.probe = mp_probe,
 	.open = mp_open,
 	.close = mp_close,
@@ -1848,4 +2073,7 @@ const struct ww__backend_ops ww__mprotect_ops = {
 	.untrack = mp_untrack,
 	.collect = mp_collect,
 	.reset = mp_reset,
+	.set_prewrite = mp_set_prewrite,
+	.prewrite_sync = mp_prewrite_sync,
+	.prewrite_check = mp_prewrite_check,
 };

@@ -1372,11 +1372,13 @@ static void uw_set_prewrite(void *priv, const struct ww__prewrite *pw)
 }
 
 /* The handler reads and handles a batch under the lock. */
-static void uw_prewrite_sync(void *priv)
+static void uw_prewrite_sync(void *priv, uintptr_t start, uintptr_t end)
 {
 	struct uw *u = priv;
 	sigset_t mask;
 
+	(void)start; /* every event: they come in order */
+	(void)end;
 	block_signals(&mask);
 	pthread_mutex_lock(&u->lock);
 	pthread_mutex_unlock(&u->lock);

@@ -51,7 +51,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(ww_snapshot_take(t, m, (PAGES + 1) * PS, 0, &s), -ENOENT);
 	CHECK_EQ(errno, ENOENT);
 	/* copy-before-write needs a mechanism that sees a write first */
-	if (harness_has(WW_CAP_PREWRITE)) {
+	if (ww_tracker_caps(t) & WW_CAP_PREWRITE) {
 		CHECK_EQ(ww_snapshot_take(t, m, PS, WW_SNAP_COW, &s), 0);
 		ww_snapshot_free(s);
 		s = NULL;

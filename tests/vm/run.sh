@@ -97,6 +97,8 @@ VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped
 VM_SUITE="$VM_SUITE|discard_mixed_range|discard_during_reset|fuzz-corpus/[a-z-]+|remote/[a-z-]+|remote-fallback|dump/[a-z-]+-c"
 # the adversarial group's per-backend tests (issue 16): soft-dirty runs only here
 VM_SUITE="$VM_SUITE|hostile/[a-z0-9_]+"
+# snapshots: mprotect copies before a write only where the zero page is mapped
+VM_SUITE="$VM_SUITE|snapshot|snapshot_cow"
 mkdir -p "$CACHE"
 
 say() { printf '[vm] %s\n' "$*" >&2; }
