@@ -449,7 +449,10 @@ static void sn_restore(void)
 			model[p].replaced = false;
 		}
 		sn.pre[p] = model[p];
-		sn.wrote[p] = sn.disc[p] = sn.must[p] = sn.may[p] = false;
+		/* a discard the backend did not see, so did not put back,
+		 * stays unseen for the next restore too */
+		sn.disc[p] = sn.disc[p] && !back;
+		sn.wrote[p] = sn.must[p] = sn.may[p] = false;
 		sn.saved[p] = false; /* the next write copies it anew */
 	}
 	if ((size_t)r < lo || (exact && (size_t)r > hi))
