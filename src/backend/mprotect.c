@@ -80,7 +80,6 @@ struct mp_span {
 	atomic_flag lock;
 	bool dead; /* replaced or removed; written under lock */
 	bool files; /* holds file or shared memory (pages not anonymous) */
-	bool shared; /* holds shared memory (MAP_SHARED) */
 	_Atomic uint64_t *bits; /* one per page: written since last reset */
 	uint64_t *armed; /* one per page: anonymous content present when armed */
 	uint8_t *pg; /* one per page: protection as the application has it, and unit */
@@ -248,16 +247,19 @@ WW_API int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 
 /* Name the threads that block SIGSEGV now (by a means the calls above do
  * not see): their first write to a tracked page kills the process. */
-static void warn_segv_blockers(void)
+/* For each thread whose /proc status line `field` ("SigBlk:", "SigPnd:")
+ * has SIGSEGV, call each (if not NULL) with its id; return how many. */
+static int threads_with_segv(const char *field, void (*each)(const char *tid))
 {
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *de;
+	size_t flen = strlen(field);
+	int n = 0;
 
 	if (!d)
-		return;
+		return 0;
 	while ((de = readdir(d))) {
 		char path[64], line[128];
-		unsigned long long blk;
 		FILE *f;
 
 		if (de->d_name[0] == '.')
@@ -267,17 +269,48 @@ static void warn_segv_blockers(void)
 		if (!f)
 			continue;
 		while (fgets(line, sizeof(line), f))
-			if (sscanf(line, "SigBlk: %llx", &blk) == 1) {
-				if (blk & (1ULL << (SIGSEGV - 1)))
-					ww__warn("mprotect: thread %s blocks SIGSEGV: its first "
-						 "write to tracked memory will kill the process "
-						 "(writewatch(7), THREADS)",
-						 de->d_name);
+			if (!strncmp(line, field, flen)) {
+				if (strtoull(line + flen, NULL, 16) & (1ULL << (SIGSEGV - 1))) {
+					n++;
+					if (each)
+						each(de->d_name);
+				}
 				break;
 			}
 		fclose(f);
 	}
 	closedir(d);
+	return n;
+}
+
+static void warn_blocker(const char *tid)
+{
+	ww__warn("mprotect: thread %s blocks SIGSEGV: its first write to tracked memory will "
+		 "kill the process (writewatch(7), THREADS)",
+		 tid);
+}
+
+static void warn_segv_blockers(void)
+{
+	threads_with_segv("SigBlk:", warn_blocker);
+}
+
+/*
+ * The last close puts the previous SIGSEGV action back. A write that hit a
+ * page before untrack made it writable again has its SIGSEGV queued on its
+ * thread already (the kernel decides under the mmap lock, which untrack's
+ * mprotect took after it), but the thread may not have run since to take
+ * it: with the previous action (the default) back, that would kill the
+ * process. So wait, a second at most, until no thread has one pending; our
+ * handler then finds no span and lets the write retry.
+ */
+static void wait_segv_delivered(void)
+{
+	for (int i = 0; i < 10000 && threads_with_segv("SigPnd:", NULL); i++) {
+		struct timespec ts = { 0, 100 * 1000 };
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 static size_t npages(const struct mp_span *sp)
@@ -1191,8 +1224,6 @@ static int maps_collect(const struct ww__map *m, void *arg)
 		return 0;
 	if (m->inode || m->shared)
 		sp->files = true;
-	if (m->shared)
-		sp->shared = true;
 	/* hugetlb (a file on hugetlbfs, or MAP_HUGETLB): one protection per
 	 * huge page. Only file-backed mappings (hugetlb always is) need the
 	 * smaps read. */
@@ -1233,7 +1264,6 @@ static struct mp_span *span_new(uintptr_t s, uintptr_t e, const struct mp_span *
 
 		memcpy(sp->pg, src->pg + off, np);
 		sp->files = src->files;
-		sp->shared = src->shared;
 		sp->owner = src->owner;
 		for (size_t i = 0; i < np; i++) {
 			if (bit_test(src, off + i))
@@ -1727,6 +1757,7 @@ static void mp_close(void *priv)
 	if (st.nopen && --st.nopen == 0) {
 		/* Put the previous handler back, unless the application has
 		 * installed its own since: then ours is gone already. */
+		wait_segv_delivered();
 		if (sigaction(SIGSEGV, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
 		    cur.sa_sigaction == on_segv)
 			sigaction(SIGSEGV, &st.prev_sa, NULL);
@@ -2009,7 +2040,11 @@ static void mp_set_prewrite(void *priv, const struct ww__prewrite *pw)
 static void mp_prewrite_sync(void *priv, uintptr_t s, uintptr_t e)
 {
 	struct mp_tracker *tr = priv;
+	size_t ps = ww__page_size();
 
+	s &= ~(uintptr_t)(ps - 1); /* a read may start and end mid-page */
+	e = e > UINTPTR_MAX - ps ? UINTPTR_MAX & ~(uintptr_t)(ps - 1) :
+				   (e + ps - 1) & ~(uintptr_t)(ps - 1);
 	while (s < e) {
 		struct mp_span *sp;
 		uintptr_t a, b;
@@ -2033,16 +2068,20 @@ static void mp_prewrite_sync(void *priv, uintptr_t s, uintptr_t e)
 /* Shared memory keeps its content in the page cache when a mapping drops a
  * page, so a page not present proves nothing there, and MADV_REMOVE, which
  * does drop it, leaves no trace pagemap can tell from a read back. */
+static int shared_map(const struct ww__map *m, void *arg)
+{
+	*(bool *)arg |= m->shared;
+	return 0;
+}
+
 static int mp_prewrite_check(void *priv, uintptr_t s, uintptr_t e, char *why, size_t whylen)
 {
-	struct mp_tracker *tr = priv;
 	bool shared = false;
+	int r = ww__maps_range(s, e, shared_map, &shared);
 
-	atomic_fetch_add(&st.inflight, 1);
-	for (struct mp_span *sp = table_after(atomic_load(&st.table), s); sp && sp->start < e;
-	     sp = tree_ge(atomic_load(&st.table), sp->end))
-		shared |= sp->owner == tr && sp->shared;
-	atomic_fetch_sub(&st.inflight, 1);
+	(void)priv;
+	if (r < 0)
+		return r;
 	if (!shared)
 		return 0;
 	return ww__why(why, whylen, -EOPNOTSUPP,
