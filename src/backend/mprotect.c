@@ -295,22 +295,97 @@ static void warn_segv_blockers(void)
 	threads_with_segv("SigBlk:", warn_blocker);
 }
 
+/* Thread tid's scheduler state letter and its time on a CPU in ns (from
+ * schedstat, else utime + stime in ticks, scaled). false if it is gone. */
+static bool thread_sched(const char *tid, char *state, unsigned long long *run)
+{
+	char path[64], buf[512], *p;
+	unsigned long long ut = 0, st_ = 0;
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%.20s/stat", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	ok = fgets(buf, sizeof(buf), f) != NULL;
+	fclose(f);
+	p = ok ? strrchr(buf, ')') : NULL; /* the name may hold anything */
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", state, &ut,
+			 &st_) != 3)
+		return false;
+	*run = (ut + st_) * 10000000ULL; /* ticks, at least 10 ms each: coarse */
+	snprintf(path, sizeof(path), "/proc/self/task/%.20s/schedstat", tid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fscanf(f, "%llu", run) != 1)
+			*run = (ut + st_) * 10000000ULL;
+		fclose(f);
+	}
+	return true;
+}
+
 /*
- * The last close puts the previous SIGSEGV action back. A write that hit a
- * page before untrack made it writable again has its SIGSEGV queued on its
- * thread already (the kernel decides under the mmap lock, which untrack's
- * mprotect took after it), but the thread may not have run since to take
- * it: with the previous action (the default) back, that would kill the
- * process. So wait, a second at most, until no thread has one pending; our
- * handler then finds no span and lets the write retry.
+ * The last close puts the previous SIGSEGV action back (for most programs
+ * the default: death). A write that hit a page before untrack made it
+ * writable again may still bring a SIGSEGV of ours: the kernel decides on
+ * the fault under the VMA's lock (which untrack's mprotect then waited
+ * for), but queues the signal only after releasing it, and the thread takes
+ * it only when it next returns to user space. Found by test_snapshot_cow
+ * in a one-CPU VM and by hostile/close_writing on arm64. So, before the
+ * action goes back: (1) every other thread that is runnable must run a
+ * little (1 ms of CPU time) or stop being runnable: the path from the
+ * decision to the queued signal never sleeps and takes microseconds, so
+ * after that any such signal is queued; (2) then no thread may have a
+ * SIGSEGV pending (SigPnd). A second at most; our handler, still in place,
+ * finds no span and lets each such write retry.
  */
 static void wait_segv_delivered(void)
 {
-	for (int i = 0; i < 10000 && threads_with_segv("SigPnd:", NULL); i++) {
-		struct timespec ts = { 0, 100 * 1000 };
+	struct timespec pause = { 0, 100 * 1000 };
+	struct thr {
+		char tid[24];
+		unsigned long long run;
+	} *v = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *de;
+	char me[24], state;
+	int i = 0;
 
-		nanosleep(&ts, NULL);
+	snprintf(me, sizeof(me), "%d", (int)syscall(SYS_gettid));
+	while (d && (de = readdir(d))) {
+		unsigned long long run;
+
+		if (de->d_name[0] == '.' || !strcmp(de->d_name, me) ||
+		    !thread_sched(de->d_name, &state, &run) || state != 'R')
+			continue;
+		if (n == cap) {
+			struct thr *nv = realloc(v, (cap = cap ? 2 * cap : 16) * sizeof(*v));
+
+			if (!nv)
+				break; /* then only the pending check below */
+			v = nv;
+		}
+		snprintf(v[n].tid, sizeof(v[n].tid), "%.20s", de->d_name);
+		v[n++].run = run;
 	}
+	if (d)
+		closedir(d);
+	for (size_t k = 0; k < n && i < 10000;) {
+		unsigned long long run;
+
+		if (!thread_sched(v[k].tid, &state, &run) || state != 'R' ||
+		    run >= v[k].run + 1000000ULL) {
+			k++;
+			continue;
+		}
+		nanosleep(&pause, NULL);
+		i++;
+	}
+	free(v);
+	for (; i < 10000 && threads_with_segv("SigPnd:", NULL); i++)
+		nanosleep(&pause, NULL);
 }
 
 static size_t npages(const struct mp_span *sp)
