@@ -2252,6 +2252,34 @@ static void bench_cow_first_write(void)
  * the region is written before each take; the row gives the take and the
  * written runs it re-armed. No writers run: the take alone.
  */
+/* A writer that stores to one page of the range over and over through a
+ * take, timing each store: its longest is the pause a take makes a writer
+ * see (held writes wait for the take's last re-arming pass). */
+static struct {
+	volatile char *page;
+	atomic_bool run;
+	_Atomic uint64_t max_ns;
+} probe;
+
+static void *probe_writer(void *arg)
+{
+	uint64_t max = 0;
+	char x = 0;
+
+	(void)arg;
+	while (atomic_load_explicit(&probe.run, memory_order_relaxed)) {
+		uint64_t t0 = now_ns(), d;
+
+		*probe.page = ++x;
+		d = now_ns() - t0;
+		if (d > max) {
+			max = d;
+			atomic_store(&probe.max_ns, max);
+		}
+	}
+	return NULL;
+}
+
 static void bench_cow_take(void)
 {
 	static const size_t every[] = { 2, 4, 5, 6, 8, 16, 64 };
@@ -2285,15 +2313,31 @@ static void bench_cow_take(void)
 			struct row r;
 			int err;
 
+			double pause[MAXREP];
+
 			for (int rep = 0; rep < 1 + reps; rep++) {
+				pthread_t pt;
 				uint64_t t0;
 
 				for (size_t i = 0; i < npages; i += k)
 					((volatile char *)m)[i * ps] = (char)rep;
+				/* a writer stores through the take: the pause it sees */
+				probe.page = (volatile char *)m + ps + 1; /* re-armed first */
+				atomic_store(&probe.max_ns, 0);
+				atomic_store(&probe.run, true);
+				if (pthread_create(&pt, NULL, probe_writer, NULL))
+					die("pthread_create: %s", strerror(errno));
+				usleep(2000);
+				atomic_store(&probe.max_ns, 0); /* from the take on */
 				t0 = now_ns();
 				err = ww_snapshot_take(t, m, len, WW_SNAP_COW, &s);
 				if (rep >= 1)
 					v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+				usleep(2000); /* a held store ends after the take */
+				atomic_store(&probe.run, false);
+				pthread_join(pt, NULL);
+				if (rep >= 1)
+					pause[rep - 1] = (double)atomic_load(&probe.max_ns) / 1e3;
 				if (err)
 					die("%s: COW take: %s", ww_backend_name(b), strerror(-err));
 				ww_snapshot_free(s);
@@ -2304,10 +2348,17 @@ static void bench_cow_take(void)
 			snprintf(r.params, sizeof(r.params), "size_mib=%zu every=%zu runs=%zu",
 				 (size_t)(len / MiB), k, runs);
 			r.st = stats_of(v, reps);
-			snprintf(r.extra, sizeof(r.extra), ",\"us_per_run\":%.4g",
-				 r.st.med / (double)runs);
-			snprintf(r.note, sizeof(r.note), "%.3g us per written run",
-				 r.st.med / (double)runs);
+			{
+				struct stats ps_ = stats_of(pause, reps);
+
+				snprintf(r.extra, sizeof(r.extra),
+					 ",\"us_per_run\":%.4g,\"writer_pause_us\":%.4g",
+					 r.st.med / (double)runs, ps_.med);
+				snprintf(
+					r.note, sizeof(r.note),
+					"%.3g us per written run; a writer's longest store %.3g us",
+					r.st.med / (double)runs, ps_.med);
+			}
 			emit(&r);
 		}
 		ww_close(t);

@@ -111,6 +111,7 @@ struct uw_range {
 struct uw {
 	int uffd, stopfd, pagemap;
 	int kickfd; /* eventfd: ask held faults again now (uw_prewrite_kick) */
+	atomic_int handler_waits; /* the handler is waiting for lock (handler_lock) */
 	bool populate; /* no WP_UNPOPULATED: populate ranges MISSING can't cover */
 	bool missing; /* register MODE_MISSING too (off: test hook) */
 	void *zero; /* a zero page of our own: UFFDIO_COPY's source */
@@ -511,6 +512,17 @@ static int wait_msg(struct pollfd p[3], bool hot, bool held)
 	return poll(p, 3, held ? 1 : -1);
 }
 
+/* The handler takes the lock saying so: a collect re-arming batch after
+ * batch lets it in between (the mutex is not fair: unlocking and locking
+ * again at once, the collect kept it for a whole take, every faulting
+ * writer waiting that long; BENCHMARKS.md 9d). */
+static void handler_lock(struct uw *u)
+{
+	atomic_fetch_add_explicit(&u->handler_waits, 1, memory_order_relaxed);
+	pthread_mutex_lock(&u->lock);
+	atomic_fetch_sub_explicit(&u->handler_waits, 1, memory_order_relaxed);
+}
+
 static void *handler(void *arg)
 {
 	struct uw *u = arg;
@@ -536,7 +548,7 @@ static void *handler(void *arg)
 			r = read(u->kickfd, &v, sizeof(v)); /* drain; EAGAIN: raced */
 		}
 		if (u->nheld) { /* nheld is only written by this thread */
-			pthread_mutex_lock(&u->lock);
+			handler_lock(u);
 			n = handle_held(u, wake);
 			pthread_mutex_unlock(&u->lock);
 			for (size_t i = 0; i < n; i++)
@@ -547,7 +559,7 @@ static void *handler(void *arg)
 		/* Read under the lock: the kernel lets a discarding or
 		 * unmapping thread go on as soon as its event is read, and
 		 * a collect it makes next must find the event recorded. */
-		pthread_mutex_lock(&u->lock);
+		handler_lock(u);
 		r = read(u->uffd, u->msgs, sizeof(u->msgs));
 		n = r > 0 ? (size_t)r / sizeof(u->msgs[0]) : 0; /* EAGAIN: none */
 		handle_batch(u, n, wake);
@@ -1194,11 +1206,17 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 			}
 			k += g;
 			i = b;
+			if (atomic_load_explicit(&u->handler_waits, memory_order_relaxed))
+				break; /* a writer waits on the handler: end the batch */
 		}
 		pthread_mutex_unlock(&u->lock);
 		pthread_sigmask(SIG_SETMASK, &mask, NULL);
 		memcpy(out + n, runs, k * sizeof(*runs));
 		n += k;
+		/* the handler first, if it waits (handler_lock), a while at most */
+		for (int y = 0;
+		     y < 200 && atomic_load_explicit(&u->handler_waits, memory_order_relaxed); y++)
+			sched_yield();
 	}
 	if (err) {
 		ww__dbg("uffd-wp: re-protect at %#lx: %s", (unsigned long)(r->start + i * ps),
