@@ -145,18 +145,27 @@ static void cow_discarded(void *ctx, uintptr_t a, uintptr_t b)
  * after thousands of scattered writes would hold every writer that long.
  * What is found goes to t->pending as any re-arm's, so the caller's next
  * collect still sees it. A pass is repeated while the one before it found
- * more than a few runs (writers keep writing during a pass), three at most.
+ * more than a few runs (writers keep writing during a pass) and fewer than
+ * half of what the pass before found (else the writers keep up with the
+ * passes: on a machine where re-arming costs tens of us per run with
+ * writers running, the passes grew and a take under two writers lasted
+ * 1.8 s, BENCHMARKS.md 9d), three at most.
  */
 static int cow_prearm(struct ww_tracker *t, uintptr_t s, uintptr_t e)
 {
 	struct ww__runs found = { 0 };
+	size_t prev = SIZE_MAX;
 	int err = 0;
 
 	for (int pass = 0; !err && pass < 3; pass++) {
 		found.n = 0;
 		err = ww__rearm(t, s, e, WW__KEEP, &found);
-		if (found.n <= COW_PREARM_ENOUGH)
+		/* few left, or writers dirty pages about as fast as a pass
+		 * re-arms them (found not down by half): another pass would
+		 * only make the take longer, not the hold shorter */
+		if (found.n <= COW_PREARM_ENOUGH || found.n * 2 > prev)
 			break;
+		prev = found.n;
 	}
 	free(found.r);
 	return err;
