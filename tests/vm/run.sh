@@ -90,7 +90,8 @@ JOBS=${WW_VM_JOBS:-2}
 KERNELS=${WW_VM_KERNELS:-amd64:6.1 amd64:6.12 amd64:7.3 arm64:6.1 arm64:6.12 arm64:7.3}
 # The subset CI may run (WW_VM_SUITE=ci): the behavioural suite, the memory
 # kinds (tests/memkinds: kind, sparse, life), the win32 suite,
-# reset_dropped, the fuzz seed replay and the remote suite. Not here: the
+# reset_dropped, the fuzz seed replay, the remote suite and the snapshot
+# tests (plain and copy-before-write, per backend and per memory kind). Not here: the
 # discard oracle and many_spans (WW_VM_EXCLUDE).
 VM_SUITE="clean|write|reset|subrange|continuation|errors|untrack|kernel_write|sigchain|multi|oracle|many_runs|fork_inert|no_stale_report|discard_rewrite|read_not_write|opts|caps|probe|fork|isolation|dontneed|soft_dirty_vma|soft_dirty_remote"
 VM_SUITE="$VM_SUITE|kind/[a-z-]+|life/[a-z-]+|sparse|win32_[a-z_]+|reset_dropped"
