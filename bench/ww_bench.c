@@ -2245,13 +2245,6 @@ static void bench_cow_first_write(void)
 
 /* ---- 5e. the COW take's arming, by how the written pages lie ----------- */
 
-/*
- * How long a WW_SNAP_COW take keeps writers out: writes into its range are
- * held while it re-arms the pages written since the last re-arm
- * (docs/snapshots.md), so the take is the pause. Here every k-th page of
- * the region is written before each take; the row gives the take and the
- * written runs it re-armed. No writers run: the take alone.
- */
 /* A writer that stores to one page of the range over and over through a
  * take, timing each store: its longest is the pause a take makes a writer
  * see (held writes wait for the take's last re-arming pass). */
@@ -2280,6 +2273,14 @@ static void *probe_writer(void *arg)
 	return NULL;
 }
 
+/*
+ * How long a WW_SNAP_COW take keeps writers out: writes into its range are
+ * held while its last pass re-arms what was written during the passes
+ * before it, which ran beside the writers (docs/snapshots.md). Here every k-th page of
+ * the region is written before each take; the row gives the take and the
+ * written runs it re-armed. One writer stores to page 1 through each take
+ * (probe_writer): its longest store is the pause the take made it see.
+ */
 static void bench_cow_take(void)
 {
 	static const size_t every[] = { 2, 4, 5, 6, 8, 16, 64 };

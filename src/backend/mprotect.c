@@ -245,8 +245,6 @@ WW_API int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 	return 0;
 }
 
-/* Name the threads that block SIGSEGV now (by a means the calls above do
- * not see): their first write to a tracked page kills the process. */
 /* For each thread whose /proc status line `field` ("SigBlk:", "SigPnd:")
  * has SIGSEGV, call each (if not NULL) with its id; return how many. */
 static int threads_with_segv(const char *field, void (*each)(const char *tid))
@@ -290,6 +288,8 @@ static void warn_blocker(const char *tid)
 		 tid);
 }
 
+/* Name the threads that block SIGSEGV now (by a means the calls above do
+ * not see): their first write to a tracked page kills the process. */
 static void warn_segv_blockers(void)
 {
 	threads_with_segv("SigBlk:", warn_blocker);
@@ -314,14 +314,12 @@ static bool thread_sched(const char *tid, char *state, unsigned long long *run)
 	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", state, &ut,
 			 &st_) != 3)
 		return false;
-	*run = (ut + st_) * 10000000ULL; /* ticks, at least 10 ms each: coarse */
 	snprintf(path, sizeof(path), "/proc/self/task/%.20s/schedstat", tid);
 	f = fopen(path, "re");
-	if (f) {
-		if (fscanf(f, "%llu", run) != 1)
-			*run = (ut + st_) * 10000000ULL;
+	if (!f || fscanf(f, "%llu", run) != 1)
+		*run = (ut + st_) * 10000000ULL; /* ticks, at least 10 ms each: coarse */
+	if (f)
 		fclose(f);
-	}
 	return true;
 }
 

@@ -1163,15 +1163,7 @@ static int rearm_runs(struct uw *u, struct uw_range *r, const struct iovec *runs
 /* A collect holds the lock for this long at most while the handler waits
  * for it (handler_waits): a faulting writer's wait is bounded by about that,
  * and the collect is not cut into one system call per lock round trip. */
-#define HANDOFF_US 100
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
+#define HANDOFF_NS 100000u
 
 /* Collect from one range. With WW_RESET, each run is re-protected and then
  * its bits cleared under the lock; runs pass through a local buffer so that
@@ -1201,7 +1193,7 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 
 		block_signals(&mask);
 		pthread_mutex_lock(&u->lock);
-		t0 = now_us();
+		t0 = now_ns();
 		while (k < room) {
 			size_t a = ww__bit_next(r->bits, i, end, true), b, g, done;
 
@@ -1224,7 +1216,7 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 			i = b;
 			/* a writer waits on the handler: end the batch, soon */
 			if (atomic_load_explicit(&u->handler_waits, memory_order_relaxed) &&
-			    now_us() - t0 >= HANDOFF_US)
+			    now_ns() - t0 >= HANDOFF_NS)
 				break;
 		}
 		pthread_mutex_unlock(&u->lock);
