@@ -128,12 +128,14 @@ static struct mp_state {
 	_Atomic(struct mp_node *) table; /* the root */
 	atomic_long inflight; /* handlers between table load and return */
 	/* Bumped each time track, collect or reset re-protects pages (collect
-	 * and reset under the span lock). A thread's retry is "the same fault
-	 * again" (the application protected the page itself) only if no
-	 * re-protect happened in between: without this, a stale last_fault
-	 * from an earlier race on the same page, after a reset and another
-	 * thread winning the race again, chained our own fault (SIGSEGV).
-	 * 0 marks a retry taken with no span (see on_segv). */
+	 * and reset under the span lock) and each time untrack removes a span.
+	 * A thread's retry is "the same fault again" (the application protected
+	 * the page itself) only if none of that happened in between: without
+	 * this, a stale last_fault from an earlier race on the same page, after
+	 * a reset and another thread winning the race again, chained our own
+	 * fault (SIGSEGV). A retry taken with no span records the value with
+	 * NOSPAN set (see on_segv): a stale one from an earlier untrack made a
+	 * later untrack's fault in flight chain (hostile/close_writing, arm64). */
 	atomic_ulong reprotect_gen;
 	struct sigaction prev_sa;
 	pthread_mutex_t table_lock; /* writers; everything below is under it */
@@ -149,6 +151,8 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static __thread uintptr_t last_fault __attribute__((tls_model("initial-exec")));
 static __thread unsigned long last_gen __attribute__((tls_model("initial-exec")));
+/* In last_gen: a retry taken with no span (reprotect_gen never gets here). */
+#define NOSPAN (1UL << (sizeof(unsigned long) * 8 - 1))
 
 static inline void cpu_relax(void)
 {
@@ -960,9 +964,11 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 			/* Untracked while this fault was on its way? Retry once. */
 			uintptr_t page = a & ~(uintptr_t)(ww__page_size() - 1);
 
-			handled = last_fault != page || last_gen != 0;
+			unsigned long gen = atomic_load(&st.reprotect_gen) | NOSPAN;
+
+			handled = last_fault != page || last_gen != gen;
 			last_fault = handled ? page : 0;
-			last_gen = 0;
+			last_gen = gen;
 		}
 	}
 	errno = saved;
@@ -1953,6 +1959,7 @@ static int mp_untrack(void *priv, uintptr_t s, uintptr_t e)
 			set_prot(old, a, a + ww__page_size(), true);
 	old->dead = true;
 	txn_swap(&tx);
+	atomic_fetch_add(&st.reprotect_gen, 1); /* a fault with no span is new */
 	spin_unlock(old);
 	restore_signals(&mask);
 	wait_readers();
