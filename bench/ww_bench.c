@@ -155,7 +155,7 @@ struct row {
 	double ratio; /* st.med / baseline's median; NAN: no baseline */
 	const char *baseline;
 	char extra[320]; /* more JSON members, each starting with a comma */
-	char note[200];
+	char note[256];
 };
 
 static void json_str(FILE *f, const char *s)
@@ -1835,6 +1835,46 @@ static void bench_rollback(void)
 
 /* Two writer threads store to random pages of a populated region, timing
  * every store; the longest store is the longest pause a writer saw. */
+/* The library's own account of a COW take (its debug line): how long it
+ * held writes into the range, and the runs each pre-arming pass found. A
+ * writer's longest store also holds this machine's scheduling noise (the
+ * untracked row shows it); this is the part the take itself imposed. */
+static struct {
+	double held_us;
+	char passes[64];
+} take_log;
+
+static void take_log_fn(enum ww_log_level level, const char *msg, void *ctx)
+{
+	const char *f = strstr(msg, "passes found"), *h = strstr(msg, "writes held ");
+	int n = 0;
+
+	(void)level;
+	(void)ctx;
+	if (!f || !h)
+		return;
+	f += strlen("passes found");
+	while (*f == ' ')
+		f++;
+	while (f[n] && strncmp(f + n, " runs", 5))
+		n++;
+	snprintf(take_log.passes, sizeof(take_log.passes), "%.*s", n, f);
+	take_log.held_us = strtod(h + strlen("writes held "), NULL);
+}
+
+/* A COW take, with take_log filled (NAN if the library did not say). */
+static int cow_take_logged(struct ww_tracker *t, void *m, size_t len, struct ww_snapshot **s)
+{
+	int err;
+
+	take_log.held_us = NAN;
+	take_log.passes[0] = '\0';
+	ww_set_log(take_log_fn, NULL, WW_LOG_DEBUG);
+	err = ww_snapshot_take(t, m, len, WW_SNAP_COW, s);
+	ww_set_log(NULL, NULL, WW_LOG_NONE);
+	return err;
+}
+
 struct cow_writers {
 	char *m;
 	size_t npages;
@@ -1961,9 +2001,12 @@ static void cow_row(struct cow_writers *w, const char *name, const char *params,
 		 cow_quantile_us(w, 0.999));
 	if (runs) {
 		snprintf(r.extra + strlen(r.extra), sizeof(r.extra) - strlen(r.extra),
-			 ",\"runs_at_take\":%zu", runs);
+			 ",\"runs_at_take\":%zu,\"held_us\":%.4g,\"passes\":\"%s\"", runs,
+			 isnan(take_log.held_us) ? -1.0 : take_log.held_us, take_log.passes);
 		snprintf(r.note + strlen(r.note), sizeof(r.note) - strlen(r.note),
-			 "; %zu written runs re-armed at take", runs);
+			 "; %zu written runs at take, pre-arming passes found %s, writes held "
+			 "%.3g us",
+			 runs, take_log.passes, take_log.held_us);
 	}
 	emit(&r);
 }
@@ -2051,7 +2094,7 @@ static void bench_cow_save(void)
 		usleep(50000);
 		runs = count_runs(t, m, len);
 		t0 = now_ns();
-		if ((err = ww_snapshot_take(t, m, len, WW_SNAP_COW, &s)))
+		if ((err = cow_take_logged(t, m, len, &s)))
 			die("%s: COW take: %s", ww_backend_name(b), strerror(-err));
 		tt = now_ns();
 		sum = cow_save_out(s, m, len, buf);
@@ -2314,7 +2357,7 @@ static void bench_cow_take(void)
 			struct row r;
 			int err;
 
-			double pause[MAXREP];
+			double pause[MAXREP], held[MAXREP];
 
 			for (int rep = 0; rep < 1 + reps; rep++) {
 				pthread_t pt;
@@ -2331,9 +2374,11 @@ static void bench_cow_take(void)
 				usleep(2000);
 				atomic_store(&probe.max_ns, 0); /* from the take on */
 				t0 = now_ns();
-				err = ww_snapshot_take(t, m, len, WW_SNAP_COW, &s);
-				if (rep >= 1)
+				err = cow_take_logged(t, m, len, &s);
+				if (rep >= 1) {
 					v[rep - 1] = (double)(now_ns() - t0) / 1e3;
+					held[rep - 1] = take_log.held_us;
+				}
 				usleep(2000); /* a held store ends after the take */
 				atomic_store(&probe.run, false);
 				pthread_join(pt, NULL);
@@ -2350,15 +2395,18 @@ static void bench_cow_take(void)
 				 (size_t)(len / MiB), k, runs);
 			r.st = stats_of(v, reps);
 			{
-				struct stats ps_ = stats_of(pause, reps);
+				struct stats ps_ = stats_of(pause, reps), hs = stats_of(held, reps);
 
 				snprintf(r.extra, sizeof(r.extra),
-					 ",\"us_per_run\":%.4g,\"writer_pause_us\":%.4g",
-					 r.st.med / (double)runs, ps_.med);
+					 ",\"us_per_run\":%.4g,\"writer_pause_us\":%.4g,"
+					 "\"held_us\":%.4g,\"held_max_us\":%.4g",
+					 r.st.med / (double)runs, ps_.med,
+					 isnan(hs.med) ? -1 : hs.med, isnan(hs.max) ? -1 : hs.max);
 				snprintf(
 					r.note, sizeof(r.note),
-					"%.3g us per written run; a writer's longest store %.3g us",
-					r.st.med / (double)runs, ps_.med);
+					"%.3g us per written run; a writer's longest store %.3g us; "
+					"writes held %.3g us (max %.3g)",
+					r.st.med / (double)runs, ps_.med, hs.med, hs.max);
 			}
 			emit(&r);
 		}

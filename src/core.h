@@ -59,9 +59,13 @@ struct ww_tracker {
 	_Atomic(struct ww__cowlist *) cow; /* NULL or one of cowbuf */
 	struct ww__cowlist *cowbuf[2]; /* double buffer: a removal never allocates */
 	size_t cowcap;
+	/* A COW take pre-arming [slow_s, slow_e) (else empty): see
+	 * cow_prearm in snapshot.c. Under lock, published in the list. */
+	uintptr_t slow_s, slow_e;
 };
 
 struct ww__cowlist {
+	uintptr_t slow_s, slow_e; /* writes here are slowed down (cow_before) */
 	size_t n;
 	struct ww_snapshot *s[];
 };

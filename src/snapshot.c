@@ -22,6 +22,7 @@
  * (the copy is a MAP_NORESERVE mapping that reads zero there).
  */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -72,6 +73,12 @@ static void bit_set(_Atomic uint64_t *b, size_t i)
 				 memory_order_release);
 }
 
+/* How long a take's pre-arming holds each write it meets: see cow_prearm
+ * (a build may set it, 0 to measure without). */
+#ifndef COW_SLOW_NS
+#define COW_SLOW_NS 200000u
+#endif
+
 /*
  * Copy-before-write. The mechanism calls cow_before just before a write
  * changes a page for the first time since it was re-armed (the page is
@@ -89,12 +96,15 @@ static void bit_set(_Atomic uint64_t *b, size_t i)
  * memory the snapshot reads later, every write after it is trapped here
  * and the page copied first.
  */
-static bool cow_before(void *ctx, uintptr_t a, size_t len, bool zero)
+static bool cow_before(void *ctx, uintptr_t a, size_t len, bool zero, uint64_t held_ns)
 {
 	struct ww_tracker *t = ctx;
 	struct ww__cowlist *l = atomic_load_explicit(&t->cow, memory_order_acquire);
 	size_t ps = ww__page_size();
 
+	/* a take pre-arming here: slow the writer down (cow_prearm) */
+	if (l && a < l->slow_e && a + len > l->slow_s && held_ns < COW_SLOW_NS)
+		return false;
 	for (size_t k = 0; l && k < l->n; k++) {
 		struct ww_snapshot *s = l->s[k];
 		uintptr_t p = a > s->start ? a : s->start, e = a + len < s->end ? a + len : s->end;
@@ -137,6 +147,9 @@ static void cow_discarded(void *ctx, uintptr_t a, uintptr_t b)
 
 /* Runs a pre-arming pass may find and still be the last one. */
 #define COW_PREARM_ENOUGH 16
+#define COW_PREARM_PASSES 8
+
+static int cow_publish(struct ww_tracker *t);
 
 /*
  * Before a COW take holds writers: re-arm [s, e) while they run, so that
@@ -145,21 +158,36 @@ static void cow_discarded(void *ctx, uintptr_t a, uintptr_t b)
  * after thousands of scattered writes would hold every writer that long.
  * What is found goes to t->pending as any re-arm's, so the caller's next
  * collect still sees it. A pass is repeated while the one before it found
- * more than a few runs (writers keep writing during a pass) and fewer than
- * half of what the pass before found (else the writers keep up with the
- * passes: on a machine where re-arming costs tens of us per run with
- * writers running, the passes grew and a take under two writers lasted
- * 1.8 s, BENCHMARKS.md 9d), three at most.
+ * more than a few runs (writers keep writing during a pass).
+ *
+ * A writer that writes a page a pass has re-armed faults, and without more
+ * it dirties pages about as fast as a pass re-arms them: each costs one
+ * round trip through the mechanism (on a 2-CPU machine with writers
+ * running, a re-arming call costs ~30 us, a writer's fault about as much),
+ * so the passes never shrink (BENCHMARKS.md 9d). So while the passes run,
+ * each such write is held COW_SLOW_NS first (the hooks are set for the
+ * range with no snapshot listed yet: nothing is copied), as live migration
+ * slows a guest's CPUs down until its dirty pages converge: a writer
+ * then dirties at most one page per COW_SLOW_NS, and every pass finds a
+ * fraction of what the one before found; the pause each write sees stays
+ * COW_SLOW_NS and a little, under a millisecond. The passes still stop
+ * where they do not halve (many writers, or re-arming slower than that).
  */
-static int cow_prearm(struct ww_tracker *t, uintptr_t s, uintptr_t e)
+static int cow_prearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, char *log, size_t loglen)
 {
 	struct ww__runs found = { 0 };
-	size_t prev = SIZE_MAX;
+	size_t prev = SIZE_MAX, at = 0;
 	int err = 0;
 
-	for (int pass = 0; !err && pass < 3; pass++) {
+	t->slow_s = s;
+	t->slow_e = e;
+	if (cow_publish(t)) /* no memory for the list: passes unslowed */
+		t->slow_s = t->slow_e = 0;
+	for (int pass = 0; !err && pass < COW_PREARM_PASSES; pass++) {
 		found.n = 0;
 		err = ww__rearm(t, s, e, WW__KEEP, &found);
+		if (at < loglen)
+			at += (size_t)snprintf(log + at, loglen - at, " %zu", found.n);
 		/* few left, or writers dirty pages about as fast as a pass
 		 * re-arms them (found not down by half): another pass would
 		 * only make the take longer, not the hold shorter */
@@ -167,24 +195,27 @@ static int cow_prearm(struct ww_tracker *t, uintptr_t s, uintptr_t e)
 			break;
 		prev = found.n;
 	}
+	t->slow_s = t->slow_e = 0; /* published by the caller's next cow_publish */
 	free(found.r);
 	return err;
 }
 
-/* Publish the list of t's COW snapshots (of this process) anew, with
- * t->lock held, into the buffer the hooks do not read; set_prewrite then
- * makes sure no hook still reads the other. Only growing allocates, so
- * removing a snapshot cannot fail. */
+/* Publish the list of t's COW snapshots (of this process), and the range a
+ * take is pre-arming, anew, with t->lock held, into the buffer the hooks do
+ * not read; set_prewrite then makes sure no hook still reads the other.
+ * Only growing allocates, so removing a snapshot cannot fail. */
 static int cow_publish(struct ww_tracker *t)
 {
 	struct ww__cowlist *cur = atomic_load(&t->cow), *l;
 	size_t n = 0;
 	pid_t me = getpid();
+	bool any;
 
 	for (struct ww_snapshot *p = t->snaps; p; p = p->next)
 		n += p->cow && p->owner == me;
-	if (n > t->cowcap) {
-		size_t cap = n * 2, sz = sizeof(*l) + cap * sizeof(l->s[0]);
+	any = n || t->slow_s < t->slow_e;
+	if (n > t->cowcap || (any && !t->cowbuf[0])) {
+		size_t cap = n * 2 + 1, sz = sizeof(*l) + cap * sizeof(l->s[0]);
 		struct ww__cowlist *b0 = malloc(sz), *b1 = malloc(sz), *old0, *old1;
 
 		if (!b0 || !b1) {
@@ -197,11 +228,14 @@ static int cow_publish(struct ww_tracker *t)
 		t->cowbuf[0] = b0;
 		t->cowbuf[1] = b1;
 		t->cowcap = cap;
+		cur = NULL;
 		l = b0;
 		l->n = 0;
 		for (struct ww_snapshot *p = t->snaps; p; p = p->next)
 			if (p->cow && p->owner == me)
 				l->s[l->n++] = p;
+		l->slow_s = t->slow_s;
+		l->slow_e = t->slow_e;
 		t->pw = (struct ww__prewrite){ cow_before, cow_discarded, t };
 		atomic_store(&t->cow, l);
 		t->ops->set_prewrite(t->priv, &t->pw);
@@ -210,15 +244,17 @@ static int cow_publish(struct ww_tracker *t)
 		return 0;
 	}
 	l = cur == t->cowbuf[0] ? t->cowbuf[1] : t->cowbuf[0];
-	if (n) {
+	if (any) {
 		l->n = 0;
 		for (struct ww_snapshot *p = t->snaps; p; p = p->next)
 			if (p->cow && p->owner == me)
 				l->s[l->n++] = p;
+		l->slow_s = t->slow_s;
+		l->slow_e = t->slow_e;
 	}
 	t->pw = (struct ww__prewrite){ cow_before, cow_discarded, t };
-	atomic_store(&t->cow, n ? l : NULL);
-	t->ops->set_prewrite(t->priv, n ? &t->pw : NULL);
+	atomic_store(&t->cow, any ? l : NULL);
+	t->ops->set_prewrite(t->priv, any ? &t->pw : NULL);
 	return 0;
 }
 
@@ -281,6 +317,8 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	size_t ps = ww__page_size(), words;
 	uintptr_t a = (uintptr_t)addr, s, e;
 	struct ww_snapshot *snap;
+	uint64_t t_pre = 0, t_held = 0;
+	char passes[64] = "";
 	int err;
 
 	ww__log_init();
@@ -355,15 +393,23 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 		if (err && why[0])
 			ww__info("snapshot: %s", why);
 	}
-	if (!err && snap->cow)
-		err = cow_prearm(t, s, e);
 	if (!err && snap->cow) {
+		int perr;
+
+		t_pre = ww__now_ns();
+		err = cow_prearm(t, s, e, passes, sizeof(passes));
+		t_held = ww__now_ns();
 		/* in the hooks' list before arming: writes into the range are
-		 * held from here until the instant below */
-		snap_link(t, snap);
-		err = cow_publish(t);
-		if (err)
+		 * held from here until the instant below (no longer slowed) */
+		if (!err)
+			snap_link(t, snap);
+		perr = cow_publish(t);
+		if (perr && snap->t) {
 			snap_unlink(snap);
+			cow_publish(t); /* as it was, but not slowed: no allocation */
+		}
+		if (!err)
+			err = perr;
 	}
 	/* From here on what the mechanism reports was written after the
 	 * take; what it held before stays the caller's, in t->pending. */
@@ -373,8 +419,12 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 		/* its own arming is no change after the take */
 		memset((void *)snap->changed, 0, bitmap_bytes(snap));
 		atomic_store(&snap->arming, false); /* the instant: writes go on */
+		ww__dbg("snapshot: COW take of %zu pages: pre-arming passes found%s runs "
+			"in %.3f ms; writes held %.1f us",
+			snap->npages, passes, (double)(t_held - t_pre) / 1e6,
+			(double)(ww__now_ns() - t_held) / 1e3);
 		if (t->ops->prewrite_kick)
-			t->ops->prewrite_kick(t->priv); /* held ones now, not in 1 ms */
+			t->ops->prewrite_kick(t->priv); /* held ones now, not later */
 		if (err) {
 			snap_unlink(snap);
 			cow_publish(t); /* removing never allocates */

@@ -21,14 +21,19 @@
  * Copy-before-write (WW_CAP_PREWRITE; snapshots with WW_SNAP_COW, see
  * docs/snapshots.md): the core's hooks, called by the mechanism.
  */
+/* A held write is asked again at least this often (see before()). */
+#define WW__PREWRITE_ASK_NS 100000u
+
 struct ww__prewrite {
 	/* A write is about to change [a, a+len) (one page, or a whole hugetlb
 	 * page) for the first time since it was re-armed, and cannot land
 	 * before this returns. zero: the page has no content yet (a missing
 	 * page, it reads as zeros: do not read it). false: hold the write and
-	 * ask again later (the writer stays blocked). Runs on a handler
+	 * ask again later (the writer stays blocked); held_ns: how long this
+	 * write has been held so far (0 the first time it is asked; the
+	 * mechanism asks again within WW__PREWRITE_ASK_NS). Runs on a handler
 	 * thread or in a signal handler: async-signal-safe, takes no lock. */
-	bool (*before)(void *ctx, uintptr_t a, size_t len, bool zero);
+	bool (*before)(void *ctx, uintptr_t a, size_t len, bool zero, uint64_t held_ns);
 	/* [s, e) was discarded (MADV_DONTNEED, MADV_REMOVE) or unmapped: its
 	 * content may be gone without a write. Same rules. */
 	void (*discarded)(void *ctx, uintptr_t s, uintptr_t e);

@@ -151,6 +151,11 @@ static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static __thread uintptr_t last_fault __attribute__((tls_model("initial-exec")));
 static __thread unsigned long last_gen __attribute__((tls_model("initial-exec")));
+/* The page whose write a copy-before-write hook holds, and since when
+ * (CLOCK_MONOTONIC ns): the write is retried, and the hook told how long
+ * it has waited (backend.h). */
+static __thread uintptr_t held_page __attribute__((tls_model("initial-exec")));
+static __thread uint64_t held_since __attribute__((tls_model("initial-exec")));
 /* In last_gen: a retry taken with no span (reprotect_gen never gets here). */
 #define NOSPAN (1UL << (sizeof(unsigned long) * 8 - 1))
 
@@ -783,19 +788,30 @@ static bool prewrite(struct mp_span *sp, const struct ww__prewrite *pw, uintptr_
 	size_t ps = ww__page_size(), i = (page - sp->start) / ps;
 	bool armed =
 		__atomic_load_n(&sp->armed[i / WORD_BITS], __ATOMIC_RELAXED) >> (i % WORD_BITS) & 1;
+	uint64_t ns;
 	int c;
 
 	if (!(prot & PROT_READ)) {
 		pw->discarded(pw->ctx, page, page + nb * ps);
+		held_page = 0;
 		return true;
 	}
 	c = page_content(page, ps);
 	if (armed && c != 1) {
 		pw->discarded(pw->ctx, page, page + nb * ps);
+		held_page = 0;
 		return true;
 	}
+	ns = ww__now_ns();
+	if (held_page != page) { /* first asked: not held yet */
+		held_page = page;
+		held_since = ns;
+	}
 	/* no content in anonymous memory: it reads zero, do not fault it in */
-	return pw->before(pw->ctx, page, nb * ps, c == 0 && !sp->files);
+	if (!pw->before(pw->ctx, page, nb * ps, c == 0 && !sp->files, ns - held_since))
+		return false;
+	held_page = 0; /* let go: the next hold of this page starts anew */
+	return true;
 }
 
 /* Pass a fault that is not ours to whoever had SIGSEGV before us. */
@@ -956,7 +972,7 @@ static void on_segv(int sig, siginfo_t *si, void *uc)
 		if (handled == 2) {
 			/* a COW take is arming: wait outside the count (set_prewrite
 			 * and untrack wait for it to drop), then write again */
-			struct timespec ts = { 0, 100 * 1000 };
+			struct timespec ts = { 0, WW__PREWRITE_ASK_NS };
 
 			nanosleep(&ts, NULL);
 		}

@@ -142,9 +142,12 @@ struct uw {
 	/* Copy-before-write (set_prewrite), under lock: the core's hooks, and
 	 * the write faults a hook held (own mapping, grown as needed: at most
 	 * one per thread of the process), asked again by the handler every
-	 * millisecond while any is held. */
+	 * WW__PREWRITE_ASK_NS while any is held. */
 	const struct ww__prewrite *pw;
-	struct uffd_msg *held;
+	struct uw_held {
+		struct uffd_msg m;
+		uint64_t since; /* when it was first held (ww__now_ns) */
+	} * held;
 	size_t nheld, held_cap, held_len;
 };
 
@@ -372,7 +375,7 @@ static void mark_removed(struct uw *u, uintptr_t s, uintptr_t e, bool remove)
  * never contend for it. */
 /* One message; false if a copy-before-write hook held the fault (the
  * writer stays blocked; see handle_held). */
-static bool handle_one(struct uw *u, const struct uffd_msg *m, uintptr_t wake[2])
+static bool handle_one(struct uw *u, const struct uffd_msg *m, uint64_t held_ns, uintptr_t wake[2])
 {
 	size_t ps = ww__page_size();
 	uint64_t f = m->arg.pagefault.flags;
@@ -396,7 +399,7 @@ static bool handle_one(struct uw *u, const struct uffd_msg *m, uintptr_t wake[2]
 	/* The page still holds what it held before the write: the core may
 	 * copy it first (a missing page holds zeros and is not read). */
 	if (u->pw && (f & (UFFD_PAGEFAULT_FLAG_WP | UFFD_PAGEFAULT_FLAG_WRITE)) &&
-	    !u->pw->before(u->pw->ctx, page, end - page, !(f & UFFD_PAGEFAULT_FLAG_WP)))
+	    !u->pw->before(u->pw->ctx, page, end - page, !(f & UFFD_PAGEFAULT_FLAG_WP), held_ns))
 		return false;
 	if (r < u->nranges) {
 		struct uw_range *g = &u->ranges[r];
@@ -431,25 +434,25 @@ static bool handle_one(struct uw *u, const struct uffd_msg *m, uintptr_t wake[2]
 /* Keep a held fault for later. The array is our own mapping (the handler
  * must never write memory that could be tracked); if it cannot grow, the
  * hook is asked again right away until it lets the write go. */
-static void hold(struct uw *u, const struct uffd_msg *m, uintptr_t wake[2])
+static void hold(struct uw *u, const struct uffd_msg *m, uint64_t since, uintptr_t wake[2])
 {
 	if (u->nheld == u->held_cap) {
-		size_t cap = u->held_cap ? u->held_cap * 2 : 256, len = cap * sizeof(*m);
-		struct uffd_msg *n = own_alloc(&len);
+		size_t cap = u->held_cap ? u->held_cap * 2 : 256, len = cap * sizeof(*u->held);
+		struct uw_held *n = own_alloc(&len);
 
 		if (!n) {
-			while (!handle_one(u, m, wake))
+			while (!handle_one(u, m, ww__now_ns() - since, wake))
 				sched_yield();
 			return;
 		}
 		if (u->nheld)
-			memcpy(n, u->held, u->nheld * sizeof(*m));
+			memcpy(n, u->held, u->nheld * sizeof(*n));
 		own_free(u->held, u->held_len);
 		u->held = n;
 		u->held_cap = cap;
 		u->held_len = len;
 	}
-	u->held[u->nheld++] = *m;
+	u->held[u->nheld++] = (struct uw_held){ *m, since };
 }
 
 /* For each message of the batch, under the lock: see handle_one. wake[]
@@ -457,9 +460,11 @@ static void hold(struct uw *u, const struct uffd_msg *m, uintptr_t wake[2])
  * never contend for it. */
 static void handle_batch(struct uw *u, size_t n, uintptr_t wake[][2])
 {
+	uint64_t now = 0;
+
 	for (size_t i = 0; i < n; i++)
-		if (!handle_one(u, &u->msgs[i], wake[i]))
-			hold(u, &u->msgs[i], wake[i]);
+		if (!handle_one(u, &u->msgs[i], 0, wake[i]))
+			hold(u, &u->msgs[i], now ? now : (now = ww__now_ns()), wake[i]);
 }
 
 /* Ask the hook again for each held fault, under the lock; those it lets go
@@ -468,9 +473,10 @@ static void handle_batch(struct uw *u, size_t n, uintptr_t wake[][2])
 static size_t handle_held(struct uw *u, uintptr_t wake[][2])
 {
 	size_t k = 0, w = 0;
+	uint64_t now = ww__now_ns();
 
 	for (size_t i = 0; i < u->nheld; i++) {
-		if (w < UW_BATCH && handle_one(u, &u->held[i], wake[w])) {
+		if (w < UW_BATCH && handle_one(u, &u->held[i].m, now - u->held[i].since, wake[w])) {
 			w++;
 			continue;
 		}
@@ -478,14 +484,6 @@ static size_t handle_held(struct uw *u, uintptr_t wake[][2])
 	}
 	u->nheld = k;
 	return w;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 /* Wait for a message or the stop request. Faults come in bursts (a loop
@@ -498,18 +496,20 @@ static uint64_t now_ns(void)
 
 static int wait_msg(struct pollfd p[3], bool hot, bool held)
 {
+	/* held faults: ask again soon (backend.h), or at once when kicked */
+	const struct timespec ask = { 0, WW__PREWRITE_ASK_NS };
+
 	if (hot) {
-		uint64_t until = now_ns() + UW_SPIN_NS;
+		uint64_t until = ww__now_ns() + UW_SPIN_NS;
 
 		do {
 			int r = poll(p, 3, 0);
 
 			if (r)
 				return r;
-		} while (now_ns() < until);
+		} while (ww__now_ns() < until);
 	}
-	/* held faults: ask again in 1 ms, or at once when kicked */
-	return poll(p, 3, held ? 1 : -1);
+	return ppoll(p, 3, held ? &ask : NULL, NULL);
 }
 
 /* The handler takes the lock saying so: a collect re-arming batch after
@@ -1193,7 +1193,7 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 
 		block_signals(&mask);
 		pthread_mutex_lock(&u->lock);
-		t0 = now_ns();
+		t0 = ww__now_ns();
 		while (k < room) {
 			size_t a = ww__bit_next(r->bits, i, end, true), b, g, done;
 
@@ -1216,7 +1216,7 @@ static ssize_t uw_collect(void *priv, uintptr_t s, uintptr_t e, unsigned int fla
 			i = b;
 			/* a writer waits on the handler: end the batch, soon */
 			if (atomic_load_explicit(&u->handler_waits, memory_order_relaxed) &&
-			    now_ns() - t0 >= HANDOFF_NS)
+			    ww__now_ns() - t0 >= HANDOFF_NS)
 				break;
 		}
 		pthread_mutex_unlock(&u->lock);
@@ -1385,8 +1385,8 @@ static unsigned int uw_tracker_caps(void *priv)
 
 /* The core's copy-before-write hooks: handle_one asks them under the lock,
  * so taking it here is the barrier set_prewrite promises. Held faults are
- * asked again by the handler (within 1 ms), or resolved plainly once the
- * hooks are gone. */
+ * asked again by the handler (every WW__PREWRITE_ASK_NS), or resolved
+ * plainly once the hooks are gone. */
 static void uw_set_prewrite(void *priv, const struct ww__prewrite *pw)
 {
 	struct uw *u = priv;
@@ -1413,9 +1413,8 @@ static void uw_prewrite_sync(void *priv, uintptr_t start, uintptr_t end)
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
-/* Ask held faults again now, not at the next millisecond: a COW take's
- * arming has ended, and the writers it held should not wait up to 1 ms
- * more (most of the gap between a take and the pause a writer sees). */
+/* Ask held faults again now, not at the next asking: a COW take's arming
+ * has ended, and the writers it held should not wait any longer. */
 static void uw_prewrite_kick(void *priv)
 {
 	struct uw *u = priv;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "uapi.h"
 
@@ -21,6 +22,15 @@ size_t ww__page_size(void);
 static inline uintptr_t ww__page_down(uintptr_t a)
 {
 	return a & ~(uintptr_t)(ww__page_size() - 1);
+}
+
+/* CLOCK_MONOTONIC in ns; async-signal-safe. */
+static inline uint64_t ww__now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
 /* Round up; returns false on overflow. */

@@ -10,7 +10,11 @@
  *    range, B near its end), over and over, while another thread dirties
  *    the pages between (so arming takes many calls); every snapshot taken
  *    meanwhile must show, for each pair, B == A or B == A - 1 (never B
- *    newer than A), read by a saver thread;
+ *    newer than A), read by a saver thread; each snapshot reads the same
+ *    again after the next take, and one taken before the writers started
+ *    still reads as it was after all of them (a take slows the writes it
+ *    meets while it pre-arms: they must still be copied for the snapshots
+ *    already there);
  *  - restore puts back the content at the take, again and again;
  *  - a page discarded before it was copied reads -ENODATA, also when it
  *    was written after (or read back and then written);
@@ -107,12 +111,13 @@ int main(int argc, char **argv)
 	unsigned char *at_take = malloc(PAGES * PS), *buf = malloc(PAGES * PS);
 	pthread_t w[PAIRS], noise;
 	struct pair ids[PAIRS];
-	struct ww_snapshot *s;
+	struct ww_snapshot *s, *old, *prev = NULL;
+	unsigned char *prev_buf = malloc(PAGES * PS);
 	long takes = 0, checked = 0;
 	int status;
 	pid_t pid;
 
-	CHECK(at_take && buf);
+	CHECK(at_take && buf && prev_buf);
 	m = harness_map(PAGES);
 	for (size_t p = 0; p < PAGES; p++)
 		memset(m + p * PS, (int)(p & 0x7f), PS);
@@ -130,6 +135,7 @@ int main(int argc, char **argv)
 		ww_close(t);
 		free(at_take);
 		free(buf);
+		free(prev_buf);
 		return 0;
 	}
 
@@ -223,6 +229,8 @@ int main(int argc, char **argv)
 		memset(m + PAGE_A(k) * PS, 0, PS);
 		memset(m + PAGE_B(k) * PS, 0, PS);
 	}
+	CHECK_EQ(ww_snapshot_take(t, m, PAGES * PS, WW_SNAP_COW, &old), 0);
+	memcpy(at_take, m, PAGES * PS);
 	for (int k = 0; k < PAIRS; k++) {
 		ids[k].id = k;
 		CHECK_EQ(pthread_create(&w[k], NULL, pair_writer, &ids[k]), 0);
@@ -236,14 +244,26 @@ int main(int argc, char **argv)
 		CHECK_EQ(pthread_create(&st, NULL, saver, &sv), 0);
 		CHECK_EQ(pthread_join(st, NULL), 0);
 		checked += sv.checked;
+		/* the one before still reads as it did, its pages written
+		 * during this take's arming copied for it first */
+		if (prev) {
+			CHECK_EQ(ww_snapshot_read(prev, m, PAGES * PS, buf), PAGES * PS);
+			CHECK(memcmp(buf, prev_buf, PAGES * PS) == 0);
+			ww_snapshot_free(prev);
+		}
+		CHECK_EQ(ww_snapshot_read(sv.s, m, PAGES * PS, prev_buf), PAGES * PS);
+		prev = sv.s;
 		if (takes % 4 == 0) { /* the caller's own collects go on too */
 			static struct iovec runs[PAGES];
 
 			(void)harness_collect_all(t, m, PAGES * PS, WW_RESET, runs, PAGES);
 		}
-		ww_snapshot_free(sv.s);
 		takes++;
 	}
+	ww_snapshot_free(prev);
+	CHECK_EQ(ww_snapshot_read(old, m, PAGES * PS, buf), PAGES * PS);
+	CHECK(memcmp(buf, at_take, PAGES * PS) == 0);
+	ww_snapshot_free(old);
 	/* and a snapshot that outlives its tracker keeps the instant */
 	CHECK_EQ(ww_snapshot_take(t, m, PAGES * PS, WW_SNAP_COW, &s), 0);
 	ww_close(t);
@@ -263,5 +283,6 @@ int main(int argc, char **argv)
 	       argv[1], takes, checked, atomic_load(&writes));
 	free(at_take);
 	free(buf);
+	free(prev_buf);
 	return 0;
 }
