@@ -1880,6 +1880,10 @@ struct cow_writers {
 	size_t npages;
 	atomic_bool stop;
 	_Atomic uint64_t max_ns, writes;
+	/* the take's window (0: not begun, not ended) and the longest store
+	 * that overlapped it: the pause the take made, beside the save's */
+	_Atomic uint64_t take_t0, take_t1, take_max_ns;
+	_Atomic uint64_t take_over_1ms; /* stores over 1 ms that overlapped it */
 	_Atomic uint64_t hist[64]; /* stores by floor(log2(ns)) */
 	pthread_t thr[2];
 };
@@ -1913,6 +1917,18 @@ static void *cow_writer(void *arg)
 		dt = now_ns() - t0;
 		if (dt > max)
 			max = dt;
+		if (dt > 100000) { /* a long one: did it overlap the take? */
+			uint64_t a = atomic_load_explicit(&w->take_t0, memory_order_relaxed),
+				 b = atomic_load_explicit(&w->take_t1, memory_order_relaxed);
+
+			if (a && t0 + dt > a && (!b || t0 < b)) {
+				if (dt >
+				    atomic_load_explicit(&w->take_max_ns, memory_order_relaxed))
+					atomic_store(&w->take_max_ns, dt);
+				if (dt > 1000000)
+					atomic_fetch_add(&w->take_over_1ms, 1);
+			}
+		}
 		hist[dt ? 63 - __builtin_clzll(dt) : 0]++;
 		n++;
 	}
@@ -1928,6 +1944,10 @@ static void cow_writers_start(struct cow_writers *w)
 {
 	atomic_store(&w->stop, false);
 	atomic_store(&w->max_ns, 0);
+	atomic_store(&w->take_t0, 0);
+	atomic_store(&w->take_t1, 0);
+	atomic_store(&w->take_max_ns, 0);
+	atomic_store(&w->take_over_1ms, 0);
 	atomic_store(&w->writes, 0);
 	for (int i = 0; i < 64; i++)
 		atomic_store(&w->hist[i], 0);
@@ -1992,13 +2012,18 @@ static void cow_row(struct cow_writers *w, const char *name, const char *params,
 	r.st = stats_of(&max_us, 1);
 	snprintf(r.extra, sizeof(r.extra),
 		 ",\"writes_per_s\":%.4g,\"save_ms\":%.4g,\"take_ms\":%.4g,"
-		 "\"throughput_vs_untracked\":%.4g,\"p99_us\":%.4g,\"p999_us\":%.4g",
+		 "\"throughput_vs_untracked\":%.4g,\"p99_us\":%.4g,\"p999_us\":%.4g,"
+		 "\"take_max_store_us\":%.4g,\"take_stores_over_1ms\":%llu",
 		 wps, (double)save_ns / 1e6, (double)take_ns / 1e6, wps / untracked_wps,
-		 cow_quantile_us(w, 0.99), cow_quantile_us(w, 0.999));
+		 cow_quantile_us(w, 0.99), cow_quantile_us(w, 0.999),
+		 (double)atomic_load(&w->take_max_ns) / 1e3,
+		 (unsigned long long)atomic_load(&w->take_over_1ms));
 	snprintf(r.note, sizeof(r.note),
-		 "take %.3g ms, save %.0f ms, writers at %.0f%% of untracked; p99.9 store %.3g us",
-		 (double)take_ns / 1e6, (double)save_ns / 1e6, 100 * wps / untracked_wps,
-		 cow_quantile_us(w, 0.999));
+		 "take %.3g ms (stores over it: longest %.3g us, %llu over 1 ms), save %.0f ms, "
+		 "writers at %.0f%% of untracked; p99.9 store %.3g us",
+		 (double)take_ns / 1e6, (double)atomic_load(&w->take_max_ns) / 1e3,
+		 (unsigned long long)atomic_load(&w->take_over_1ms), (double)save_ns / 1e6,
+		 100 * wps / untracked_wps, cow_quantile_us(w, 0.999));
 	if (runs) {
 		snprintf(r.extra + strlen(r.extra), sizeof(r.extra) - strlen(r.extra),
 			 ",\"runs_at_take\":%zu,\"held_us\":%.4g,\"passes\":\"%s\"", runs,
@@ -2050,6 +2075,7 @@ static void bench_cow_save(void)
 		cow_writers_start(&w);
 		usleep(50000);
 		t0 = now_ns();
+		atomic_store(&w.take_t0, t0);
 		pid = fork();
 		if (pid == 0) {
 			volatile uint64_t sum = 0;
@@ -2061,6 +2087,7 @@ static void bench_cow_save(void)
 		if (pid < 0)
 			die("fork: %s", strerror(errno));
 		tt = now_ns();
+		atomic_store(&w.take_t1, tt);
 		waitpid(pid, NULL, 0);
 		t1 = now_ns();
 		wps = cow_writers_stop(&w, now_ns() - t0 + 50000000, &max_us);
@@ -2094,9 +2121,11 @@ static void bench_cow_save(void)
 		usleep(50000);
 		runs = count_runs(t, m, len);
 		t0 = now_ns();
+		atomic_store(&w.take_t0, t0);
 		if ((err = cow_take_logged(t, m, len, &s)))
 			die("%s: COW take: %s", ww_backend_name(b), strerror(-err));
 		tt = now_ns();
+		atomic_store(&w.take_t1, tt);
 		sum = cow_save_out(s, m, len, buf);
 		t1 = now_ns();
 		wps = cow_writers_stop(&w, now_ns() - t0 + 50000000, &max_us);

@@ -151,6 +151,15 @@ static void cow_discarded(void *ctx, uintptr_t a, uintptr_t b)
 
 static int cow_publish(struct ww_tracker *t);
 
+/* Test hook: WRITEWATCH_COW_SLOW=1 slows writes from a take's first pass
+ * on, so that path runs whether or not the writers keep up here. */
+static bool slow_always(void)
+{
+	const char *v = secure_getenv("WRITEWATCH_COW_SLOW");
+
+	return COW_SLOW_NS && v && v[0] == '1';
+}
+
 /*
  * Before a COW take holds writers: re-arm [s, e) while they run, so that
  * the held arming after it has only what they wrote meanwhile to re-arm.
@@ -160,18 +169,18 @@ static int cow_publish(struct ww_tracker *t);
  * collect still sees it. A pass is repeated while the one before it found
  * more than a few runs (writers keep writing during a pass).
  *
- * A writer that writes a page a pass has re-armed faults, and without more
- * it dirties pages about as fast as a pass re-arms them: each costs one
- * round trip through the mechanism (on a 2-CPU machine with writers
- * running, a re-arming call costs ~30 us, a writer's fault about as much),
- * so the passes never shrink (BENCHMARKS.md 9d). So while the passes run,
- * each such write is held COW_SLOW_NS first (the hooks are set for the
- * range with no snapshot listed yet: nothing is copied), as live migration
- * slows a guest's CPUs down until its dirty pages converge: a writer
- * then dirties at most one page per COW_SLOW_NS, and every pass finds a
- * fraction of what the one before found; the pause each write sees stays
- * COW_SLOW_NS and a little, under a millisecond. The passes still stop
- * where they do not halve (many writers, or re-arming slower than that).
+ * Writers that write pages a pass has re-armed fault, and may dirty pages
+ * about as fast as a pass re-arms them: each costs one round trip through
+ * the mechanism, as re-arming one does (on a 2-CPU machine with writers
+ * running, ~30 us each; BENCHMARKS.md 9d), and then the passes do not
+ * shrink. So once a pass has not found fewer than half of what the one
+ * before found, the writes the next passes meet are each held COW_SLOW_NS
+ * first (the hooks are set for the range with no snapshot listed yet:
+ * nothing is copied), as a live migration slows a guest's CPUs once its
+ * dirty pages do not converge: a writer then dirties at most one page per
+ * COW_SLOW_NS, so the passes shrink, and what a write waits stays well
+ * under a millisecond. Only where they still do not halve do the passes
+ * stop, the held pass taking what is left.
  */
 static int cow_prearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, char *log, size_t loglen)
 {
@@ -179,20 +188,33 @@ static int cow_prearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, char *log,
 	size_t prev = SIZE_MAX, at = 0;
 	int err = 0;
 
-	t->slow_s = s;
-	t->slow_e = e;
-	if (cow_publish(t)) /* no memory for the list: passes unslowed */
-		t->slow_s = t->slow_e = 0;
+	if (slow_always()) {
+		t->slow_s = s;
+		t->slow_e = e;
+		if (cow_publish(t))
+			t->slow_s = t->slow_e = 0;
+	}
 	for (int pass = 0; !err && pass < COW_PREARM_PASSES; pass++) {
 		found.n = 0;
 		err = ww__rearm(t, s, e, WW__KEEP, &found);
 		if (at < loglen)
-			at += (size_t)snprintf(log + at, loglen - at, " %zu", found.n);
-		/* few left, or writers dirty pages about as fast as a pass
-		 * re-arms them (found not down by half): another pass would
-		 * only make the take longer, not the hold shorter */
-		if (found.n <= COW_PREARM_ENOUGH || found.n * 2 > prev)
+			at += (size_t)snprintf(log + at, loglen - at, " %zu%s", found.n,
+					       t->slow_s < t->slow_e ? "s" : "");
+		if (found.n <= COW_PREARM_ENOUGH)
 			break;
+		if (found.n * 2 > prev) {
+			/* writers keep up with the passes: slow them, or, if
+			 * they are slowed already, another pass would only
+			 * make the take longer, not the hold shorter */
+			if (t->slow_s < t->slow_e || !COW_SLOW_NS)
+				break;
+			t->slow_s = s;
+			t->slow_e = e;
+			if (cow_publish(t)) { /* no memory for the list */
+				t->slow_s = t->slow_e = 0;
+				break;
+			}
+		}
 		prev = found.n;
 	}
 	t->slow_s = t->slow_e = 0; /* published by the caller's next cow_publish */

@@ -14,7 +14,7 @@
  *    again after the next take, and one taken before the writers started
  *    still reads as it was after all of them (a take slows the writes it
  *    meets while it pre-arms: they must still be copied for the snapshots
- *    already there);
+ *    already there; every other take is made to, WRITEWATCH_COW_SLOW);
  *  - restore puts back the content at the take, again and again;
  *  - a page discarded before it was copied reads -ENODATA, also when it
  *    was written after (or read back and then written);
@@ -240,6 +240,9 @@ int main(int argc, char **argv)
 		struct saver sv = { 0 };
 		pthread_t st;
 
+		/* every other take slows writes from its first pass on (the
+		 * path it takes where writers keep up with its passes) */
+		setenv("WRITEWATCH_COW_SLOW", takes % 2 ? "1" : "0", 1);
 		CHECK_EQ(ww_snapshot_take(t, m, PAGES * PS, WW_SNAP_COW, &sv.s), 0);
 		CHECK_EQ(pthread_create(&st, NULL, saver, &sv), 0);
 		CHECK_EQ(pthread_join(st, NULL), 0);
