@@ -1833,8 +1833,6 @@ static void bench_rollback(void)
 
 /* ---- 5c. a consistent copy while writers run (COW snapshots) ------------- */
 
-/* Two writer threads store to random pages of a populated region, timing
- * every store; the longest store is the longest pause a writer saw. */
 /* The library's own account of a COW take (its debug line): how long it
  * held writes into the range, and the runs each pre-arming pass found. A
  * writer's longest store also holds this machine's scheduling noise (the
@@ -1862,6 +1860,20 @@ static void take_log_fn(enum ww_log_level level, const char *msg, void *ctx)
 	take_log.held_us = strtod(h + strlen("writes held "), NULL);
 }
 
+/* The level WRITEWATCH_LOG asks for, read as the library reads it. */
+static enum ww_log_level env_log_level(void)
+{
+	static const char *const names[] = { "none", "error", "warn", "info", "debug" };
+	const char *v = getenv("WRITEWATCH_LOG");
+
+	if (!v || !*v)
+		return WW_LOG_NONE;
+	for (int i = 0; i < 5; i++)
+		if (!strcasecmp(v, names[i]) || (v[0] == '0' + i && !v[1]))
+			return (enum ww_log_level)i;
+	return WW_LOG_WARN;
+}
+
 /* A COW take, with take_log filled (NAN if the library did not say). */
 static int cow_take_logged(struct ww_tracker *t, void *m, size_t len, struct ww_snapshot **s)
 {
@@ -1871,10 +1883,12 @@ static int cow_take_logged(struct ww_tracker *t, void *m, size_t len, struct ww_
 	take_log.passes[0] = '\0';
 	ww_set_log(take_log_fn, NULL, WW_LOG_DEBUG);
 	err = ww_snapshot_take(t, m, len, WW_SNAP_COW, s);
-	ww_set_log(NULL, NULL, WW_LOG_NONE);
+	ww_set_log(NULL, NULL, env_log_level()); /* the user's WRITEWATCH_LOG again */
 	return err;
 }
 
+/* Two writer threads store to random pages of a populated region, timing
+ * every store; the longest store is the longest pause a writer saw. */
 struct cow_writers {
 	char *m;
 	size_t npages;

@@ -182,18 +182,26 @@ static bool slow_always(void)
  * under a millisecond. Only where they still do not halve do the passes
  * stop, the held pass taking what is left.
  */
+/* Slow the writes into [s, e) from now on; false if the list could not
+ * be published (no memory), and then nothing is slowed. */
+static bool slow_start(struct ww_tracker *t, uintptr_t s, uintptr_t e)
+{
+	t->slow_s = s;
+	t->slow_e = e;
+	if (!cow_publish(t))
+		return true;
+	t->slow_s = t->slow_e = 0;
+	return false;
+}
+
 static int cow_prearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, char *log, size_t loglen)
 {
 	struct ww__runs found = { 0 };
 	size_t prev = SIZE_MAX, at = 0;
 	int err = 0;
 
-	if (slow_always()) {
-		t->slow_s = s;
-		t->slow_e = e;
-		if (cow_publish(t))
-			t->slow_s = t->slow_e = 0;
-	}
+	if (slow_always())
+		slow_start(t, s, e);
 	for (int pass = 0; !err && pass < COW_PREARM_PASSES; pass++) {
 		found.n = 0;
 		err = ww__rearm(t, s, e, WW__KEEP, &found);
@@ -206,20 +214,25 @@ static int cow_prearm(struct ww_tracker *t, uintptr_t s, uintptr_t e, char *log,
 			/* writers keep up with the passes: slow them, or, if
 			 * they are slowed already, another pass would only
 			 * make the take longer, not the hold shorter */
-			if (t->slow_s < t->slow_e || !COW_SLOW_NS)
+			if (t->slow_s < t->slow_e || !COW_SLOW_NS || !slow_start(t, s, e))
 				break;
-			t->slow_s = s;
-			t->slow_e = e;
-			if (cow_publish(t)) { /* no memory for the list */
-				t->slow_s = t->slow_e = 0;
-				break;
-			}
 		}
 		prev = found.n;
 	}
 	t->slow_s = t->slow_e = 0; /* published by the caller's next cow_publish */
 	free(found.r);
 	return err;
+}
+
+/* Fill l with t's COW snapshots of process me and the slowed range. */
+static void cow_fill(struct ww__cowlist *l, const struct ww_tracker *t, pid_t me)
+{
+	l->n = 0;
+	for (struct ww_snapshot *p = t->snaps; p; p = p->next)
+		if (p->cow && p->owner == me)
+			l->s[l->n++] = p;
+	l->slow_s = t->slow_s;
+	l->slow_e = t->slow_e;
 }
 
 /* Publish the list of t's COW snapshots (of this process), and the range a
@@ -250,14 +263,8 @@ static int cow_publish(struct ww_tracker *t)
 		t->cowbuf[0] = b0;
 		t->cowbuf[1] = b1;
 		t->cowcap = cap;
-		cur = NULL;
 		l = b0;
-		l->n = 0;
-		for (struct ww_snapshot *p = t->snaps; p; p = p->next)
-			if (p->cow && p->owner == me)
-				l->s[l->n++] = p;
-		l->slow_s = t->slow_s;
-		l->slow_e = t->slow_e;
+		cow_fill(l, t, me);
 		t->pw = (struct ww__prewrite){ cow_before, cow_discarded, t };
 		atomic_store(&t->cow, l);
 		t->ops->set_prewrite(t->priv, &t->pw);
@@ -266,14 +273,8 @@ static int cow_publish(struct ww_tracker *t)
 		return 0;
 	}
 	l = cur == t->cowbuf[0] ? t->cowbuf[1] : t->cowbuf[0];
-	if (any) {
-		l->n = 0;
-		for (struct ww_snapshot *p = t->snaps; p; p = p->next)
-			if (p->cow && p->owner == me)
-				l->s[l->n++] = p;
-		l->slow_s = t->slow_s;
-		l->slow_e = t->slow_e;
-	}
+	if (any)
+		cow_fill(l, t, me);
 	t->pw = (struct ww__prewrite){ cow_before, cow_discarded, t };
 	atomic_store(&t->cow, any ? l : NULL);
 	t->ops->set_prewrite(t->priv, any ? &t->pw : NULL);
