@@ -154,8 +154,8 @@ struct row {
 	const char *unit;
 	double ratio; /* st.med / baseline's median; NAN: no baseline */
 	const char *baseline;
-	char extra[320]; /* more JSON members, each starting with a comma */
-	char note[256];
+	char extra[512]; /* more JSON members, each starting with a comma */
+	char note[512];
 };
 
 static void json_str(FILE *f, const char *s)
@@ -1899,8 +1899,74 @@ struct cow_writers {
 	_Atomic uint64_t take_t0, take_t1, take_max_ns;
 	_Atomic uint64_t take_over_1ms; /* stores over 1 ms that overlapped it */
 	_Atomic uint64_t hist[64]; /* stores by floor(log2(ns)) */
+	/* the longest time a writer was asleep in one store (sched_mark);
+	 * sched_ok: both writers could read their schedstat */
+	_Atomic uint64_t asleep_max_ns, take_asleep_max_ns;
+	atomic_bool sched_ok;
 	pthread_t thr[2];
 };
+
+/*
+ * Where a long store went. Its wall time is the writer on a CPU (the store,
+ * a fault the kernel or mprotect's handler resolves, or time the vCPU did
+ * not run at all, which a guest without a steal clock counts as running),
+ * waiting for a CPU while runnable, or asleep: blocked in the fault, on
+ * uffd-wp's handler or on fork's mm lock. The kernel counts the first two per thread: the
+ * thread's CPU clock and run_delay, the second field of
+ * /proc/thread-self/schedstat (CONFIG_SCHED_INFO). A writer marks both
+ * every 100 us and after each long store; the time the store was asleep is
+ * at most the wall time between the marks around it less the CPU time and
+ * the run_delay between them (the marks' slack, up to ~200 us, is counted
+ * against the mechanism), and at most the store's wall time.
+ */
+struct sched_mark {
+	uint64_t before, after; /* now_ns() around the reads */
+	uint64_t cpu, wait; /* thread CPU time, run_delay; ns */
+};
+
+static bool sched_mark(int fd, struct sched_mark *m)
+{
+	char b[96];
+	unsigned long long run, wait;
+	struct timespec ts;
+	ssize_t n;
+
+	m->before = now_ns();
+	n = pread(fd, b, sizeof(b) - 1, 0);
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
+		return false;
+	m->after = now_ns();
+	if (n <= 0)
+		return false;
+	b[n] = '\0';
+	if (sscanf(b, "%llu %llu", &run, &wait) != 2)
+		return false;
+	m->cpu = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	m->wait = wait;
+	return true;
+}
+
+static void atomic_max(_Atomic uint64_t *v, uint64_t x)
+{
+	uint64_t cur = atomic_load_explicit(v, memory_order_relaxed);
+
+	while (x > cur && !atomic_compare_exchange_weak(v, &cur, x))
+		;
+}
+
+/* A store of dt ns between marks a and b: how long it was asleep, at most. */
+static void cow_asleep_add(struct cow_writers *w, const struct sched_mark *a,
+			   const struct sched_mark *b, uint64_t dt, bool in_take)
+{
+	uint64_t wall = b->after - a->before, away = (b->wait - a->wait) + (b->cpu - a->cpu);
+	uint64_t asleep = away < wall ? wall - away : 0;
+
+	if (asleep > dt)
+		asleep = dt; /* the slack never makes it longer */
+	atomic_max(&w->asleep_max_ns, asleep);
+	if (in_take)
+		atomic_max(&w->take_asleep_max_ns, asleep);
+}
 
 /* The store time below which a fraction q of the stores took (the upper
  * bound of its power-of-two bucket), in microseconds. */
@@ -1922,10 +1988,16 @@ static void *cow_writer(void *arg)
 {
 	struct cow_writers *w = arg;
 	uint64_t seed = (uint64_t)(uintptr_t)&seed, max = 0, n = 0, hist[64] = { 0 };
+	int sfd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	struct sched_mark mark, cur;
+	bool sched = sfd >= 0 && sched_mark(sfd, &mark);
 
+	if (!sched)
+		atomic_store(&w->sched_ok, false);
 	while (!atomic_load_explicit(&w->stop, memory_order_relaxed)) {
 		size_t p = rnd_next(&seed) % w->npages;
 		uint64_t t0 = now_ns(), dt;
+		bool in_take = false;
 
 		w->m[p * ps + 128]++;
 		dt = now_ns() - t0;
@@ -1935,22 +2007,30 @@ static void *cow_writer(void *arg)
 			uint64_t a = atomic_load_explicit(&w->take_t0, memory_order_relaxed),
 				 b = atomic_load_explicit(&w->take_t1, memory_order_relaxed);
 
-			if (a && t0 + dt > a && (!b || t0 < b)) {
-				if (dt >
-				    atomic_load_explicit(&w->take_max_ns, memory_order_relaxed))
-					atomic_store(&w->take_max_ns, dt);
+			in_take = a && t0 + dt > a && (!b || t0 < b);
+			if (in_take) {
+				atomic_max(&w->take_max_ns, dt);
 				if (dt > 1000000)
 					atomic_fetch_add(&w->take_over_1ms, 1);
 			}
 		}
+		if (sched && (dt > 100000 || t0 + dt - mark.after > 100000)) {
+			sched = sched_mark(sfd, &cur);
+			if (sched && dt > 100000)
+				cow_asleep_add(w, &mark, &cur, dt, in_take);
+			mark = cur;
+			if (!sched)
+				atomic_store(&w->sched_ok, false);
+		}
 		hist[dt ? 63 - __builtin_clzll(dt) : 0]++;
 		n++;
 	}
+	if (sfd >= 0)
+		close(sfd);
 	for (int i = 0; i < 64; i++)
 		atomic_fetch_add(&w->hist[i], hist[i]);
 	atomic_fetch_add(&w->writes, n);
-	if (max > atomic_load(&w->max_ns))
-		atomic_store(&w->max_ns, max);
+	atomic_max(&w->max_ns, max);
 	return NULL;
 }
 
@@ -1962,6 +2042,9 @@ static void cow_writers_start(struct cow_writers *w)
 	atomic_store(&w->take_t1, 0);
 	atomic_store(&w->take_max_ns, 0);
 	atomic_store(&w->take_over_1ms, 0);
+	atomic_store(&w->asleep_max_ns, 0);
+	atomic_store(&w->take_asleep_max_ns, 0);
+	atomic_store(&w->sched_ok, true);
 	atomic_store(&w->writes, 0);
 	for (int i = 0; i < 64; i++)
 		atomic_store(&w->hist[i], 0);
@@ -2013,6 +2096,31 @@ static uint64_t cow_save_out(struct ww_snapshot *s, char *m, size_t len, char *b
 	return sum;
 }
 
+/* Add to a row the longest time a writer was asleep in one store
+ * (sched_mark), over the whole run and (take) over the take; nothing if the
+ * writers could not read their schedstat. */
+static void cow_asleep(struct cow_writers *w, struct row *r, bool take)
+{
+	double all = (double)atomic_load(&w->asleep_max_ns) / 1e3,
+	       tk = (double)atomic_load(&w->take_asleep_max_ns) / 1e3;
+
+	if (!atomic_load(&w->sched_ok)) {
+		snprintf(r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
+			 "; no /proc/thread-self/schedstat: time asleep not told apart");
+		return;
+	}
+	snprintf(r->extra + strlen(r->extra), sizeof(r->extra) - strlen(r->extra),
+		 ",\"max_asleep_us\":%.4g", all);
+	if (take)
+		snprintf(r->extra + strlen(r->extra), sizeof(r->extra) - strlen(r->extra),
+			 ",\"take_max_asleep_us\":%.4g", tk);
+	snprintf(r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
+		 "; longest asleep in a store %.3g us", all);
+	if (take)
+		snprintf(r->note + strlen(r->note), sizeof(r->note) - strlen(r->note),
+			 " (over the take %.3g us)", tk);
+}
+
 /* One save's row: the longest store, throughput against untracked. take_ns:
  * how long the start of the save kept the region still (the fork, or the
  * COW take, whose arming holds every write into the range). */
@@ -2038,6 +2146,7 @@ static void cow_row(struct cow_writers *w, const char *name, const char *params,
 		 (double)take_ns / 1e6, (double)atomic_load(&w->take_max_ns) / 1e3,
 		 (unsigned long long)atomic_load(&w->take_over_1ms), (double)save_ns / 1e6,
 		 100 * wps / untracked_wps, cow_quantile_us(w, 0.999));
+	cow_asleep(w, &r, true);
 	if (runs) {
 		snprintf(r.extra + strlen(r.extra), sizeof(r.extra) - strlen(r.extra),
 			 ",\"runs_at_take\":%zu,\"held_us\":%.4g,\"passes\":\"%s\"", runs,
@@ -2077,6 +2186,7 @@ static void bench_cow_save(void)
 			 cow_quantile_us(&w, 0.99), cow_quantile_us(&w, 0.999));
 		snprintf(r.note, sizeof(r.note), "%.3g Mwrites/s; p99.9 store %.3g us",
 			 untracked_wps / 1e6, cow_quantile_us(&w, 0.999));
+		cow_asleep(&w, &r, false);
 		emit(&r);
 	}
 
