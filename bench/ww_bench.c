@@ -1911,8 +1911,8 @@ struct cow_writers {
  * a fault the kernel or mprotect's handler resolves, or time the vCPU did
  * not run at all, which a guest without a steal clock counts as running),
  * waiting for a CPU while runnable, or asleep: blocked in the fault, on
- * uffd-wp's handler or on fork's mm lock. The kernel counts the first two per thread: the
- * thread's CPU clock and run_delay, the second field of
+ * uffd-wp's handler or on fork's mm lock. The kernel counts the first two
+ * per thread: the thread's CPU clock and run_delay, the second field of
  * /proc/thread-self/schedstat (CONFIG_SCHED_INFO). A writer marks both
  * every 100 us and after each long store; the time the store was asleep is
  * at most the wall time between the marks around it less the CPU time and
