@@ -96,6 +96,28 @@ static void bit_set(_Atomic uint64_t *b, size_t i)
  * memory the snapshot reads later, every write after it is trapped here
  * and the page copied first.
  */
+/* Pages [i, j) of s, unsaved, hold what they held at the instant: into
+ * the copy, then saved; or, if the mechanism finds them gone meanwhile
+ * (prewrite_read), lost. zero: missing pages, zeros, not to be read. */
+static void cow_copy(struct ww_tracker *t, struct ww_snapshot *s, size_t i, size_t j, bool zero)
+{
+	size_t ps = ww__page_size();
+	unsigned char *to = s->copy + i * ps;
+	uintptr_t from = s->start + i * ps;
+
+	if (zero)
+		memset(to, 0, (j - i) * ps);
+	else if (!t->ops->prewrite_read)
+		memcpy(to, (const void *)from, (j - i) * ps);
+	else if (t->ops->prewrite_read(t->priv, to, from, (j - i) * ps)) {
+		for (; i < j; i++)
+			bit_set(s->lost, i);
+		return;
+	}
+	for (; i < j; i++)
+		bit_set(s->saved, i);
+}
+
 static bool cow_before(void *ctx, uintptr_t a, size_t len, bool zero, uint64_t held_ns)
 {
 	struct ww_tracker *t = ctx;
@@ -113,16 +135,17 @@ static bool cow_before(void *ctx, uintptr_t a, size_t len, bool zero, uint64_t h
 			continue;
 		if (atomic_load_explicit(&s->arming, memory_order_acquire))
 			return false;
-		for (; p < e; p += ps) {
-			size_t i = (p - s->start) / ps;
+		while (p < e) {
+			size_t i = (p - s->start) / ps, j = i + 1;
 
-			if (bit_test(s->saved, i))
+			if (bit_test(s->saved, i)) {
+				p += ps;
 				continue;
-			if (zero) /* a missing page: zeros, not to be read */
-				memset(s->copy + i * ps, 0, ps);
-			else
-				memcpy(s->copy + i * ps, (const void *)p, ps);
-			bit_set(s->saved, i);
+			}
+			while (s->start + j * ps < e && !bit_test(s->saved, j))
+				j++;
+			cow_copy(t, s, i, j, zero);
+			p = s->start + j * ps;
 		}
 	}
 	return true;

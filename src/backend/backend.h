@@ -122,6 +122,14 @@ struct ww__backend_ops {
 	 * of a discard; it is found in pagemap here. The core calls it with
 	 * t->lock held. */
 	void (*prewrite_sync)(void *priv, uintptr_t start, uintptr_t end);
+	/* Optional, with WW_CAP_PREWRITE: read [a, a+len), the page(s) a write
+	 * is held on, for before() on the handler thread: without faulting
+	 * (a page discarded meanwhile must not block the handler on its own
+	 * missing fault, nor an unmapped one kill the process), and only while
+	 * it still is the page the write is held on. 0, or -EFAULT: gone
+	 * (discarded, unmapped, mapped over), its content lost. Without it,
+	 * before() copies with memcpy. Same rules as the hooks. */
+	int (*prewrite_read)(void *priv, void *dst, uintptr_t a, size_t len);
 	/* Optional, with WW_CAP_PREWRITE: 0 if copy-before-write keeps
 	 * [start, end) (tracked) exact, else -EOPNOTSUPP and the reason in
 	 * why (a kind of memory whose discards the mechanism cannot see). */

@@ -59,6 +59,7 @@
  * here ever runs in a child.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -110,6 +111,7 @@ struct uw_range {
 
 struct uw {
 	int uffd, stopfd, pagemap;
+	int mem; /* /proc/self/mem: copy-before-write reads (uw_prewrite_read) */
 	int kickfd; /* eventfd: ask held faults again now (uw_prewrite_kick) */
 	atomic_int handler_waits; /* the handler is waiting for lock (handler_lock) */
 	bool populate; /* no WP_UNPOPULATED: populate ranges MISSING can't cover */
@@ -589,6 +591,7 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 	u->stopfd = -1;
 	u->kickfd = -1;
 	u->pagemap = -1;
+	u->mem = -1;
 	pthread_mutex_init(&u->lock, NULL);
 	sem_init(&u->alive, 0, 0);
 	u->uffd = uffd_sync(&u->user_only, &u->populate, why, whylen);
@@ -614,6 +617,8 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 		err = u->pagemap;
 		goto fail;
 	}
+	/* no copy-before-write without it (uw_prewrite_check says why) */
+	u->mem = open("/proc/self/mem", O_RDONLY | O_CLOEXEC);
 	u->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	u->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (u->stopfd < 0 || u->kickfd < 0) {
@@ -657,6 +662,8 @@ fail:
 		close(u->uffd);
 	if (u->pagemap >= 0)
 		close(u->pagemap);
+	if (u->mem >= 0)
+		close(u->mem);
 	own_free(u->stack, u->stack_len);
 	own_free(u->zero, ww__page_size());
 	pthread_mutex_destroy(&u->lock);
@@ -681,6 +688,8 @@ static void uw_close(void *priv)
 	close(u->kickfd);
 	close(u->uffd);
 	close(u->pagemap);
+	if (u->mem >= 0)
+		close(u->mem);
 	for (size_t i = 0; i < u->nranges; i++)
 		own_free((void *)u->ranges[i].bits, u->ranges[i].bits_len);
 	own_free(u->ranges, u->ranges_len);
@@ -1413,6 +1422,56 @@ static void uw_prewrite_sync(void *priv, uintptr_t start, uintptr_t end)
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 }
 
+/*
+ * The page a write is held on, for the copy-before-write hook on the
+ * handler thread. Not with memcpy: the application may discard the page
+ * between the fault and this read (MADV_DONTNEED from another thread), and
+ * a read of an anonymous page gone is a missing fault that this very
+ * thread would have to answer (the process hung); an unmapped one killed
+ * it. /proc/self/mem reads through the kernel, and its missing faults
+ * cannot wait for a handler: they fail (EIO) instead. What it read is the
+ * page held only if that is still write-protected after the read: a
+ * discarded anonymous page loses its bit, a mapping put over the range
+ * (mmap MAP_FIXED) is not registered, and nothing but the handler takes
+ * the bit off a page whose write is held.
+ */
+static int uw_prewrite_read(void *priv, void *dst, uintptr_t a, size_t len)
+{
+	struct uw *u = priv;
+	size_t ps = ww__page_size(), n = len / ps;
+	uint64_t ent[64];
+	ssize_t r;
+
+	do
+		r = pread(u->mem, dst, len, (off_t)a);
+	while (r < 0 && errno == EINTR);
+	if (r != (ssize_t)len)
+		return -EFAULT;
+	for (size_t i = 0; i < n; i += 64) {
+		size_t k = n - i < 64 ? n - i : 64;
+
+		if (ww__pagemap_read(u->pagemap, a + i * ps, ent, k))
+			return -EFAULT;
+		for (size_t j = 0; j < k; j++)
+			if (!(ent[j] & WW_PM_UFFD_WP))
+				return -EFAULT;
+	}
+	return 0;
+}
+
+static int uw_prewrite_check(void *priv, uintptr_t start, uintptr_t end, char *why, size_t whylen)
+{
+	struct uw *u = priv;
+
+	(void)start;
+	(void)end;
+	if (u->mem >= 0)
+		return 0;
+	return ww__why(why, whylen, -EOPNOTSUPP,
+		       "uffd-wp could not open /proc/self/mem, through which its handler "
+		       "copies a page before a write");
+}
+
 /* Ask held faults again now, not at the next asking: a COW take's arming
  * has ended, and the writers it held should not wait any longer. */
 static void uw_prewrite_kick(void *priv)
@@ -1439,5 +1498,7 @@ const struct ww__backend_ops ww__uffd_wp_ops = {
 	.reset = uw_reset,
 	.set_prewrite = uw_set_prewrite,
 	.prewrite_sync = uw_prewrite_sync,
+	.prewrite_read = uw_prewrite_read,
+	.prewrite_check = uw_prewrite_check,
 	.prewrite_kick = uw_prewrite_kick,
 };
