@@ -778,6 +778,17 @@ WW_API int ww_reopen(struct ww_tracker *t)
 		return (int)ww__ret(-EOPNOTSUPP);
 	if (t->changing)
 		return (int)ww__ret(-EBUSY);
+	/* As ww_track: the child may have unmapped a range since the fork
+	 * (the mechanism's own mappings could then land in the hole). */
+	for (i = 0; i < t->nranges; i++) {
+		err = ww__range_mapped_pid(0, t->ranges[i].start, t->ranges[i].end);
+		if (err) {
+			ww__info("reopen: %#lx-%#lx is no longer mapped",
+				 (unsigned long)t->ranges[i].start,
+				 (unsigned long)t->ranges[i].end);
+			return (int)ww__ret(err);
+		}
+	}
 	/* The inherited state is the parent's (a uffd acts on its creator's
 	 * mm) and left untouched, or was released in the child already (the
 	 * mprotect backend's atfork handler gives the child its memory back):
