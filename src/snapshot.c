@@ -304,9 +304,50 @@ static int cow_publish(struct ww_tracker *t)
 	return 0;
 }
 
+struct save_ctx {
+	struct ww_snapshot *s;
+	unsigned char *tmp;
+	uintptr_t at, end; /* the part of s to save; at: saved up to */
+};
+
+/* Pages [p, e) of the snapshot: lost where they cannot be read (a hole,
+ * memory the application made unreadable since the take). */
+static void save_lost(struct ww_snapshot *s, uintptr_t p, uintptr_t e)
+{
+	for (; p < e; p += ww__page_size())
+		if (!bit_test(s->saved, (p - s->start) / ww__page_size()))
+			bit_set(s->lost, (p - s->start) / ww__page_size());
+}
+
 /* A writer may be in cow_before for the same page meanwhile: the page is
  * read into tmp first and stored only if no hook saved it since (a hook
  * sets saved before the page can change). */
+static int save_step(const struct ww__map *m, void *arg)
+{
+	struct save_ctx *c = arg;
+	struct ww_snapshot *s = c->s;
+	size_t ps = ww__page_size();
+	uintptr_t p = m->start > c->at ? m->start : c->at, e = m->end < c->end ? m->end : c->end;
+
+	save_lost(s, c->at, p);
+	if (!(m->prot & PROT_READ)) {
+		save_lost(s, p, e);
+		p = e;
+	}
+	for (; p < e; p += ps) {
+		size_t i = (p - s->start) / ps;
+		uint64_t bit = 1ULL << (i % WW_WORD_BITS);
+
+		if (bit_test(s->saved, i) || bit_test(s->lost, i))
+			continue;
+		memcpy(c->tmp, (const void *)p, ps);
+		if (!(atomic_fetch_or(&s->saved[i / WW_WORD_BITS], bit) & bit))
+			memcpy(s->copy + i * ps, c->tmp, ps);
+	}
+	c->at = e > c->at ? e : c->at;
+	return c->at >= c->end;
+}
+
 void ww__cow_save(struct ww_tracker *t, uintptr_t a, uintptr_t b)
 {
 	struct ww__cowlist *l = atomic_load(&t->cow);
@@ -319,18 +360,15 @@ void ww__cow_save(struct ww_tracker *t, uintptr_t a, uintptr_t b)
 
 	for (size_t k = 0; tmp && k < l->n; k++) {
 		struct ww_snapshot *s = l->s[k];
-		uintptr_t p = a > s->start ? a : s->start, e = b < s->end ? b : s->end;
+		struct save_ctx c = { s, tmp, a > s->start ? a : s->start,
+				      b < s->end ? b : s->end };
 
-		for (; p < e; p += ps) {
-			size_t i = (p - s->start) / ps;
-			uint64_t bit = 1ULL << (i % WW_WORD_BITS);
-
-			if (bit_test(s->saved, i) || bit_test(s->lost, i))
-				continue;
-			memcpy(tmp, (const void *)p, ps);
-			if (!(atomic_fetch_or(&s->saved[i / WW_WORD_BITS], bit) & bit))
-				memcpy(s->copy + i * ps, tmp, ps);
-		}
+		if (c.at >= c.end)
+			continue;
+		/* what the walk did not reach (a hole at the end, or no
+		 * answer at all) cannot be read either */
+		ww__maps_range(c.at, c.end, save_step, &c);
+		save_lost(s, c.at, c.end);
 	}
 	if (l && !tmp) /* no memory for one page: what is left is lost */
 		for (size_t k = 0; k < l->n; k++)
@@ -396,6 +434,13 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 				 "WW_CAP_PREWRITE",
 				 t->ops->name);
 		return (int)ww__ret(-EOPNOTSUPP);
+	}
+	/* Every page is read, at take or before its first write: memory the
+	 * application made unreadable (a PROT_NONE guard page) cannot be. */
+	if (ww__range_prot(s, e, PROT_READ) == -EACCES) {
+		ww__info("snapshot: %#lx-%#lx holds memory that cannot be read (PROT_NONE)",
+			 (unsigned long)s, (unsigned long)e);
+		return (int)ww__ret(-EACCES);
 	}
 	snap = calloc(1, sizeof(*snap));
 	if (!snap)
@@ -504,6 +549,7 @@ static ssize_t cow_read(struct ww_snapshot *s, uintptr_t a, size_t len, void *bu
 	struct ww_tracker *t = s->t;
 	size_t ps = ww__page_size();
 	unsigned char *out = buf;
+	bool asked = false, all_readable = false; /* the rest of the read */
 
 	if (s->owner != getpid())
 		return ww__ret(-ECHILD); /* the pages here are the child's */
@@ -523,6 +569,21 @@ static ssize_t cow_read(struct ww_snapshot *s, uintptr_t a, size_t len, void *bu
 
 		if (bit_test(s->lost, i))
 			return ww__ret(-ENODATA);
+		/* the page itself, unless the application made it unreadable
+		 * since the take: asked once for the rest of the read, then
+		 * page by page if that is not all readable */
+		if (!bit_test(s->saved, i) && !all_readable) {
+			uintptr_t pg = p & ~(uintptr_t)(ps - 1);
+
+			if (!asked) {
+				asked = true;
+				all_readable = !ww__range_prot(
+					pg, (a + len + ps - 1) & ~(uintptr_t)(ps - 1), PROT_READ);
+			}
+			if (!all_readable && ww__range_prot(pg, pe, PROT_READ) &&
+			    !bit_test(s->saved, i))
+				return ww__ret(-EACCES);
+		}
 		if (!bit_test(s->saved, i)) {
 			memcpy(out, (const void *)p, n);
 			atomic_thread_fence(memory_order_acquire);
@@ -591,7 +652,24 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 			w &= atomic_load(&s->saved[i]);
 		atomic_init(&todo[i], w);
 	}
-	if (err == -ENODATA && ww__pending_add_all(t, &found))
+	/* what is put back must be writable: memory the application made
+	 * read-only (or unreadable) since is refused, nothing written. A
+	 * mechanism that works through page protection (mprotect) keeps
+	 * re-armed pages read-only itself: the mappings do not tell the
+	 * application's protection there (ww_snapshot_restore(3)). */
+	for (i = err || (t->ops->caps & WW_CAP_PROTECTS) ? s->npages :
+							   ww__bit_next(todo, 0, s->npages, true);
+	     i < s->npages; i = ww__bit_next(todo, j, s->npages, true)) {
+		j = ww__bit_next(todo, i, s->npages, false);
+		if (ww__range_prot(s->start + i * ps, s->start + j * ps, PROT_WRITE) == -EACCES) {
+			ww__info("snapshot restore: %#lx-%#lx changed and is not writable now",
+				 (unsigned long)(s->start + i * ps),
+				 (unsigned long)(s->start + j * ps));
+			err = -EACCES;
+			break;
+		}
+	}
+	if ((err == -ENODATA || err == -EACCES) && ww__pending_add_all(t, &found))
 		ww__err("snapshot restore: out of memory, writes may go unreported");
 	pthread_mutex_unlock(&t->lock);
 	free(found.r);

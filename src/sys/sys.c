@@ -836,6 +836,37 @@ int ww__range_mapped_pid(pid_t pid, uintptr_t start, uintptr_t end)
 	return c.at >= end ? 0 : -ENOMEM;
 }
 
+struct prot_ctx {
+	uintptr_t at, end;
+	int prot, err;
+};
+
+static int prot_step(const struct ww__map *m, void *arg)
+{
+	struct prot_ctx *c = arg;
+
+	if (m->end <= c->at)
+		return 0;
+	if (m->start > c->at)
+		c->err = -ENOMEM; /* a hole */
+	else if ((m->prot & c->prot) != c->prot)
+		c->err = -EACCES;
+	c->at = m->end;
+	return c->err || c->at >= c->end;
+}
+
+int ww__range_prot(uintptr_t start, uintptr_t end, int prot)
+{
+	struct prot_ctx c = { start, end, prot, 0 };
+	int r = ww__maps_range(start, end, prot_step, &c);
+
+	if (r < 0)
+		return r;
+	if (c.err)
+		return c.err;
+	return c.at >= end ? 0 : -ENOMEM;
+}
+
 static int smaps_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)
 {
 	char path[64], *line = NULL;
