@@ -88,6 +88,13 @@ struct ww_snapshot {
 	 * past the take, so putting the take's content back is a change to
 	 * report to it (restore adds them to t->pending). */
 	_Atomic uint64_t *rearmed;
+	/* The pages of the range in t->pending at take (or the last restore):
+	 * written before it and not yet handed to the caller. Another page in
+	 * t->pending that restore puts back, and that the caller did not
+	 * re-arm, was kept there by a collect that could not hand it out (a
+	 * small max): it holds what the caller last saw again, and leaves
+	 * t->pending. Under t->lock. */
+	uint64_t *pre;
 	/* Part of the range was untracked (or the tracker re-opened in a
 	 * forked child) while the snapshot lived: writes went unseen, so
 	 * restore can no longer be exact. */

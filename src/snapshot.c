@@ -57,6 +57,7 @@ static void snap_destroy(struct ww_snapshot *s)
 		munmap((void *)s->saved, 2 * bitmap_bytes(s));
 	free(s->changed);
 	free(s->rearmed);
+	free(s->pre);
 	free(s);
 }
 
@@ -378,6 +379,22 @@ void ww__cow_save(struct ww_tracker *t, uintptr_t a, uintptr_t b)
 	free(tmp);
 }
 
+/* Under t->lock: s->pre anew, the pages of s in t->pending now. */
+static void pre_fill(struct ww_snapshot *s)
+{
+	const struct ww__runs *p = &s->t->pending;
+	size_t ps = ww__page_size();
+
+	memset(s->pre, 0, bitmap_bytes(s));
+	for (size_t k = ww__runs_find(p, s->start); k < p->n && p->r[k].start < s->end; k++) {
+		uintptr_t a = p->r[k].start > s->start ? p->r[k].start : s->start;
+		uintptr_t b = p->r[k].end < s->end ? p->r[k].end : s->end;
+
+		for (size_t i = (a - s->start) / ps; i < (b - s->start + ps - 1) / ps; i++)
+			s->pre[i / WW_WORD_BITS] |= 1ULL << (i % WW_WORD_BITS);
+	}
+}
+
 static void snap_link(struct ww_tracker *t, struct ww_snapshot *s)
 {
 	s->t = t;
@@ -451,6 +468,7 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	words = (snap->npages + WW_WORD_BITS - 1) / WW_WORD_BITS;
 	snap->changed = calloc(words, sizeof(*snap->changed));
 	snap->rearmed = calloc(words, sizeof(*snap->rearmed));
+	snap->pre = calloc(words, sizeof(*snap->pre));
 	snap->copy = mmap(NULL, e - s, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (snap->copy == MAP_FAILED)
@@ -468,7 +486,8 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 		snap->owner = getpid();
 		atomic_init(&snap->arming, true);
 	}
-	if (!snap->changed || !snap->rearmed || !snap->copy || (snap->cow && !snap->saved)) {
+	if (!snap->changed || !snap->rearmed || !snap->pre || !snap->copy ||
+	    (snap->cow && !snap->saved)) {
 		snap_destroy(snap);
 		return (int)ww__ret(-ENOMEM);
 	}
@@ -523,6 +542,8 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	} else if (!err) {
 		snap_link(t, snap);
 	}
+	if (!err)
+		pre_fill(snap);
 	pthread_mutex_unlock(&t->lock);
 	if (err) {
 		snap_destroy(snap);
@@ -703,6 +724,17 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 			l = ww__bit_next(s->rearmed, k, j, false);
 			err = ww__pending_add(t, s->start + k * ps, s->start + l * ps);
 		}
+		/* kept by a collect, never handed out, back to what the caller
+		 * saw: no longer pending (without memory to split a run they
+		 * stay, reported once more than needed) */
+		for (size_t k = i; !err && t->pending.n && k < j; k++) {
+			uint64_t bit = 1ULL << (k % WW_WORD_BITS);
+
+			if (!(s->pre[k / WW_WORD_BITS] & bit) &&
+			    !(atomic_load(&s->rearmed[k / WW_WORD_BITS]) & bit))
+				ww__runs_remove(&t->pending, s->start + k * ps,
+						s->start + (k + 1) * ps);
+		}
 		if (!err)
 			err = ww__rearm_quiet(t, a, a + (j - i) * ps);
 	}
@@ -716,6 +748,8 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 		if (s->cow)
 			atomic_fetch_and(&s->saved[i], ~atomic_load(&todo[i]));
 	}
+	if (!err)
+		pre_fill(s); /* the new baseline */
 	pthread_mutex_unlock(&t->lock);
 	free(todo);
 	return err ? ww__ret(err) : (ssize_t)n;
