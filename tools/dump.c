@@ -18,6 +18,7 @@
  * like gcore, and says so.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -392,9 +393,14 @@ oom:
 static bool anon_name(const struct vma *v)
 {
 	/* gdb's rule (linux-tdep.c): these names are anonymous memory */
+	static const char deleted[] = " (deleted)";
+	size_t n = strlen(v->name), dn = sizeof(deleted) - 1;
+
+	/* and a deleted file, memfd included ("/memfd:NAME (deleted)"): the
+	 * kernel dumps a file nothing links to as anonymous (i_nlink 0) */
 	return !v->name[0] || !strcmp(v->name, "[heap]") || !strncmp(v->name, "[stack", 6) ||
 	       !strncmp(v->name, "[anon:", 6) || !strncmp(v->name, "[anon_shmem:", 12) ||
-	       !strcmp(v->name, "/dev/zero (deleted)") || !strncmp(v->name, "/SYSV", 5);
+	       !strncmp(v->name, "/SYSV", 5) || (n > dn && !strcmp(v->name + n - dn, deleted));
 }
 
 /* What goes into the core for v, after gdb's gcore (linux-tdep.c,
@@ -722,6 +728,67 @@ static bool parse_num(const char *s, long lo, long hi, long *out)
 	return true;
 }
 
+/* --filter: hexadecimal, as /proc/PID/coredump_filter (0x optional). */
+static bool parse_hex(const char *s, long hi, long *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (!isxdigit((unsigned char)s[0]) && strncmp(s, "0x", 2) && strncmp(s, "0X", 2))
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 16);
+	if (errno || end == s || *end || v > (unsigned long)hi)
+		return false;
+	*out = (long)v;
+	return true;
+}
+
+/*
+ * The core is written into a new file beside FILE (mode 0600: it holds the
+ * process's memory) and renamed over FILE only once complete: a dump that
+ * fails leaves FILE as it was, and an existing FILE's mode or a symbolic
+ * link there never decides who can read the core. FILE must be a regular
+ * file or not exist: a device or FIFO is refused, never written or removed.
+ */
+static int out_open(const char *out, char **tmp)
+{
+	struct stat st;
+	const char *slash = strrchr(out, '/');
+	int dirlen = slash ? (int)(slash - out + 1) : 0, fd;
+
+	*tmp = NULL;
+	if (lstat(out, &st))
+		st.st_mode = 0; /* none yet */
+	if (st.st_mode && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+		fprintf(stderr,
+			"writewatch dump: %s exists and is not a regular file: not replaced\n",
+			out);
+		return -EEXIST;
+	}
+	if (S_ISLNK(st.st_mode) && stat(out, &st) == 0 && !S_ISREG(st.st_mode)) {
+		fprintf(stderr,
+			"writewatch dump: %s links to something that is not a regular file: not "
+			"replaced\n",
+			out);
+		return -EEXIST;
+	}
+	if (asprintf(tmp, "%.*s.%s.XXXXXX", dirlen, out, slash ? slash + 1 : out) < 0) {
+		*tmp = NULL;
+		return -ENOMEM;
+	}
+	fd = mkostemp(*tmp, O_CLOEXEC);
+	if (fd < 0) {
+		int e = -errno;
+
+		fprintf(stderr, "writewatch dump: %s: %s\n", out, strerror(errno));
+		free(*tmp);
+		*tmp = NULL;
+		return e;
+	}
+	return fd;
+}
+
 /* A reason with a line per mechanism tried, on one line. */
 static void print_why(const char *why, int err)
 {
@@ -771,6 +838,7 @@ int cmd_dump(int argc, char **argv)
 		{ 0 },
 	};
 	const char *out = NULL;
+	char *tmp = NULL; /* the core until it is complete (out_open) */
 	long max_freeze = 20, max_rounds = 20, limit = 60000, filter_opt = -1, v;
 	bool precopy = true, quiet = false, stopped_rounds = false;
 	enum ww_backend backend = WW_BACKEND_AUTO;
@@ -814,7 +882,7 @@ int cmd_dump(int argc, char **argv)
 				goto bad;
 			break;
 		case 'f':
-			if (!parse_num(optarg, 0, 0x1ff, &filter_opt))
+			if (!parse_hex(optarg, 0x1ff, &filter_opt))
 				goto bad;
 			break;
 		case 'n':
@@ -833,9 +901,11 @@ int cmd_dump(int argc, char **argv)
 			const char *u = "KMGT";
 			const char *k = *end ? strchr(u, *end) : NULL;
 
-			if (end == optarg || sz <= 0 || (*end && (!k || end[1])))
+			if (end == optarg || !isfinite(sz) || sz <= 0 || (*end && (!k || end[1])))
 				goto bad;
 			max_mapping = sz * (k ? (double)(1ULL << (10 * (k - u + 1))) : 1.0);
+			if (max_mapping >= 0x1p63)
+				goto bad;
 			break;
 		}
 		case 'j':
@@ -857,6 +927,11 @@ int cmd_dump(int argc, char **argv)
 		return 2;
 	}
 	pid = (pid_t)v;
+	if (pid == getpid()) {
+		/* its freeze would stop the process that copies it */
+		fprintf(stderr, "writewatch dump: %d is writewatch itself\n", (int)pid);
+		return 2;
+	}
 	d.pid = pid;
 	d.ps = (size_t)sysconf(_SC_PAGESIZE);
 	d.next_off = ec_data_start(d.ps);
@@ -895,10 +970,9 @@ int cmd_dump(int argc, char **argv)
 		free(d.buf);
 		return 1;
 	}
-	d.fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	d.fd = out_open(out, &tmp);
 	if (d.fd < 0) {
-		fprintf(stderr, "writewatch dump: %s: %s\n", out, strerror(errno));
-		err = -errno;
+		err = d.fd;
 		goto done;
 	}
 
@@ -943,6 +1017,7 @@ int cmd_dump(int argc, char **argv)
 			err = 0;
 			wp = &w;
 			w.max_bytes = (size_t)max_mapping;
+			w.too_big_fate = "copied in the freeze if the filter dumps it";
 		}
 	}
 	if (!precopy)
@@ -1168,10 +1243,14 @@ int cmd_dump(int argc, char **argv)
 	if (!err)
 		err = ec_finish(d.fd, d.next_off, &proc, fz.th, fz.n, segs, nseg, files, nfiles,
 				d.ps);
+	if (!err && rename(tmp, out))
+		err = -errno;
 	if (err) {
 		fprintf(stderr, "writewatch dump: writing %s: %s\n", out, strerror(-err));
 		goto done;
 	}
+	free(tmp);
+	tmp = NULL; /* it is FILE now */
 	{
 		struct stat st;
 		double total = now_s() - t0;
@@ -1228,11 +1307,11 @@ done:
 	free(d.buf);
 	if (d.pagemap >= 0)
 		close(d.pagemap);
-	if (d.fd >= 0) {
+	if (d.fd >= 0)
 		close(d.fd);
-		if (err)
-			unlink(out);
-	}
+	if (tmp) /* not renamed: FILE is as it was */
+		unlink(tmp);
+	free(tmp);
 	return err ? 1 : 0;
 bad:
 	fprintf(stderr, "writewatch dump: bad value '%s'\n", optarg);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "procwatch.h"
+#include "util.h"
 
 #define PM_PRESENT (1ULL << 63)
 #define PM_SWAP (1ULL << 62)
@@ -317,11 +318,13 @@ static int follow(struct procwatch *w, pw_run_fn fn, void *ctx)
 			m->tracked = false;
 			m->too_big = true;
 			w->skipped++;
-			fprintf(stderr,
-				"writewatch: not watching %#" PRIxPTR "-%#" PRIxPTR
-				" %s (%zu MiB, over the --max-mapping limit): its writes are not "
-				"reported\n",
-				m->start, m->end, m->name, (m->end - m->start) >> 20);
+			/* the name is the process's: escaped */
+			fprintf(stderr, "writewatch: not watching %#" PRIxPTR "-%#" PRIxPTR " ",
+				m->start, m->end);
+			text_str(stderr, m->name);
+			fprintf(stderr, " (%zu MiB, over the --max-mapping limit): %s\n",
+				(m->end - m->start) >> 20,
+				w->too_big_fate ? w->too_big_fate : "its writes are not reported");
 			continue;
 		}
 		m->bits = calloc(pages_of(w, m) / 8 + 1, 1);

@@ -62,6 +62,8 @@ struct procwatch {
 	size_t maxruns;
 	size_t ws_forgotten; /* distinct pages written in mappings now gone */
 	size_t max_bytes; /* larger mappings are not watched (0: no limit) */
+	/* what becomes of one, said on stderr (NULL: its writes go unreported) */
+	const char *too_big_fate;
 	size_t skipped; /* mappings not watched because of max_bytes */
 	size_t excluded; /* mappings not watched because of ex */
 	const struct pw_exclude *ex; /* may be NULL */
