@@ -19,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -789,6 +790,56 @@ static int out_open(const char *out, char **tmp)
 	return fd;
 }
 
+/* Why /proc/PID/mem could not be opened, when it is not permission: the
+ * process has no memory to read (a zombie, a kernel thread) or its main
+ * thread is gone (the file names the leader's address space, which it
+ * dropped on exit; the other threads run on). */
+static bool no_memory(pid_t pid, char *why, size_t len)
+{
+	char path[64], buf[512], *p;
+	unsigned long flags = 0;
+	char state = 0;
+	FILE *f;
+	int n = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	p = strrchr(buf, ')'); /* the command name may hold anything */
+	if (!p || sscanf(p + 1, " %c %*d %*d %*d %*d %*d %lu", &state, &flags) != 2)
+		return false;
+	if (flags & 0x00200000) { /* PF_KTHREAD */
+		snprintf(why, len, "is a kernel thread: it has no user memory to dump");
+		return true;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	{
+		DIR *d = opendir(path);
+		struct dirent *de;
+
+		while (d && (de = readdir(d)))
+			n += de->d_name[0] != '.';
+		if (d)
+			closedir(d);
+	}
+	if (state == 'Z' && n > 1) {
+		snprintf(why, len,
+			 "has lost its main thread (%d other thread%s run%s on): dumping "
+			 "such a process is not supported",
+			 n - 1, n > 2 ? "s" : "", n > 2 ? "" : "s");
+		return true;
+	}
+	if (state == 'Z' || state == 'X') {
+		snprintf(why, len, "has exited (a zombie): it has no memory to dump");
+		return true;
+	}
+	return false;
+}
+
 /* A reason with a line per mechanism tried, on one line. */
 static void print_why(const char *why, int err)
 {
@@ -951,14 +1002,19 @@ int cmd_dump(int argc, char **argv)
 	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
 	c = open(path, O_RDONLY | O_CLOEXEC);
 	if (c < 0) {
-		if (errno == ENOENT)
+		int e = errno;
+		char why_not[160];
+
+		if (e == ENOENT)
 			fprintf(stderr, "writewatch dump: no process %d\n", (int)pid);
+		else if (no_memory(pid, why_not, sizeof(why_not)))
+			fprintf(stderr, "writewatch dump: process %d %s\n", (int)pid, why_not);
 		else
 			fprintf(stderr,
 				"writewatch dump: no permission to read process %d (%s): dumping "
 				"needs the permission to ptrace it (same user and a dumpable "
 				"process, or CAP_SYS_PTRACE; see Yama's ptrace_scope)\n",
-				(int)pid, strerror(errno));
+				(int)pid, strerror(e));
 		return 1;
 	}
 	close(c);

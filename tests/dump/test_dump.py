@@ -387,8 +387,56 @@ def memfd_names():
     print("memfd dumped; names escaped: " + err.strip().splitlines()[0])
 
 
+def no_memory():
+    """Processes with no memory of their own to read said so (all three
+    were told "no permission (No such process)", as root)."""
+    def dump(pid):
+        r = subprocess.run([ww, "dump", str(pid), "-o", os.path.join(tmp, "n.core")],
+                           capture_output=True, text=True, timeout=60)
+        print(r.stderr.strip())
+        if r.returncode != 1 or "permission" in r.stderr:
+            fail("process %d: exit %d: %s" % (pid, r.returncode, r.stderr))
+        return r.stderr
+
+    kthreads = []
+    for d in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except (OSError, ValueError):
+            continue
+        if int(st[st.rindex(")") + 2:].split()[6]) & 0x00200000:
+            kthreads.append(int(d))
+    if kthreads and "kernel thread" not in dump(kthreads[0]):
+        fail("a kernel thread was not named as one")
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    time.sleep(0.3)
+    if "zombie" not in dump(pid):
+        fail("a zombie was not named as one")
+    os.waitpid(pid, 0)
+    t = subprocess.Popen([sys.executable, "-c", "import ctypes, sys, threading, time\n"
+                          "threading.Thread(target=time.sleep, args=(600,)).start()\n"
+                          "print(1, flush=True)\n"
+                          "ctypes.CDLL(None).pthread_exit(None)\n"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        t.stdout.readline()
+        time.sleep(0.3)
+        if "main thread" not in dump(t.pid):
+            fail("a process whose main thread exited was not told apart")
+    finally:
+        t.kill()
+        t.wait()
+
+
 def main():
     global target
+    if case == "no-memory":
+        no_memory()
+        print("PASS: no-memory")
+        return
     if case == "memfd-names":
         memfd_names()
         print("PASS: memfd-names")
