@@ -128,17 +128,31 @@ struct scan {
 	int err;
 };
 
+struct pw_map *pw_find(struct procwatch *w, uintptr_t start)
+{
+	size_t lo = 0, hi = w->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (w->maps[mid].start < start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < w->n && w->maps[lo].start == start ? &w->maps[lo] : NULL;
+}
+
+/* A search per maps line made each scan quadratic in the mappings. */
 static struct pw_map *find_same(struct procwatch *w, uintptr_t s, uintptr_t e,
 				unsigned long long off, unsigned long long ino, int prot,
 				bool shared)
 {
-	for (size_t i = 0; i < w->n; i++) {
-		struct pw_map *m = &w->maps[i];
+	struct pw_map *m = pw_find(w, s);
 
-		if (m->start == s && m->end == e && m->offset == off && m->inode == ino &&
-		    m->prot == prot && m->shared == shared && !m->alive)
-			return m;
-	}
+	if (m && m->end == e && m->offset == off && m->inode == ino && m->prot == prot &&
+	    m->shared == shared && !m->alive)
+		return m;
 	return NULL;
 }
 

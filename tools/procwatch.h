@@ -79,6 +79,9 @@ typedef void (*pw_run_fn)(const struct pw_map *m, size_t page, size_t pages, voi
  * WW_CAP_* in caps, and register its writable mappings (reported by the
  * first pw_step). On failure why (may be NULL) says why, as ww_open_why
  * does: a line per mechanism tried. */
+/* The mapping of w starting at start (w->maps is in address order), or NULL. */
+struct pw_map *pw_find(struct procwatch *w, uintptr_t start);
+
 int pw_open(struct procwatch *w, pid_t pid, enum ww_backend b, unsigned int caps, char *why,
 	    size_t whylen);
 
