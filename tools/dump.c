@@ -394,14 +394,22 @@ oom:
 static bool anon_name(const struct vma *v)
 {
 	/* gdb's rule (linux-tdep.c): these names are anonymous memory */
+	return !v->name[0] || !strcmp(v->name, "[heap]") || !strncmp(v->name, "[stack", 6) ||
+	       !strncmp(v->name, "[anon:", 6) || !strncmp(v->name, "[anon_shmem:", 12) ||
+	       !strcmp(v->name, "/dev/zero (deleted)") || !strncmp(v->name, "/SYSV", 5);
+}
+
+/* A shared mapping of a file nothing links to any more, a memfd among them
+ * ("/memfd:NAME (deleted)"): the kernel dumps it as anonymous shared
+ * memory (vma_dump_size: i_nlink 0), and gdb takes the name so. Not for a
+ * private mapping: its pages never written read from the file, which a
+ * core of only its populated pages would lose. */
+static bool deleted_name(const struct vma *v)
+{
 	static const char deleted[] = " (deleted)";
 	size_t n = strlen(v->name), dn = sizeof(deleted) - 1;
 
-	/* and a deleted file, memfd included ("/memfd:NAME (deleted)"): the
-	 * kernel dumps a file nothing links to as anonymous (i_nlink 0) */
-	return !v->name[0] || !strcmp(v->name, "[heap]") || !strncmp(v->name, "[stack", 6) ||
-	       !strncmp(v->name, "[anon:", 6) || !strncmp(v->name, "[anon_shmem:", 12) ||
-	       !strncmp(v->name, "/SYSV", 5) || (n > dn && !strcmp(v->name + n - dn, deleted));
+	return n > dn && !strcmp(v->name + n - dn, deleted);
 }
 
 /* What goes into the core for v, after gdb's gcore (linux-tdep.c,
@@ -422,7 +430,8 @@ static enum policy policy_of(pid_t pid, const struct vma *v, unsigned int filter
 		return dump ? P_POPULATED : P_NONE;
 	}
 	if (v->shared) {
-		dump = filter & ((anon || !v->inode) ? CF_ANON_SHARED : CF_FILE_SHARED);
+		dump = filter &
+		       ((anon || !v->inode || deleted_name(v)) ? CF_ANON_SHARED : CF_FILE_SHARED);
 		if (dump)
 			return P_FULL;
 	} else if (anon) {
