@@ -453,7 +453,14 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 		return (int)ww__ret(-EOPNOTSUPP);
 	}
 	/* Every page is read, at take or before its first write: memory the
-	 * application made unreadable (a PROT_NONE guard page) cannot be. */
+	 * application made unreadable (a PROT_NONE guard page) cannot be.
+	 * An untracked range is named first (ENOENT): a guard page past the
+	 * tracked range is the caller's range error, not a protection. */
+	pthread_mutex_lock(&t->lock);
+	err = ww__tracker_covers(t, s, e);
+	pthread_mutex_unlock(&t->lock);
+	if (err)
+		return (int)ww__ret(err);
 	if (ww__range_prot(s, e, PROT_READ) == -EACCES) {
 		ww__info("snapshot: %#lx-%#lx holds memory that cannot be read (PROT_NONE)",
 			 (unsigned long)s, (unsigned long)e);

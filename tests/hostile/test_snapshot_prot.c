@@ -31,6 +31,22 @@ int main(int argc, char **argv)
 	CHECK_EQ(ww_track(t, m, PAGES * PS), 0);
 	CHECK_EQ(ww_collect(t, m, PAGES * PS, WW_RESET, out, 8, &next) >= 0, 1);
 
+	/* a range reaching past the tracked one into a guard page: the range
+	 * error (ENOENT) is named, not the guard page's protection */
+	{
+		char *g = mmap(NULL, 3 * PS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			       -1, 0);
+
+		CHECK(g != MAP_FAILED);
+		memset(g, 'g', 2 * PS);
+		CHECK_EQ(mprotect(g + 2 * PS, PS, PROT_NONE), 0);
+		CHECK_EQ(ww_track(t, g, 2 * PS), 0);
+		CHECK_EQ(ww_snapshot_take(t, g, 3 * PS, 0, &s), -ENOENT);
+		CHECK(s == NULL);
+		CHECK_EQ(ww_untrack(t, g, 2 * PS), 0);
+		CHECK_EQ(munmap(g, 3 * PS), 0);
+	}
+
 	/* take over a guard page: refused, the caller's write still its own */
 	m[1 * PS] = 'b';
 	CHECK_EQ(mprotect(m + 4 * PS, PS, PROT_NONE), 0);
