@@ -14,6 +14,22 @@ import re
 import subprocess
 import sys
 
+def why_failed(t):
+    """The line of a failed test's output that says why, for the FAILED list
+    (the tail of a CI log is often all there is to read): a CHECK or FAIL
+    line, else an exception's last line, else the last line printed."""
+    lines = [l.strip() for l in ((t.get("stderr") or "") + "\n" + (t.get("stdout") or "")).splitlines()
+             if l.strip()]
+    pick = next((l for l in lines if "CHECK failed" in l or l.startswith(("FAIL", "PROBLEM"))), None)
+    if pick is None:
+        pick = next((l for l in reversed(lines) if re.match(r"^\w+(Error|Exception|Expired)\b", l)), None)
+    if pick is None and lines:
+        pick = lines[-1]
+    if t.get("returncode", 0) < 0:
+        pick = f"killed by signal {-t['returncode']}" + (f"; last printed: {pick}" if pick else "")
+    return f" ({pick[:400]})" if pick else ""
+
+
 def main():
     build = sys.argv[1] if len(sys.argv) > 1 else "build"
     log = os.path.join(build, "meson-logs", "testlog.json")
@@ -51,7 +67,7 @@ def main():
             else:
                 failed += 1
                 per[backend]["fail"] += 1
-                failures.append(f"{name}: {res}")
+                failures.append(f"{name}: {res}" + why_failed(t))
 
     contract = os.path.join(build, "install-contract.log")
     if os.path.exists(contract):

@@ -51,7 +51,10 @@ def main():
             skipped.append(t["name"])
         else:
             failed.append(t["name"])
-            print(f"FAIL {t['name']} (exit {rc}):\n{out.strip()}\n")
+            lines = [l for l in out.splitlines() if l.strip()]
+            why = next((l for l in lines if "CHECK failed" in l or l.startswith("FAIL")),
+                       lines[-1] if lines else "no output")
+            print(f"FAIL {t['name']} (exit {rc}): {why}\n{out.strip()}\n")
     print(f"mprotect suite under a userfaultfd-denying seccomp filter: "
           f"{len(passed)} passed, {len(skipped)} skipped, {len(failed)} failed")
     for n in skipped:
