@@ -792,15 +792,44 @@ static int populate(uintptr_t s, uintptr_t e)
 	return r < 0 ? r : c.err;
 }
 
+/*
+ * The wait before trying UFFDIO_WRITEPROTECT again after EAGAIN. The kernel
+ * refuses it from the moment a discard or unmap starts until the thread
+ * making it has been woken, after the handler read its event, and has run
+ * again; a thread discarding in a loop is inside that stretch nearly all
+ * the time, free of it only between one madvise's return and the next's
+ * start. Yielding alone never landed there on one CPU: a COW take against
+ * a discarding loop made no progress for 40 s (test_cow_discard_race under
+ * `taskset -c 0`, and on the one-vCPU VMs). So a few yields (enough on
+ * several CPUs), then sleeps doubling from 8 us to 256 us: the waiter wakes
+ * at a point of the other thread's loop that is not chosen by that loop.
+ * Measured there: a wait takes about 100 tries (a take 0.03-155 ms of
+ * pre-arming, 50 takes in 13-29 s on one CPU shared with a spinning
+ * writer); capping the sleep at 64 us or 1 ms changed neither.
+ */
+static void eagain_wait(unsigned int *tries)
+{
+	if (*tries < 4) {
+		sched_yield();
+	} else {
+		unsigned int k = *tries - 4 < 5 ? *tries - 4 : 5;
+		struct timespec ts = { 0, (long)(8000u << k) };
+
+		nanosleep(&ts, NULL);
+	}
+	++*tries;
+}
+
 /* UFFDIO_WRITEPROTECT fails with EAGAIN while a discard or unmap event is
  * on its way to the handler; the handler is never waiting for the caller
  * here (no lock held), so waiting for it is safe. */
 static int wp_retry(struct uw *u, uintptr_t s, uintptr_t e, bool protect)
 {
+	unsigned int tries = 0;
 	int err;
 
 	while ((err = ww__uffd_wp(u->uffd, s, e, protect)) == -EAGAIN)
-		sched_yield();
+		eagain_wait(&tries);
 	return err;
 }
 
@@ -1062,11 +1091,12 @@ static int rearm_once(struct uw *u, struct uw_range *r, size_t a, size_t b)
  * between is reported now (a run) or was the caller's own race (a reset). */
 static int rearm_run(struct uw *u, struct uw_range *r, size_t a, size_t b)
 {
+	unsigned int tries = 0;
 	int err;
 
 	while ((err = rearm_once(u, r, a, b)) == -EAGAIN) {
 		pthread_mutex_unlock(&u->lock);
-		sched_yield();
+		eagain_wait(&tries);
 		pthread_mutex_lock(&u->lock);
 	}
 	return err;
@@ -1121,6 +1151,7 @@ static int rearm_stretch(struct uw *u, struct uw_range *r, const struct iovec *r
 	size_t ps = ww__page_size();
 	uintptr_t s = (uintptr_t)runs[0].iov_base;
 	uintptr_t e = (uintptr_t)runs[n - 1].iov_base + runs[n - 1].iov_len;
+	unsigned int tries = 0;
 	int err;
 
 	for (;;) {
@@ -1132,7 +1163,7 @@ static int rearm_stretch(struct uw *u, struct uw_range *r, const struct iovec *r
 			break;
 		/* an event on its way to the handler: as in rearm_run */
 		pthread_mutex_unlock(&u->lock);
-		sched_yield();
+		eagain_wait(&tries);
 		pthread_mutex_lock(&u->lock);
 	}
 	if (err)

@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -78,9 +79,11 @@ static void *round_writer(void *arg)
 {
 	is_writer = true;
 	for (volatile int g = 1;; g++) {
-		while (atomic_load(&phase) < g)
+		while (atomic_load(&phase) < g) {
 			if (atomic_load(&stop))
 				return arg;
+			sched_yield(); /* one CPU: let the others on */
+		}
 		for (volatile int p = 0; p < PAGES; p++)
 			if (!sigsetjmp(jb, 1))
 				((volatile char *)m)[p * PS + 1] = 'W';
@@ -91,9 +94,11 @@ static void *round_writer(void *arg)
 static void *replacer(void *arg)
 {
 	for (int g = 1;; g++) {
-		while (atomic_load(&phase) < g)
+		while (atomic_load(&phase) < g) {
 			if (atomic_load(&stop))
 				return arg;
+			sched_yield();
+		}
 		for (int p = PAGES - 1; p >= 0; p--) {
 			if (unmap_only)
 				munmap(m + p * PS, PS);
@@ -116,7 +121,7 @@ static long discard_churn(struct ww_tracker *t)
 	atomic_store(&stop, false);
 	CHECK_EQ(pthread_create(&w, NULL, churn_writer, NULL), 0);
 	CHECK_EQ(pthread_create(&d, NULL, discarder, NULL), 0);
-	for (; harness_more(rounds, 50, 1000000); rounds++) {
+	for (; harness_more(rounds, 10, 1000000); rounds++) {
 		struct ww_snapshot *s;
 
 		alarm(40);
@@ -153,7 +158,7 @@ static long replace_rounds(struct ww_tracker *t, bool check_content)
 	atomic_store(&done_r, 0);
 	CHECK_EQ(pthread_create(&w, NULL, round_writer, NULL), 0);
 	CHECK_EQ(pthread_create(&r, NULL, replacer, NULL), 0);
-	for (; harness_more(rounds, check_content ? 500 : 100, 1000000); rounds++) {
+	for (; harness_more(rounds, check_content ? 100 : 20, 1000000); rounds++) {
 		struct ww_snapshot *s;
 		int g = (int)rounds + 1;
 
@@ -166,7 +171,7 @@ static long replace_rounds(struct ww_tracker *t, bool check_content)
 		CHECK_EQ(ww_snapshot_take(t, m, PAGES * PS, WW_SNAP_COW, &s), 0);
 		atomic_store(&phase, g);
 		while (atomic_load(&done_w) < g || atomic_load(&done_r) < g)
-			;
+			sched_yield();
 		for (int p = 0; p < PAGES && !unmap_only; p++) {
 			ssize_t n = ww_snapshot_read(s, m + p * PS, PS, buf);
 
