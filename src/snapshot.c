@@ -461,10 +461,14 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	pthread_mutex_unlock(&t->lock);
 	if (err)
 		return (int)ww__ret(err);
-	if (ww__range_prot(s, e, PROT_READ) == -EACCES) {
-		ww__info("snapshot: %#lx-%#lx holds memory that cannot be read (PROT_NONE)",
-			 (unsigned long)s, (unsigned long)e);
-		return (int)ww__ret(-EACCES);
+	err = ww__range_prot(s, e, PROT_READ);
+	if (err) {
+		/* any failure refuses: the copy below would fault */
+		ww__info("snapshot: %#lx-%#lx %s", (unsigned long)s, (unsigned long)e,
+			 err == -EACCES ? "holds memory that cannot be read (PROT_NONE)" :
+			 err == -EFAULT ? "is no longer mapped in full" :
+					  "has mappings that could not be read");
+		return (int)ww__ret(err);
 	}
 	snap = calloc(1, sizeof(*snap));
 	if (!snap)
@@ -608,9 +612,11 @@ static ssize_t cow_read(struct ww_snapshot *s, uintptr_t a, size_t len, void *bu
 				all_readable = !ww__range_prot(
 					pg, (a + len + ps - 1) & ~(uintptr_t)(ps - 1), PROT_READ);
 			}
-			if (!all_readable && ww__range_prot(pg, pe, PROT_READ) &&
-			    !bit_test(s->saved, i))
-				return ww__ret(-EACCES);
+			int r = all_readable ? 0 : ww__range_prot(pg, pe, PROT_READ);
+
+			/* unmapped before its copy: lost (ENODATA) */
+			if (r && !bit_test(s->saved, i))
+				return ww__ret(r == -EFAULT ? -ENODATA : r);
 		}
 		if (!bit_test(s->saved, i)) {
 			memcpy(out, (const void *)p, n);
@@ -646,6 +652,7 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 	struct ww__runs found = { 0 };
 	struct ww_tracker *t;
 	_Atomic uint64_t *todo;
+	bool rearmed;
 	int err;
 
 	if (!s)
@@ -670,6 +677,7 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 		if (err && ww__pending_add_all(t, &found))
 			ww__err("snapshot restore: out of memory, writes may go unreported");
 	}
+	rearmed = !err;
 	for (i = 0; !err && i < words; i++) {
 		uint64_t w = atomic_load_explicit(&s->changed[i], memory_order_relaxed);
 
@@ -689,15 +697,19 @@ WW_API ssize_t ww_snapshot_restore(struct ww_snapshot *s)
 							   ww__bit_next(todo, 0, s->npages, true);
 	     i < s->npages; i = ww__bit_next(todo, j, s->npages, true)) {
 		j = ww__bit_next(todo, i, s->npages, false);
-		if (ww__range_prot(s->start + i * ps, s->start + j * ps, PROT_WRITE) == -EACCES) {
-			ww__info("snapshot restore: %#lx-%#lx changed and is not writable now",
+		err = ww__range_prot(s->start + i * ps, s->start + j * ps, PROT_WRITE);
+		if (err) {
+			/* any failure refuses: the copy back would fault */
+			ww__info("snapshot restore: %#lx-%#lx changed and %s",
 				 (unsigned long)(s->start + i * ps),
-				 (unsigned long)(s->start + j * ps));
-			err = -EACCES;
+				 (unsigned long)(s->start + j * ps),
+				 err == -EACCES ? "is not writable now" :
+				 err == -EFAULT ? "is no longer mapped in full" :
+						  "its mappings could not be read");
 			break;
 		}
 	}
-	if ((err == -ENODATA || err == -EACCES) && ww__pending_add_all(t, &found))
+	if (err && rearmed && ww__pending_add_all(t, &found))
 		ww__err("snapshot restore: out of memory, writes may go unreported");
 	pthread_mutex_unlock(&t->lock);
 	free(found.r);

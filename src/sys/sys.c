@@ -848,7 +848,7 @@ static int prot_step(const struct ww__map *m, void *arg)
 	if (m->end <= c->at)
 		return 0;
 	if (m->start > c->at)
-		c->err = -ENOMEM; /* a hole */
+		c->err = -EFAULT; /* a hole */
 	else if ((m->prot & c->prot) != c->prot)
 		c->err = -EACCES;
 	c->at = m->end;
@@ -864,7 +864,7 @@ int ww__range_prot(uintptr_t start, uintptr_t end, int prot)
 		return r;
 	if (c.err)
 		return c.err;
-	return c.at >= end ? 0 : -ENOMEM;
+	return c.at >= end ? 0 : -EFAULT;
 }
 
 static int smaps_page_size(pid_t pid, uintptr_t addr, size_t *out, bool *thp)

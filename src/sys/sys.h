@@ -93,7 +93,8 @@ int ww__pagemap_scan(int pagemap_fd, struct pm_scan_arg *arg);
 int ww__pagemap_read(int pagemap_fd, uintptr_t start, uint64_t *ent, size_t n);
 
 /* 0 if every mapping of this process over [start, end) allows prot
- * (PROT_READ, PROT_WRITE), -EACCES if one does not, -ENOMEM on a hole. */
+ * (PROT_READ, PROT_WRITE), -EACCES if one does not, -EFAULT on a hole,
+ * another error if the mappings could not be read (EMFILE...). */
 int ww__range_prot(uintptr_t start, uintptr_t end, int prot);
 
 /* True if the whole range [start, end) of this process is mapped. */

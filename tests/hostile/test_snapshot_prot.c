@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -80,11 +82,61 @@ int main(int argc, char **argv)
 	CHECK(m[2 * PS] == 'A' && m[6 * PS] == 'A');
 	ww_snapshot_free(s);
 
+	/* no descriptor left to read the mappings with (before 6.11 they are
+	 * parsed from a file opened each time): refused, never a copy from
+	 * the guard page (a SIGSEGV) */
+	{
+		struct rlimit rl, low;
+		int fds[256], nfd = 0, r;
+
+		CHECK_EQ(getrlimit(RLIMIT_NOFILE, &rl), 0);
+		low = rl;
+		low.rlim_cur = 256;
+		CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+		CHECK_EQ(mprotect(m + 4 * PS, PS, PROT_NONE), 0);
+		while (nfd < 256 && (fds[nfd] = dup(0)) >= 0)
+			nfd++;
+		CHECK(nfd < 256 && errno == EMFILE);
+		r = ww_snapshot_take(t, m, PAGES * PS, 0, &s);
+		while (nfd > 0)
+			close(fds[--nfd]);
+		CHECK_EQ(setrlimit(RLIMIT_NOFILE, &rl), 0);
+		CHECK(r == -EACCES || r == -EMFILE);
+		CHECK(s == NULL);
+		CHECK_EQ(mprotect(m + 4 * PS, PS, PROT_READ | PROT_WRITE), 0);
+	}
+
+	/* a page of tracked memory unmapped by the application: a take over
+	 * it is refused (EFAULT), and so is a restore there, nothing written */
+	{
+		char *h = harness_map(4);
+		struct ww_snapshot *s2;
+		ssize_t r;
+
+		memset(h, 'h', 4 * PS);
+		CHECK_EQ(ww_track(t, h, 4 * PS), 0);
+		CHECK_EQ(ww_snapshot_take(t, h, 4 * PS, 0, &s), 0);
+		h[0] = 'x';
+		h[2 * PS] = 'x';
+		CHECK_EQ(munmap(h + 2 * PS, PS), 0);
+		CHECK_EQ(ww_snapshot_take(t, h, 4 * PS, 0, &s2), -EFAULT);
+		CHECK(s2 == NULL);
+		r = ww_snapshot_restore(s);
+		if (r != -EFAULT)
+			fprintf(stderr, "restore over an unmapped page: %zd\n", r);
+		CHECK_EQ(r, -EFAULT);
+		CHECK(h[0] == 'x');
+		ww_snapshot_free(s);
+		ww_untrack(t, h, 4 * PS);
+		munmap(h, 4 * PS);
+	}
+
 	if (!(ww_tracker_caps(t) & WW_CAP_PREWRITE)) {
 		printf("ok: %s: take over PROT_NONE and restore into read-only memory refused "
 		       "(EACCES); no copy-before-write here (WW_CAP_PREWRITE), COW part not run\n",
 		       argv[1]);
 		ww_close(t);
+		free(buf);
 		return 0;
 	}
 
@@ -105,6 +157,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(ww_snapshot_read(s, m + 7 * PS, PS, buf), PS);
 	CHECK(buf[0] == 'A');
 	ww_snapshot_free(s);
+	free(buf);
 	printf("ok: %s: take over PROT_NONE and restore into read-only memory refused (EACCES); "
 	       "a COW page made unreadable reads EACCES, then is lost (ENODATA) at untrack "
 	       "and close\n",
