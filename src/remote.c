@@ -762,11 +762,14 @@ restore:
 		res.stage = ST_RESTORE;
 	}
 detach:
-	if (ptrace(PTRACE_DETACH, pid, NULL, NULL) == 0 || errno == ESRCH)
-		res.restored = 1;
-	/* Held signals go back now, onto the restored registers: queued ones
-	 * with their siginfo (the kernel lets another process queue si_code <
-	 * 0 except SI_TKILL), the rest by tgkill (sender fields become ours). */
+	/* Held signals go back now, onto the restored registers, while the
+	 * tracee is still in its ptrace-stop: they are pending when the
+	 * detach resumes it, so it takes them before a single instruction of
+	 * its own (a SIGSTOP that holds it stopped most of all). Sent after
+	 * the detach, they left it running freely in between: a process held
+	 * for writewatch could run on, even to its exit. Queued ones go with
+	 * their siginfo (the kernel lets another process queue si_code < 0
+	 * except SI_TKILL), the rest by tgkill (sender fields become ours). */
 	for (int i = 0; i < held.n; i++) {
 		siginfo_t *si = &held.si[i];
 
@@ -775,6 +778,8 @@ detach:
 			continue;
 		syscall(SYS_tgkill, pid, pid, si->si_signo);
 	}
+	if (ptrace(PTRACE_DETACH, pid, NULL, NULL) == 0 || errno == ESRCH)
+		res.restored = 1;
 	if (res.err && *ourfd >= 0) {
 		close(*ourfd);
 		*ourfd = -1;

@@ -285,6 +285,16 @@ static int adopt(struct session *s, struct wproc *p, bool root)
 	p->our_stop = p->traced;
 	kill(p->pid, SIGCONT);
 	watchdog_release(s->dog, p->pid);
+	if (s->run && !p->traced && !p->open && p != s->root) {
+		/* Neither watched nor traced (it is gone already, or could
+		 * not be seized): no tick, stop or exit of it will ever come,
+		 * and waiting for one would keep the session from ending.
+		 * (The command's exit still reaches us as its parent.) */
+		p->gone = true;
+		p->end = "unwatched";
+		if (s->multi)
+			print_proc_end(s, p);
+	}
 	return 0;
 }
 
@@ -512,6 +522,11 @@ static void reap(struct session *s)
 			return;
 		p = by_tid(s, tid);
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			/* our own child (the command) may be untraced: its
+			 * seize after an exec failed */
+			for (size_t i = 0; !p && i < s->nprocs; i++)
+				if (s->procs[i]->pid == tid && !s->procs[i]->done)
+					p = s->procs[i];
 			if (!p)
 				continue; /* the watchdog, a helper, an untraced task */
 			tid_del(s, tid);
