@@ -3,8 +3,10 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -160,4 +162,171 @@ bool harness_sees_discard_read_back(void)
 	yes = ww_tracker_caps(t) & WW_CAP_DISCARDS;
 	ww_close(t);
 	return yes;
+}
+
+/* Async-signal-safe string building for harness_hang. */
+struct line {
+	char b[3072];
+	size_t n;
+};
+
+static void put(struct line *l, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n && l->n < sizeof(l->b) - 1; i++)
+		l->b[l->n++] = s[i] == '\n' ? ' ' : s[i];
+}
+
+static void puts_(struct line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+static void putnum(struct line *l, unsigned long v, unsigned int base)
+{
+	char d[24];
+	size_t k = sizeof(d);
+
+	do
+		d[--k] = "0123456789abcdef"[v % base];
+	while ((v /= base) && k);
+	put(l, d + k, sizeof(d) - k);
+}
+
+/* Read /proc/self/task/<tid>/<file> into buf (NUL-ended, trailing
+ * newline dropped); 0 on failure. */
+static size_t task_file(const char *tid, const char *file, char *buf, size_t len)
+{
+	struct line p = { .n = 0 };
+	ssize_t r;
+	int fd;
+
+	puts_(&p, "/proc/self/task/");
+	puts_(&p, tid);
+	puts_(&p, "/");
+	puts_(&p, file);
+	p.b[p.n] = 0;
+	fd = open(p.b, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	r = read(fd, buf, len - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	if (buf[r - 1] == '\n')
+		r--;
+	buf[r] = 0;
+	return (size_t)r;
+}
+
+static const char *sys_name(long nr)
+{
+	static const struct {
+		long nr;
+		const char *name;
+	} t[] = {
+		{ SYS_ioctl, "ioctl" },
+		{ SYS_madvise, "madvise" },
+		{ SYS_munmap, "munmap" },
+		{ SYS_mmap, "mmap" },
+		{ SYS_mprotect, "mprotect" },
+		{ SYS_read, "read" },
+		{ SYS_write, "write" },
+		{ SYS_pread64, "pread64" },
+		{ SYS_futex, "futex" },
+		{ SYS_ppoll, "ppoll" },
+		{ SYS_sched_yield, "sched_yield" },
+		{ SYS_clock_nanosleep, "clock_nanosleep" },
+		{ SYS_nanosleep, "nanosleep" },
+		{ SYS_rt_sigtimedwait, "rt_sigtimedwait" },
+#ifdef SYS_poll
+		{ SYS_poll, "poll" },
+#endif
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (t[i].nr == nr)
+			return t[i].name;
+	return NULL;
+}
+
+void harness_hang(const char *why)
+{
+	static struct line l;
+	char buf[512];
+	int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	l.n = 0;
+	puts_(&l, "FAIL: ");
+	puts_(&l, why);
+	puts_(&l, "; threads:");
+	for (;;) {
+		char ents[2048];
+		long n = dir < 0 ? 0 : syscall(SYS_getdents64, dir, ents, sizeof(ents));
+
+		if (n <= 0)
+			break;
+		for (long at = 0; at < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *d = (void *)(ents + at);
+			const char *tid = d->name, *st;
+
+			at += d->reclen;
+			if (tid[0] < '0' || tid[0] > '9')
+				continue;
+			puts_(&l, " [");
+			puts_(&l, tid);
+			/* stat: "tid (comm) S ...": the state after the last ')' */
+			if (task_file(tid, "stat", buf, sizeof(buf)) && (st = strrchr(buf, ')')) &&
+			    st[1] == ' ' && st[2]) {
+				puts_(&l, " ");
+				put(&l, st + 2, 1);
+			}
+			if (task_file(tid, "wchan", buf, sizeof(buf)) && strcmp(buf, "0")) {
+				puts_(&l, " in ");
+				puts_(&l, buf);
+			}
+			/* syscall: "nr arg1 .. arg6 sp pc", or "running", "-1 ..." */
+			if (task_file(tid, "syscall", buf, sizeof(buf))) {
+				char *p = buf;
+				long nr = 0;
+				const char *name;
+
+				while (*p >= '0' && *p <= '9')
+					nr = nr * 10 + (*p++ - '0');
+				if (p != buf && *p == ' ') {
+					name = sys_name(nr);
+					puts_(&l, " ");
+					if (name) {
+						puts_(&l, name);
+					} else {
+						puts_(&l, "syscall ");
+						putnum(&l, (unsigned long)nr, 10);
+					}
+					/* ioctl's request, e.g. which UFFDIO_ */
+					if (nr == SYS_ioctl) {
+						char *a = strchr(p + 1, ' ');
+
+						puts_(&l, "(");
+						if (a)
+							put(&l, a + 1, strcspn(a + 1, " "));
+						puts_(&l, ")");
+					}
+				} else if (buf[0] != '-') {
+					puts_(&l, " ");
+					puts_(&l, buf); /* "running" */
+				}
+			}
+			puts_(&l, "]");
+		}
+	}
+	if (dir >= 0)
+		close(dir);
+	l.b[l.n++] = '\n'; /* room kept by put */
+	(void)!write(2, l.b, l.n);
+	_exit(1);
 }

@@ -65,6 +65,12 @@ char *harness_map(size_t pages);
  * the test's result line says how many rounds ran. */
 bool harness_more(long done, long min, long max);
 
+/* For a watchdog (async-signal-safe): write "FAIL: <why>; threads: ..."
+ * to stderr as one line, each thread of the process with its state, the
+ * kernel function it sleeps in and the system call it is in, then exit 1.
+ * A hang seen only on a CI machine then says where it hung. */
+void harness_hang(const char *why) __attribute__((noreturn));
+
 /* Collect everything in [addr, addr+len) following *next to the end. */
 size_t harness_collect_all(struct ww_tracker *t, void *addr, size_t len, unsigned int flags,
 			   struct iovec *out, size_t max);

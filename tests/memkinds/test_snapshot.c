@@ -54,11 +54,8 @@ static uint64_t rnd(void)
 
 static void on_alarm(int sig)
 {
-	static const char msg[] = "hang: a tracked access did not return within 60 s\n";
-
 	(void)sig;
-	(void)!write(2, msg, sizeof(msg) - 1);
-	_exit(1);
+	harness_hang("hang: a tracked access did not return within 60 s");
 }
 
 /* Pages in the units that hold a page marked in written[]. */

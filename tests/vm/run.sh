@@ -46,6 +46,8 @@
 #   WW_VM_HOST=0       skip the host column
 #   WW_VM_FILTER       extended regex: run only the tests whose names match
 #   WW_VM_SUITE=ci     the subset CI runs (VM_SUITE below) instead of every test
+#   WW_VM_REPEAT=N     run each test N times (hunting a rare failure; the
+#                      copies are named TEST@2/BACKEND .. TEST@N/BACKEND)
 #   WW_VM_EXCLUDE      extended regex: tests not run in the VM (default:
 #                      discard-oracle, whose fixed 200000 madvise rounds take
 #                      about 5 minutes under TCG, and hostile/many_spans,
@@ -267,6 +269,12 @@ EOF
 		mv "$list.f" "$list"
 	elif [ "${WW_VM_SUITE:-all}" = ci ]; then
 		grep -E "^(${VM_SUITE})(/|	)" "$list" >"$list.f" || die "no behavioural test in the list"
+		mv "$list.f" "$list"
+	fi
+	if [ "${WW_VM_REPEAT:-1}" -gt 1 ]; then
+		awk -F '\t' -v OFS='\t' -v n="$WW_VM_REPEAT" \
+			'{ print; x = $1; k = match(x, /\/[^\/]*$/)
+			   for (i = 2; i <= n; i++) { $1 = k ? substr(x, 1, k - 1) "@" i substr(x, k) : x "@" i; print } }' "$list" >"$list.f"
 		mv "$list.f" "$list"
 	fi
 	targets=$(cut -f3 "$list" | sort -u)
