@@ -50,6 +50,27 @@
  * (MADV_POPULATE_WRITE, contents unchanged), which costs the time to fault
  * in and the memory of the whole range (about 2 us and 4 KiB per page).
  *
+ * Events and EAGAIN. The kernel refuses UFFDIO_WRITEPROTECT and UFFDIO_COPY
+ * on a userfaultfd (EAGAIN) from the moment a discard or unmap of memory it
+ * covers starts until the thread making it, woken once the handler has read
+ * the event, runs again. A thread discarding in a loop is inside that
+ * stretch nearly always, and on one CPU every retry by the handler came
+ * exactly when it was: a read of a discarded page by another thread waited
+ * 13-23 s for its zero fill, and a COW take's re-arm tens of ms, under
+ * `taskset -c 0` (test_cow_discard_race; the CI's one-vCPU 6.1 VM hung 40
+ * s). The refusal guards a monitor whose picture of the address space may
+ * be stale; ours needs no such guard: an event is recorded when it is read,
+ * under the lock, and the kernel zaps or unmaps nothing of a discard before
+ * that (rearm_run keeps a page until its zap is seen). So after EAGAIN the
+ * call is made again through a second userfaultfd of this process ("side"),
+ * which asks for no events and so is never refused; the kernel lets it act
+ * on ranges the first registered (it checks that a range is registered,
+ * not with which userfaultfd). Wakes always go through the first, where
+ * the writers wait. Where the side call fails (a kernel that checks the
+ * owner, no second userfaultfd allowed), the first's EAGAIN stands and the
+ * callers wait it out as before (eagain_wait; a fault: woken to fault
+ * again).
+ *
  * fork(): the child gets no registration (no UFFD_FEATURE_EVENT_FORK): the
  * kernel drops the write-protect bits in its copy and its writes are plain
  * writes. Its copy of the tracker is inert, and that is the core's job: it
@@ -111,6 +132,7 @@ struct uw_range {
 
 struct uw {
 	int uffd, stopfd, pagemap;
+	int side; /* a userfaultfd without events: the retry after EAGAIN, or -1 */
 	int mem; /* /proc/self/mem: copy-before-write reads (uw_prewrite_read) */
 	int kickfd; /* eventfd: ask held faults again now (uw_prewrite_kick) */
 	atomic_int handler_waits; /* the handler is waiting for lock (handler_lock) */
@@ -202,6 +224,53 @@ static int uffd_sync(bool *user_only, bool *populate, char *why, size_t whylen)
 	}
 	*populate = !(want & UFFD_FEATURE_WP_UNPOPULATED);
 	return fd;
+}
+
+/* The side userfaultfd (file comment): no features, no events; -1 if
+ * this process may not have a second one. */
+static int uffd_side(bool user_only)
+{
+	int fd = ww__uffd_create_mode(user_only, NULL, 0);
+
+	if (fd >= 0 && ww__uffd_api(fd, 0, NULL)) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* UFFDIO_WRITEPROTECT with mode over [s, e); after EAGAIN through the side
+ * userfaultfd, and then, un-protecting without DONTWAKE, the writers woken
+ * through ours. Returns the first call's EAGAIN if the side one fails. */
+static int uw_wp_mode(struct uw *u, uintptr_t s, uintptr_t e, uint64_t mode)
+{
+	int err = ww__uffd_wp_mode(u->uffd, s, e, mode);
+	bool wake = !(mode & (UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE));
+
+	if (err != -EAGAIN || u->side < 0 ||
+	    ww__uffd_wp_mode(u->side, s, e, mode | UFFDIO_WRITEPROTECT_MODE_DONTWAKE))
+		return err;
+	if (wake)
+		ww__uffd_wake(u->uffd, s, e);
+	return 0;
+}
+
+static int uw_wp(struct uw *u, uintptr_t s, uintptr_t e, bool protect)
+{
+	return uw_wp_mode(u, s, e, protect ? UFFDIO_WRITEPROTECT_MODE_WP : 0);
+}
+
+/* UFFDIO_COPY of our zero page to [page, page + ps), never waking (the
+ * handler wakes); after EAGAIN through the side userfaultfd. */
+static int uw_fill(struct uw *u, uintptr_t page, uint64_t mode)
+{
+	size_t ps = ww__page_size();
+	int err = ww__uffd_copy(u->uffd, page, u->zero, ps, mode | UFFDIO_COPY_MODE_DONTWAKE);
+
+	if (err == -EAGAIN && u->side >= 0 &&
+	    !ww__uffd_copy(u->side, page, u->zero, ps, mode | UFFDIO_COPY_MODE_DONTWAKE))
+		return 0;
+	return err;
 }
 
 /* Memory of our own, in its own mapping, so the application cannot have it
@@ -423,11 +492,9 @@ static bool handle_one(struct uw *u, const struct uffd_msg *m, uint64_t held_ns,
 		}
 	}
 	if (f & UFFD_PAGEFAULT_FLAG_WP)
-		ww__uffd_wp_mode(u->uffd, page, end, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
+		uw_wp_mode(u, page, end, UFFDIO_WRITEPROTECT_MODE_DONTWAKE);
 	else
-		ww__uffd_copy(u->uffd, page, u->zero, ps,
-			      UFFDIO_COPY_MODE_DONTWAKE |
-				      (f & UFFD_PAGEFAULT_FLAG_WRITE ? 0 : UFFDIO_COPY_MODE_WP));
+		uw_fill(u, page, f & UFFD_PAGEFAULT_FLAG_WRITE ? 0 : UFFDIO_COPY_MODE_WP);
 	wake[0] = page;
 	wake[1] = end;
 	return true;
@@ -590,6 +657,7 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 	u->self_len = len;
 	u->stopfd = -1;
 	u->kickfd = -1;
+	u->side = -1;
 	u->pagemap = -1;
 	u->mem = -1;
 	pthread_mutex_init(&u->lock, NULL);
@@ -599,6 +667,7 @@ static int uw_open(pid_t pid, void **priv, char *why, size_t whylen)
 		err = u->uffd;
 		goto fail;
 	}
+	u->side = uffd_side(u->user_only);
 	if (u->user_only)
 		ww__info("uffd-wp: only a user-mode userfaultfd is allowed here: kernel writes "
 			 "into tracked memory will fail with EFAULT");
@@ -660,6 +729,8 @@ fail:
 		close(u->kickfd);
 	if (u->uffd >= 0)
 		close(u->uffd);
+	if (u->side >= 0)
+		close(u->side);
 	if (u->pagemap >= 0)
 		close(u->pagemap);
 	if (u->mem >= 0)
@@ -687,6 +758,8 @@ static void uw_close(void *priv)
 	close(u->stopfd);
 	close(u->kickfd);
 	close(u->uffd);
+	if (u->side >= 0)
+		close(u->side);
 	close(u->pagemap);
 	if (u->mem >= 0)
 		close(u->mem);
@@ -828,7 +901,7 @@ static int wp_retry(struct uw *u, uintptr_t s, uintptr_t e, bool protect)
 	unsigned int tries = 0;
 	int err;
 
-	while ((err = ww__uffd_wp(u->uffd, s, e, protect)) == -EAGAIN)
+	while ((err = uw_wp(u, s, e, protect)) == -EAGAIN)
 		eagain_wait(&tries);
 	return err;
 }
@@ -947,7 +1020,7 @@ static int uw_track(void *priv, uintptr_t s, uintptr_t e)
 			err = wp_retry(u, s, e, true);
 		if (!err)
 			return 0; /* never clear bits here: a write after arming counts */
-		ww__uffd_wp(u->uffd, s, e, false);
+		uw_wp(u, s, e, false);
 		ww__uffd_unregister(u->uffd, s, e);
 	}
 	pthread_mutex_lock(&u->lock);
@@ -1037,7 +1110,7 @@ static void block_signals(sigset_t *old)
 static int protect_clear(struct uw *u, struct uw_range *r, size_t a, size_t b)
 {
 	size_t ps = ww__page_size();
-	int err = ww__uffd_wp(u->uffd, r->start + a * ps, r->start + b * ps, true);
+	int err = uw_wp(u, r->start + a * ps, r->start + b * ps, true);
 
 	if (!err) {
 		bits_clear(r->bits, a, b);
@@ -1158,7 +1231,7 @@ static int rearm_stretch(struct uw *u, struct uw_range *r, const struct iovec *r
 		if (ww__bit_next(RM_OF(r), (s - r->start) / ps, (e - r->start) / ps, true) <
 		    (e - r->start) / ps)
 			return -EAGAIN;
-		err = ww__uffd_wp(u->uffd, s, e, true);
+		err = uw_wp(u, s, e, true);
 		if (err != -EAGAIN)
 			break;
 		/* an event on its way to the handler: as in rearm_run */
