@@ -570,34 +570,42 @@ WW_API int ww_snapshot_take(struct ww_tracker *t, void *addr, size_t len, unsign
 	return 0;
 }
 
+/* A discard the caller made before now must be seen: its event may still
+ * be on its way to the hook, or (mprotect) it is found only by looking.
+ * (Once the tracker is closed every page is saved or lost.) */
+static void cow_sync(struct ww_snapshot *s, uintptr_t a, uintptr_t b)
+{
+	struct ww_tracker *t = s->t;
+
+	if (t && t->ops->prewrite_sync) {
+		pthread_mutex_lock(&t->lock);
+		t->ops->prewrite_sync(t->priv, a, b);
+		pthread_mutex_unlock(&t->lock);
+	}
+}
+
 /*
  * A COW snapshot's content: the copy for a page saved, else the page itself,
  * which no write has changed since the instant. A writer may trap on the
  * page while it is read here: the hook saves the page before the write can
- * land, so if saved is set after the read, the copy is taken instead.
+ * land, so if saved is set after the read, the copy is taken instead. A
+ * page discarded while it is read may have been read as its zeros: so
+ * after the reads the discards are looked for again, and a page read from
+ * memory that is lost by then is ENODATA (the hook marks it before the
+ * kernel zaps it; mprotect finds the zero page the read mapped).
  */
 static ssize_t cow_read(struct ww_snapshot *s, uintptr_t a, size_t len, void *buf)
 {
-	struct ww_tracker *t = s->t;
 	size_t ps = ww__page_size();
 	unsigned char *out = buf;
-	bool asked = false, all_readable = false; /* the rest of the read */
+	bool asked = false, all_readable = false, live = false;
 
 	if (s->owner != getpid())
 		return ww__ret(-ECHILD); /* the pages here are the child's */
-	/* A discard the caller made before this call must be seen: its
-	 * event may still be on its way to the hook, or (mprotect) is found
-	 * only by looking. (Once the tracker is closed every page is saved or
-	 * lost and memory is not read.) */
-	if (t && t->ops->prewrite_sync) {
-		pthread_mutex_lock(&t->lock);
-		t->ops->prewrite_sync(t->priv, a, a + len);
-		pthread_mutex_unlock(&t->lock);
-	}
+	cow_sync(s, a, a + len);
 	for (uintptr_t p = a; p < a + len;) {
 		uintptr_t pe = (p & ~(uintptr_t)(ps - 1)) + ps;
 		size_t i = (p - s->start) / ps, n = (pe < a + len ? pe : a + len) - p;
-		const unsigned char *from = s->copy + (p - s->start);
 
 		if (bit_test(s->lost, i))
 			return ww__ret(-ENODATA);
@@ -618,14 +626,30 @@ static ssize_t cow_read(struct ww_snapshot *s, uintptr_t a, size_t len, void *bu
 			if (r && !bit_test(s->saved, i))
 				return ww__ret(r == -EFAULT ? -ENODATA : r);
 		}
-		if (!bit_test(s->saved, i)) {
+		if (bit_test(s->saved, i)) {
+			memcpy(out, s->copy + (p - s->start), n);
+		} else {
 			memcpy(out, (const void *)p, n);
-			atomic_thread_fence(memory_order_acquire);
-			if (!bit_test(s->saved, i))
-				from = NULL;
+			live = true;
 		}
-		if (from)
-			memcpy(out, from, n);
+		out += n;
+		p += n;
+	}
+	if (!live)
+		return (ssize_t)len;
+	atomic_thread_fence(memory_order_acquire);
+	cow_sync(s, a, a + len);
+	/* pages read from memory: copied meanwhile (the copy is what the
+	 * take held), or lost meanwhile (what was read may be zeros) */
+	out = buf;
+	for (uintptr_t p = a; p < a + len;) {
+		uintptr_t pe = (p & ~(uintptr_t)(ps - 1)) + ps;
+		size_t i = (p - s->start) / ps, n = (pe < a + len ? pe : a + len) - p;
+
+		if (bit_test(s->saved, i))
+			memcpy(out, s->copy + (p - s->start), n);
+		else if (bit_test(s->lost, i))
+			return ww__ret(-ENODATA);
 		out += n;
 		p += n;
 	}

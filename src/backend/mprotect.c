@@ -1605,9 +1605,12 @@ static int find_discards(struct mp_span *sp, uintptr_t s, uintptr_t e)
 	fd = ww__pagemap_open(0);
 	if (fd < 0)
 		return 0; /* no pagemap: discards stay unseen */
-	/* gone: neither present nor swapped; stood in for: zero or file page */
-	if (scan_regions(fd, sp, s, e, CAT_GONE, CAT_GONE, 0, CAT_GONE, mark_discarded) == 0 &&
-	    scan_regions(fd, sp, s, e, 0, 0, standin(sp), standin(sp), mark_discarded) == 0) {
+	/* stood in for: zero or file page; gone: neither present nor swapped.
+	 * In this order: a page discarded again between the two scans (zero
+	 * page, then none) is found by the second; the other order missed it,
+	 * and a COW read took the zero page it had read for content. */
+	if (scan_regions(fd, sp, s, e, 0, 0, standin(sp), standin(sp), mark_discarded) == 0 &&
+	    scan_regions(fd, sp, s, e, CAT_GONE, CAT_GONE, 0, CAT_GONE, mark_discarded) == 0) {
 		close(fd);
 		return 0;
 	}

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -38,12 +39,9 @@ static __thread bool is_writer;
 
 static void watchdog(int sig)
 {
-	static const char msg[] = "FAIL: no progress for 40 s: the process hung "
-				  "(a copy-before-write handler waiting for itself?)\n";
-
 	(void)sig;
-	(void)!write(2, msg, sizeof(msg) - 1);
-	_exit(1);
+	harness_hang("no progress for 40 s: the process hung "
+		     "(a copy-before-write handler waiting for itself?)");
 }
 
 /* A writer's own write to a page just unmapped: its fault, not ours. */
@@ -110,12 +108,21 @@ static void *replacer(void *arg)
 	}
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
 /* Writes and discards race the takes; each read is whole or ENODATA. */
 static long discard_churn(struct ww_tracker *t)
 {
 	unsigned char buf[PAGES * 4096];
 	pthread_t w, d;
 	long rounds = 0, lost = 0;
+	double take_max = 0, read_max = 0;
 
 	CHECK(PS <= 4096);
 	atomic_store(&stop, false);
@@ -123,9 +130,12 @@ static long discard_churn(struct ww_tracker *t)
 	CHECK_EQ(pthread_create(&d, NULL, discarder, NULL), 0);
 	for (; harness_more(rounds, 10, 1000000); rounds++) {
 		struct ww_snapshot *s;
+		double t0 = now_ms(), t1;
 
 		alarm(40);
 		CHECK_EQ(ww_snapshot_take(t, m, PAGES * PS, WW_SNAP_COW, &s), 0);
+		t1 = now_ms();
+		take_max = t1 - t0 > take_max ? t1 - t0 : take_max;
 		for (int p = 0; p < PAGES; p++) {
 			ssize_t r = ww_snapshot_read(s, m + p * PS, PS, buf);
 
@@ -134,6 +144,7 @@ static long discard_churn(struct ww_tracker *t)
 			else
 				CHECK_EQ(r, PS);
 		}
+		read_max = now_ms() - t1 > read_max ? now_ms() - t1 : read_max;
 		ww_snapshot_free(s);
 	}
 	atomic_store(&stop, true);
@@ -141,7 +152,83 @@ static long discard_churn(struct ww_tracker *t)
 	CHECK_EQ(pthread_join(w, NULL), 0);
 	CHECK_EQ(pthread_join(d, NULL), 0);
 	alarm(0);
-	printf("discards: %ld takes, %ld pages read ENODATA\n", rounds, lost);
+	/* the slowest: how long a take or the reads waited out the discards */
+	printf("discards: %ld takes, %ld pages read ENODATA; slowest take %.1f ms, reads %.1f ms\n",
+	       rounds, lost, take_max, read_max);
+	return rounds;
+}
+
+static atomic_int pause_d, paused_d, discards;
+
+/* Discards while not paused; says when it is. */
+static void *pausing_discarder(void *arg)
+{
+	for (unsigned i = 0; !atomic_load(&stop); i++) {
+		if (atomic_load(&pause_d)) {
+			atomic_store(&paused_d, 1);
+			while (atomic_load(&pause_d) && !atomic_load(&stop))
+				sched_yield();
+			atomic_store(&paused_d, 0);
+		}
+		madvise(m + (i % PAGES) * PS, PS, MADV_DONTNEED);
+		atomic_fetch_add(&discards, 1);
+	}
+	return arg;
+}
+
+/* Content under discards: each round fills the pages with its own byte
+ * while no discard runs, takes, lets the discards go on and reads every
+ * page: it must hold that byte, or be ENODATA; zeros are a discard read
+ * as the snapshot's content. */
+static long discard_content(struct ww_tracker *t)
+{
+	unsigned char buf[4096];
+	pthread_t d;
+	long rounds = 0, lost = 0;
+
+	atomic_store(&stop, false);
+	atomic_store(&pause_d, 1);
+	CHECK_EQ(pthread_create(&d, NULL, pausing_discarder, NULL), 0);
+	for (; harness_more(rounds, 200, 1000000); rounds++) {
+		struct ww_snapshot *s;
+		unsigned char v = (unsigned char)('a' + rounds % 26);
+
+		alarm(40);
+		atomic_store(&pause_d, 1);
+		while (!atomic_load(&paused_d))
+			sched_yield();
+		memset(m, v, PAGES * PS);
+		CHECK_EQ(ww_snapshot_take(t, m, PAGES * PS, WW_SNAP_COW, &s), 0);
+		atomic_store(&pause_d, 0);
+		for (int p = 0; p < PAGES; p++) {
+			int d0 = atomic_load(&discards);
+			ssize_t r;
+
+			/* a discard between two reads, the next maybe during one */
+			while (atomic_load(&discards) == d0)
+				sched_yield();
+			r = ww_snapshot_read(s, m + p * PS, PS, buf);
+
+			if (r == -ENODATA) {
+				lost++;
+				continue;
+			}
+			CHECK_EQ(r, PS);
+			for (size_t k = 0; k < PS; k += 512)
+				if (buf[k] != v) {
+					fprintf(stderr,
+						"FAIL: round %ld page %d byte %zu reads %02x, the take "
+						"held %02x: a discard read as the snapshot's content\n",
+						rounds, p, k, buf[k], v);
+					exit(1);
+				}
+		}
+		ww_snapshot_free(s);
+	}
+	atomic_store(&stop, true);
+	CHECK_EQ(pthread_join(d, NULL), 0);
+	alarm(0);
+	printf("discards, content checked: %ld takes, %ld pages read ENODATA\n", rounds, lost);
 	return rounds;
 }
 
@@ -220,6 +307,7 @@ int main(int argc, char **argv)
 		return SKIP;
 	}
 	discard_churn(t);
+	discard_content(t);
 	/* A mechanism that works through the application's page protection
 	 * (mprotect) copies in the writer's own fault: a page unmapped under
 	 * it is the writer's crash anyway, and a mapping put over it cannot
