@@ -866,7 +866,8 @@ static int populate(uintptr_t s, uintptr_t e)
 }
 
 /*
- * The wait before trying UFFDIO_WRITEPROTECT again after EAGAIN. The kernel
+ * The wait before trying UFFDIO_WRITEPROTECT again after EAGAIN, where the
+ * side userfaultfd (file comment) did not get through either. The kernel
  * refuses it from the moment a discard or unmap starts until the thread
  * making it has been woken, after the handler read its event, and has run
  * again; a thread discarding in a loop is inside that stretch nearly all
