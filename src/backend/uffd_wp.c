@@ -247,8 +247,10 @@ static int uw_wp_mode(struct uw *u, uintptr_t s, uintptr_t e, uint64_t mode)
 	int err = ww__uffd_wp_mode(u->uffd, s, e, mode);
 	bool wake = !(mode & (UFFDIO_WRITEPROTECT_MODE_WP | UFFDIO_WRITEPROTECT_MODE_DONTWAKE));
 
+	/* DONTWAKE only un-protecting: before 6.5 (Debian 12's 6.1) the
+	 * kernel refuses it with WP (EINVAL), and protecting wakes nobody */
 	if (err != -EAGAIN || u->side < 0 ||
-	    ww__uffd_wp_mode(u->side, s, e, mode | UFFDIO_WRITEPROTECT_MODE_DONTWAKE))
+	    ww__uffd_wp_mode(u->side, s, e, mode | (wake ? UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0)))
 		return err;
 	if (wake)
 		ww__uffd_wake(u->uffd, s, e);
